@@ -1,0 +1,55 @@
+# Steno: `make run` starts the all-in-one stack, `make test` runs every check.
+# Both bootstrap what they need (uv, the Python environment, buf) and are quick the second time.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+TOOLS := .tools
+UV_VERSION := 0.13.9
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.synced
+BUF := node_modules/.bin/buf
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: run test lint protos sync fixtures bench clean
+
+run: $(STAMP)
+	$(UV) run --no-sync steno dev
+
+test: $(STAMP) $(BUF) lint
+	$(UV) run --no-sync pytest
+
+lint: $(STAMP) $(BUF)
+	$(BUF) lint
+	$(UV) run --no-sync ruff check .
+	$(UV) run --no-sync ruff format --check .
+	$(UV) run --no-sync mypy
+
+protos: $(STAMP)
+	$(UV) run --no-sync python -m grpc_tools.protoc -Iprotos \
+		--python_out=libs/common/src --pyi_out=libs/common/src --grpc_python_out=libs/common/src \
+		$$(find protos -name '*.proto' | sort)
+
+sync: $(STAMP)
+
+fixtures:
+	tests/fixtures/audio/make_fixtures.sh
+
+bench: $(STAMP)
+	$(UV) run --no-sync python -m bench.upload_memory
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(STAMP): $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+	$(UV) sync --frozen --all-packages --all-extras
+	touch $@
+
+$(BUF): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+clean:
+	rm -rf $(VENV) $(TOOLS) node_modules .steno .pytest_cache .mypy_cache .ruff_cache
