@@ -1,0 +1,127 @@
+"""A small synchronous client over the generated ``steno.v1`` stubs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import timedelta
+from pathlib import Path
+from types import TracebackType
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+
+from steno.v1 import job_pb2, transcription_service_pb2 as pb, transcription_service_pb2_grpc
+
+DEFAULT_SERVER = "127.0.0.1:50051"
+DEFAULT_CHUNK_SIZE = 64 * 1024
+TERMINAL_STATES = frozenset(
+    {job_pb2.JOB_STATE_COMPLETED, job_pb2.JOB_STATE_FAILED, job_pb2.JOB_STATE_CANCELLED}
+)
+
+
+class StenoClient:
+    def __init__(self, server: str = DEFAULT_SERVER, *, api_key: str | None = None) -> None:
+        self._channel = grpc.insecure_channel(server)
+        self._stub = transcription_service_pb2_grpc.TranscriptionServiceStub(self._channel)
+        self._metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
+
+    def __enter__(self) -> StenoClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def upload(
+        self,
+        path: str | Path,
+        *,
+        language: str = "",
+        engine: str = "",
+        lexicon_id: str = "",
+        labels: Mapping[str, str] | None = None,
+        audio_retention: timedelta | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> job_pb2.Job:
+        """Streams the file in ``chunk_size`` pieces (never all in memory); returns the job."""
+        path = Path(path)
+        metadata = pb.UploadMetadata(
+            filename=path.name,
+            language=language,
+            engine=engine,
+            lexicon_id=lexicon_id,
+            labels=dict(labels or {}),
+        )
+        if audio_retention is not None:
+            metadata.audio_retention.CopyFrom(_duration(audio_retention))
+        response = self._stub.UploadAudio(
+            _upload_requests(metadata, path, chunk_size), metadata=self._metadata
+        )
+        return response.job
+
+    def get_job(
+        self, job_id: str, *, view: job_pb2.JobView.ValueType = job_pb2.JOB_VIEW_FULL
+    ) -> job_pb2.Job:
+        request = pb.GetJobRequest(job_id=job_id, view=view)
+        return self._stub.GetJob(request, metadata=self._metadata).job
+
+    def list_jobs(
+        self,
+        *,
+        states: Iterable[job_pb2.JobState.ValueType] = (),
+        page_size: int = 0,
+        page_token: str = "",
+        view: job_pb2.JobView.ValueType = job_pb2.JOB_VIEW_BASIC,
+    ) -> pb.ListJobsResponse:
+        request = pb.ListJobsRequest(
+            states=list(states), page_size=page_size, page_token=page_token, view=view
+        )
+        return self._stub.ListJobs(request, metadata=self._metadata)
+
+    def iter_jobs(
+        self, *, states: Iterable[job_pb2.JobState.ValueType] = (), page_size: int = 0
+    ) -> Iterator[job_pb2.Job]:
+        """Every job, newest first, following page tokens."""
+        token = ""
+        while True:
+            page = self.list_jobs(states=states, page_size=page_size, page_token=token)
+            yield from page.jobs
+            token = page.next_page_token
+            if not token:
+                return
+
+    def wait(
+        self, job_id: str, *, timeout: float | None = None, poll_interval: float = 0.5
+    ) -> job_pb2.Job:
+        """Polls until the job is COMPLETED, FAILED or CANCELLED; TimeoutError after ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.get_job(job_id)
+            if job.state in TERMINAL_STATES:
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} still {job_pb2.JobState.Name(job.state)}")
+            time.sleep(poll_interval)
+
+
+def _upload_requests(
+    metadata: pb.UploadMetadata, path: Path, chunk_size: int
+) -> Iterator[pb.UploadAudioRequest]:
+    yield pb.UploadAudioRequest(metadata=metadata)
+    with path.open("rb") as audio:
+        while chunk := audio.read(chunk_size):
+            yield pb.UploadAudioRequest(chunk=chunk)
+
+
+def _duration(value: timedelta) -> Duration:
+    duration = Duration()
+    duration.FromTimedelta(value)
+    return duration

@@ -1,0 +1,61 @@
+"""Builds the adapter for each port from settings: real services when configured, the
+embedded defaults when not."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from steno.common.broker import JobQueue
+from steno.common.db import create_engine
+from steno.common.settings import Settings
+from steno.common.storage import ObjectStore
+
+
+def open_database(settings: Settings) -> AsyncEngine:
+    return create_engine(settings.database_url_or_default)
+
+
+def open_object_store(settings: Settings) -> ObjectStore:
+    if settings.s3_endpoint is None:
+        from steno.common.storage.filesystem import FilesystemStore
+
+        return FilesystemStore(settings.objects_dir)
+    from steno.common.storage.s3 import S3Store
+
+    return S3Store(
+        settings.s3_endpoint,
+        access_key=settings.s3_access_key.get_secret_value(),
+        secret_key=settings.s3_secret_key.get_secret_value(),
+        bucket=settings.s3_bucket,
+        secure=settings.s3_secure,
+        region=settings.s3_region,
+        part_size=settings.s3_part_size_bytes,
+    )
+
+
+def open_job_queue(settings: Settings) -> JobQueue:
+    if settings.amqp_url is None:
+        from steno.common.broker.memory import InProcessJobQueue
+
+        return InProcessJobQueue()
+    from steno.common.broker.amqp import AmqpJobQueue
+
+    return AmqpJobQueue(
+        settings.amqp_url.get_secret_value(),
+        settings.amqp_queue,
+        prefetch=settings.amqp_prefetch,
+    )
+
+
+class EmbeddedOnly(SystemExit):
+    """Raised by a service's ``__main__`` when a setting it needs is missing."""
+
+
+def require_broker(settings: Settings, service: str) -> None:
+    """Exits with a clear message: the in-process queue cannot join separate processes."""
+    if settings.amqp_url is None:
+        raise EmbeddedOnly(
+            f"steno.{service} needs a broker: set STENO_AMQP_URL "
+            "(e.g. amqp://guest:guest@localhost:5672/), or run everything in one process "
+            "with `steno dev`."
+        )

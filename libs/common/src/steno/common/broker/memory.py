@@ -1,0 +1,37 @@
+"""An in-process job queue: the embedded default for ``steno dev``.
+
+Nothing survives a restart here; ``steno dev`` re-queues the jobs that were still QUEUED in
+the database when it starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from steno.common.broker import Handler, TranscriptionRequest
+
+log = logging.getLogger(__name__)
+
+
+class InProcessJobQueue:
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[TranscriptionRequest] = asyncio.Queue()
+
+    async def connect(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def publish(self, request: TranscriptionRequest) -> None:
+        self._queue.put_nowait(request)
+
+    async def consume(self, handler: Handler) -> None:
+        while True:
+            request = await self._queue.get()
+            try:
+                await handler(request)
+            except Exception:
+                log.exception("handler failed; request requeued", extra={"job_id": request.job_id})
+                self._queue.put_nowait(request)

@@ -1,0 +1,211 @@
+"""SQL implementation of :class:`steno.common.jobs.JobRepository` (SQLAlchemy Core, async)."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, and_, delete, insert, select, tuple_, update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from steno.common.db.schema import jobs
+from steno.common.errors import DatabaseUnavailable
+from steno.common.jobs import (
+    TERMINAL_STATES,
+    Job,
+    JobError,
+    JobState,
+    PageCursor,
+    Segment,
+)
+
+# Columns a transition may change; identity and upload facts never change after insert.
+_MUTABLE = (
+    "state",
+    "language",
+    "lexicon_version",
+    "engine",
+    "model",
+    "duration_seconds",
+    "original_text",
+    "processed_text",
+    "segments",
+    "error_code",
+    "error_message",
+    "attempts",
+    "progress",
+    "start_time",
+    "complete_time",
+    "audio_expire_time",
+    "audio_delete_time",
+)
+
+
+def _to_row(job: Job, now: datetime) -> dict[str, Any]:
+    return {
+        "job_id": job.job_id,
+        "tenant": job.tenant,
+        "state": job.state.value,
+        "object_key": job.object_key,
+        "filename": job.filename,
+        "content_type": job.content_type,
+        "size_bytes": job.size_bytes,
+        "sha256": job.sha256,
+        "audio_retention_seconds": int(job.audio_retention.total_seconds()),
+        "language": job.language,
+        "lexicon_id": job.lexicon_id,
+        "lexicon_version": job.lexicon_version,
+        "engine": job.engine,
+        "model": job.model,
+        "duration_seconds": job.duration_seconds,
+        "original_text": job.original_text,
+        "processed_text": job.processed_text,
+        "segments": [[s.start, s.end, s.text] for s in job.segments],
+        "error_code": job.error.code if job.error else None,
+        "error_message": job.error.message if job.error else None,
+        "attempts": job.attempts,
+        "progress": job.progress,
+        "labels": dict(job.labels),
+        "create_time": job.create_time,
+        "start_time": job.start_time,
+        "complete_time": job.complete_time,
+        "audio_expire_time": job.audio_expire_time,
+        "audio_delete_time": job.audio_delete_time,
+        "update_time": now,
+    }
+
+
+def _from_row(row: Row[Any]) -> Job:
+    m = row._mapping
+    error = (
+        JobError(code=m["error_code"], message=m["error_message"] or "")
+        if m["error_code"]
+        else None
+    )
+    return Job(
+        job_id=m["job_id"],
+        tenant=m["tenant"],
+        state=JobState(m["state"]),
+        object_key=m["object_key"],
+        filename=m["filename"],
+        content_type=m["content_type"],
+        size_bytes=m["size_bytes"],
+        sha256=m["sha256"],
+        audio_retention=timedelta(seconds=m["audio_retention_seconds"]),
+        create_time=m["create_time"],
+        language=m["language"],
+        lexicon_id=m["lexicon_id"],
+        lexicon_version=m["lexicon_version"],
+        engine=m["engine"],
+        model=m["model"],
+        duration_seconds=m["duration_seconds"],
+        original_text=m["original_text"],
+        processed_text=m["processed_text"],
+        segments=[Segment(start, end, text) for start, end, text in m["segments"]],
+        error=error,
+        attempts=m["attempts"],
+        progress=m["progress"],
+        labels=dict(m["labels"]),
+        start_time=m["start_time"],
+        complete_time=m["complete_time"],
+        audio_expire_time=m["audio_expire_time"],
+        audio_delete_time=m["audio_delete_time"],
+    )
+
+
+class SqlJobRepository:
+    """Jobs in a SQL database; each method is its own short transaction."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction; a lost or refused connection becomes DatabaseUnavailable."""
+        try:
+            async with self._engine.begin() as conn:
+                yield conn
+        except (OperationalError, InterfaceError, OSError) as exc:
+            raise DatabaseUnavailable(f"the database is unavailable: {exc}") from exc
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            raise DatabaseUnavailable(f"the database connection was lost: {exc}") from exc
+
+    async def add(self, job: Job) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(insert(jobs).values(_to_row(job, job.create_time)))
+
+    async def get(self, job_id: uuid.UUID, tenant: str | None = None) -> Job | None:
+        query = select(jobs).where(jobs.c.job_id == job_id)
+        if tenant is not None:
+            query = query.where(jobs.c.tenant == tenant)
+        async with self._transaction() as conn:
+            row = (await conn.execute(query)).first()
+        return _from_row(row) if row else None
+
+    async def list(
+        self,
+        tenant: str,
+        *,
+        states: Sequence[JobState],
+        limit: int,
+        after: PageCursor | None,
+    ) -> list[Job]:
+        query = select(jobs).where(jobs.c.tenant == tenant)
+        if states:
+            query = query.where(jobs.c.state.in_([s.value for s in states]))
+        if after is not None:
+            query = query.where(
+                tuple_(jobs.c.create_time, jobs.c.job_id) < tuple_(after.create_time, after.job_id)
+            )
+        query = query.order_by(jobs.c.create_time.desc(), jobs.c.job_id.desc()).limit(limit)
+        async with self._transaction() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_from_row(row) for row in rows]
+
+    async def delete(self, job_id: uuid.UUID) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(delete(jobs).where(jobs.c.job_id == job_id))
+
+    async def update(self, job: Job, *, expected: JobState) -> bool:
+        row = _to_row(job, now=datetime.now(UTC))
+        values = {name: row[name] for name in (*_MUTABLE, "update_time")}
+        statement = (
+            update(jobs)
+            .where(and_(jobs.c.job_id == job.job_id, jobs.c.state == expected.value))
+            .values(values)
+        )
+        async with self._transaction() as conn:
+            result = await conn.execute(statement)
+        return result.rowcount == 1
+
+    async def audio_expired(
+        self, now: datetime, *, after: uuid.UUID | None, limit: int
+    ) -> list[Job]:
+        query = select(jobs).where(
+            jobs.c.state.in_([s.value for s in TERMINAL_STATES]),
+            jobs.c.audio_expire_time <= now,
+            jobs.c.audio_delete_time.is_(None),
+        )
+        if after is not None:
+            query = query.where(jobs.c.job_id > after)
+        query = query.order_by(jobs.c.job_id).limit(limit)
+        async with self._transaction() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_from_row(row) for row in rows]
+
+    async def mark_audio_deleted(self, job_ids: Sequence[uuid.UUID], now: datetime) -> None:
+        if not job_ids:
+            return
+        statement = (
+            update(jobs)
+            .where(jobs.c.job_id.in_(list(job_ids)), jobs.c.audio_delete_time.is_(None))
+            .values(audio_delete_time=now, update_time=now)
+        )
+        async with self._transaction() as conn:
+            await conn.execute(statement)

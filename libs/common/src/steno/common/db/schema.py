@@ -1,0 +1,83 @@
+"""Table definitions. Alembic migrations are written by hand against these."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    Uuid,
+)
+
+metadata = MetaData()
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("job_id", Uuid, primary_key=True),
+    Column("tenant", String(128), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("object_key", String(255), nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("content_type", String(64), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("audio_retention_seconds", BigInteger, nullable=False),
+    Column("language", String(35), nullable=False),
+    Column("lexicon_id", String(64), nullable=False),
+    Column("lexicon_version", Integer, nullable=False),
+    Column("engine", String(32), nullable=False),
+    Column("model", Text, nullable=False),
+    Column("duration_seconds", Float, nullable=True),
+    Column("original_text", Text, nullable=False),
+    Column("processed_text", Text, nullable=False),
+    Column("segments", JSON, nullable=False),
+    Column("error_code", String(32), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("progress", Float, nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("create_time", UTCDateTime, nullable=False),
+    Column("start_time", UTCDateTime, nullable=True),
+    Column("complete_time", UTCDateTime, nullable=True),
+    Column("audio_expire_time", UTCDateTime, nullable=True),
+    Column("audio_delete_time", UTCDateTime, nullable=True),
+    Column("update_time", UTCDateTime, nullable=False),
+    Index("ix_jobs_tenant_create_time", "tenant", "create_time", "job_id"),
+    Index("ix_jobs_audio_expire_time", "audio_expire_time"),
+)

@@ -1,0 +1,20 @@
+"""Failures of the services Steno depends on, as one family a caller can map to UNAVAILABLE."""
+
+
+class DependencyUnavailable(Exception):
+    """A backing service is down or refused the request; retrying later may succeed.
+
+    The message says which service and what happened, for a person.
+    """
+
+
+class DatabaseUnavailable(DependencyUnavailable):
+    """The database could not be reached or lost the connection."""
+
+
+class StorageUnavailable(DependencyUnavailable):
+    """The object store could not be reached or refused the operation."""
+
+
+class BrokerUnavailable(DependencyUnavailable):
+    """The broker could not be reached or did not confirm a publish."""

@@ -1,0 +1,63 @@
+"""The shape every Steno gRPC server shares: health and reflection on, one bound port."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+
+class GrpcServer:
+    """A grpc.aio server with ``grpc.health.v1.Health`` and server reflection.
+
+    ``services`` are the full names of the application services being added; each gets a
+    health status, and all of them are listed by reflection.
+    """
+
+    def __init__(
+        self,
+        services: Iterable[str],
+        register: Iterable[Callable[[grpc.aio.Server], None]],
+        *,
+        interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
+        max_message_bytes: int = 8 * 1024 * 1024,
+    ) -> None:
+        self._services = list(services)
+        self.health = health.aio.HealthServicer()
+        self.server = grpc.aio.server(
+            interceptors=list(interceptors),
+            options=[
+                ("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.max_send_message_length", max_message_bytes),
+            ],
+        )
+        for add in register:
+            add(self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            [*self._services, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
+        self.port = 0
+
+    async def start(self, host: str, port: int) -> int:
+        """Binds and starts serving; returns the bound port (useful with ``port=0``)."""
+        self.port = self.server.add_insecure_port(f"{host}:{port}")
+        await self.server.start()
+        await self.set_serving(True)
+        return self.port
+
+    async def set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", *self._services):
+            await self.health.set(name, status)
+
+    async def stop(self, grace: float) -> None:
+        """Reports NOT_SERVING, then lets in-flight calls finish for up to ``grace`` seconds."""
+        await self.set_serving(False)
+        await self.server.stop(grace)

@@ -1,0 +1,177 @@
+"""The job: Steno's one domain record, and the repository port that stores it."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+DEFAULT_TENANT = "default"
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "QUEUED"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A timed stretch of transcript; times are seconds from the start of the audio."""
+
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobError:
+    """Why a job failed: a canonical gRPC code name and a sentence for a person."""
+
+    code: str
+    message: str
+
+
+@dataclass(slots=True)
+class Job:
+    job_id: uuid.UUID
+    tenant: str
+    state: JobState
+    object_key: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    audio_retention: timedelta
+    create_time: datetime
+    language: str = ""
+    lexicon_id: str = ""
+    lexicon_version: int = 0
+    engine: str = ""
+    model: str = ""
+    duration_seconds: float | None = None
+    original_text: str = ""
+    processed_text: str = ""
+    segments: list[Segment] = field(default_factory=list)
+    error: JobError | None = None
+    attempts: int = 0
+    progress: float = 0.0
+    labels: dict[str, str] = field(default_factory=dict)
+    start_time: datetime | None = None
+    complete_time: datetime | None = None
+    audio_expire_time: datetime | None = None
+    audio_delete_time: datetime | None = None
+
+    def start(self, now: datetime) -> None:
+        """A worker takes the job: QUEUED → PROCESSING."""
+        self._require(JobState.QUEUED)
+        self.state = JobState.PROCESSING
+        self.attempts += 1
+        self.progress = 0.0
+        self.start_time = now
+
+    def complete(self, transcript: Transcript, now: datetime) -> None:
+        """PROCESSING → COMPLETED with the engine's transcript."""
+        self._require(JobState.PROCESSING)
+        self.original_text = transcript.text
+        self.segments = list(transcript.segments)
+        self.language = transcript.language
+        self.duration_seconds = transcript.duration_seconds
+        self.model = transcript.model
+        self.progress = 1.0
+        self._end(JobState.COMPLETED, now)
+
+    def fail(self, error: JobError, now: datetime) -> None:
+        """Any live state → FAILED, saying why."""
+        if self.state.is_terminal:
+            raise InvalidTransition(self.job_id, self.state, JobState.FAILED)
+        self.error = error
+        self._end(JobState.FAILED, now)
+
+    def _end(self, state: JobState, now: datetime) -> None:
+        # Retention counts from the end of the job: the audio is kept while it may be needed.
+        self.state = state
+        self.complete_time = now
+        self.audio_expire_time = now + self.audio_retention
+
+    def _require(self, state: JobState) -> None:
+        if self.state is not state:
+            raise InvalidTransition(self.job_id, self.state, state)
+
+
+class InvalidTransition(Exception):
+    """A state change that the job's current state does not allow."""
+
+    def __init__(self, job_id: uuid.UUID, current: JobState, wanted: JobState) -> None:
+        super().__init__(f"job {job_id} is {current}, not {wanted}")
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """What an engine made of a job's audio."""
+
+    text: str
+    segments: list[Segment]
+    language: str
+    duration_seconds: float
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class PageCursor:
+    """Keyset position in the newest-first job listing: the last job of the previous page."""
+
+    create_time: datetime
+    job_id: uuid.UUID
+
+
+class JobRepository(Protocol):
+    """Durable storage of jobs. Every state change is one atomic, conditional write."""
+
+    async def add(self, job: Job) -> None: ...
+
+    async def get(self, job_id: uuid.UUID, tenant: str | None = None) -> Job | None:
+        """The job, if it exists and (when ``tenant`` is given) belongs to that tenant."""
+        ...
+
+    async def list(
+        self,
+        tenant: str,
+        *,
+        states: Sequence[JobState],
+        limit: int,
+        after: PageCursor | None,
+    ) -> list[Job]:
+        """The tenant's jobs, newest first, optionally only in ``states``."""
+        ...
+
+    async def delete(self, job_id: uuid.UUID) -> None: ...
+
+    async def update(self, job: Job, *, expected: JobState) -> bool:
+        """Writes the job's mutable fields if its stored state is still ``expected``.
+
+        The condition makes each transition happen once, however many workers race for it;
+        False means another writer got there first and nothing was written.
+        """
+        ...
+
+    async def audio_expired(
+        self, now: datetime, *, after: uuid.UUID | None, limit: int
+    ) -> list[Job]:
+        """Terminal jobs whose audio retention ended and whose audio is not yet deleted,
+        ordered by id, starting after ``after``."""
+        ...
+
+    async def mark_audio_deleted(self, job_ids: Sequence[uuid.UUID], now: datetime) -> None: ...

@@ -1,0 +1,75 @@
+"""Translation between domain jobs and ``steno.v1`` messages (the only place both meet)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from steno.common.jobs import Job, JobState, Segment
+from steno.v1 import job_pb2
+
+
+def job_to_proto(job: Job, view: job_pb2.JobView.ValueType) -> job_pb2.Job:
+    message = job_pb2.Job(
+        job_id=str(job.job_id),
+        state=state_to_proto(job.state),
+        filename=job.filename,
+        content_type=job.content_type,
+        size_bytes=job.size_bytes,
+        sha256=job.sha256,
+        language=job.language,
+        lexicon_id=job.lexicon_id,
+        lexicon_version=job.lexicon_version,
+        engine=job.engine,
+        model=job.model,
+        attempts=job.attempts,
+        progress=job.progress,
+        labels=job.labels,
+        create_time=_timestamp(job.create_time),
+        start_time=_timestamp(job.start_time),
+        complete_time=_timestamp(job.complete_time),
+        audio_expire_time=_timestamp(job.audio_expire_time),
+        audio_delete_time=_timestamp(job.audio_delete_time),
+    )
+    if job.duration_seconds is not None:
+        message.duration.CopyFrom(_duration(job.duration_seconds))
+    if job.error is not None:
+        message.error.code = job.error.code
+        message.error.message = job.error.message
+    if view == job_pb2.JOB_VIEW_FULL:
+        message.original_text = job.original_text
+        message.processed_text = job.processed_text
+        message.segments.extend(_segment(s) for s in job.segments)
+    return message
+
+
+def state_to_proto(state: JobState) -> job_pb2.JobState.ValueType:
+    return job_pb2.JobState.Value(f"JOB_STATE_{state.value}")
+
+
+def state_from_proto(state: job_pb2.JobState.ValueType) -> JobState:
+    """The domain state; ValueError for UNSPECIFIED or an unknown number."""
+    name = job_pb2.JobState.Name(state).removeprefix("JOB_STATE_")
+    return JobState(name)
+
+
+def _segment(segment: Segment) -> job_pb2.Segment:
+    return job_pb2.Segment(
+        start=_duration(segment.start), end=_duration(segment.end), text=segment.text
+    )
+
+
+def _duration(seconds: float) -> Duration:
+    duration = Duration()
+    duration.FromNanoseconds(round(seconds * 1e9))
+    return duration
+
+
+def _timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    timestamp = Timestamp()
+    timestamp.FromDatetime(value)
+    return timestamp

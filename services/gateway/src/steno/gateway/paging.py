@@ -1,0 +1,35 @@
+"""Opaque page tokens for ListJobs: the keyset position of the last job returned."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import datetime
+
+from steno.common.jobs import Job, PageCursor
+
+
+class InvalidPageToken(ValueError):
+    pass
+
+
+def encode_page_token(last: Job) -> str:
+    payload = {"t": last.create_time.isoformat(), "id": str(last.job_id)}
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> PageCursor | None:
+    """The cursor in ``token``; None for the first page; InvalidPageToken if it is garbled."""
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        payload = json.loads(raw)
+        cursor = PageCursor(datetime.fromisoformat(payload["t"]), uuid.UUID(payload["id"]))
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise InvalidPageToken("page_token is not one this server issued") from exc
+    if cursor.create_time.tzinfo is None:
+        raise InvalidPageToken("page_token is not one this server issued")
+    return cursor

@@ -1,0 +1,66 @@
+"""Assembles the gateway from its adapters and runs it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from steno.common.adapters import open_database, open_job_queue, open_object_store
+from steno.common.broker import JobQueue
+from steno.common.db import SqlJobRepository
+from steno.common.grpc_server import GrpcServer
+from steno.common.jobs import JobRepository
+from steno.common.metrics import serve_metrics
+from steno.common.process import wait_for_shutdown
+from steno.common.settings import Settings
+from steno.common.storage import ObjectStore
+from steno.gateway.api import TranscriptionApi
+from steno.gateway.uploads import Uploads
+from steno.v1 import transcription_service_pb2, transcription_service_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GRPC_PORT = 50051
+DEFAULT_METRICS_PORT = 9090
+SERVICE_NAMES = [transcription_service_pb2.DESCRIPTOR.services_by_name["TranscriptionService"].full_name]
+# Seconds in-flight calls (uploads above all) get to finish on shutdown.
+SHUTDOWN_GRACE = 30.0
+
+
+def build_server(
+    settings: Settings, jobs: JobRepository, store: ObjectStore, queue: JobQueue
+) -> GrpcServer:
+    """The gateway's gRPC server over the given adapters (also used by ``steno dev``)."""
+    uploads = Uploads(jobs, store, queue, max_bytes=settings.max_upload_bytes)
+    api = TranscriptionApi(
+        uploads,
+        jobs,
+        default_engine=settings.engine,
+        default_retention=timedelta(hours=settings.audio_retention_hours),
+    )
+    return GrpcServer(
+        SERVICE_NAMES,
+        [lambda server: transcription_service_pb2_grpc.add_TranscriptionServiceServicer_to_server(
+            api, server
+        )],
+    )
+
+
+async def run(settings: Settings) -> None:
+    """Serves the API until SIGTERM, then drains in-flight calls."""
+    database = open_database(settings)
+    store = open_object_store(settings)
+    queue = open_job_queue(settings)
+    await store.ensure_ready()
+    await queue.connect()
+    server = build_server(settings, SqlJobRepository(database), store, queue)
+    port = await server.start(settings.grpc_host, settings.grpc_port_or(DEFAULT_GRPC_PORT))
+    serve_metrics(settings.metrics_port_or(DEFAULT_METRICS_PORT))
+    log.info("gateway listening", extra={"port": port})
+    try:
+        await wait_for_shutdown()
+    finally:
+        await server.stop(SHUTDOWN_GRACE)
+        await queue.close()
+        await database.dispose()
+

@@ -1,0 +1,1 @@
+"""Steno's janitor: deletes audio whose retention has run out."""

@@ -1,0 +1,1 @@
+"""Steno's transcriber: turns queued jobs into transcripts."""

@@ -1,0 +1,1 @@
+"""Speech engine adapters behind :class:`steno.common.engine.Engine`."""

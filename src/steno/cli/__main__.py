@@ -1,0 +1,5 @@
+import sys
+
+from steno.cli import main
+
+sys.exit(main())

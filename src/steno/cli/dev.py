@@ -1,0 +1,81 @@
+"""``steno dev``: the whole of Steno in one process.
+
+Gateway, transcriber and a janitor loop share one event loop and one set of adapters:
+SQLite, a directory and an in-process queue unless ``STENO_*`` points elsewhere. The
+database is migrated on start, so a fresh checkout needs nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+from steno.common.adapters import open_database, open_job_queue, open_object_store
+from steno.common.db import SqlJobRepository
+from steno.common.db.migrate import upgrade
+from steno.common.jobs import JobRepository
+from steno.common.logs import configure_logging
+from steno.common.process import wait_for_shutdown
+from steno.common.settings import Settings
+from steno.common.storage import ObjectStore
+from steno.gateway.service import DEFAULT_GRPC_PORT, SHUTDOWN_GRACE, build_server
+from steno.janitor.sweep import sweep_expired_audio
+from steno.transcriber.pipeline import JobProcessor
+from steno.transcriber.service import load_engines
+
+log = logging.getLogger("steno.dev")
+
+
+def main(host: str, port: int | None) -> int:
+    settings = Settings()
+    configure_logging(settings.log_level)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url_or_default)
+    asyncio.run(_serve(settings, host, port if port is not None else
+                       settings.grpc_port_or(DEFAULT_GRPC_PORT)))
+    return 0
+
+
+async def _serve(settings: Settings, host: str, port: int) -> None:
+    database = open_database(settings)
+    store = open_object_store(settings)
+    queue = open_job_queue(settings)
+    await store.ensure_ready()
+    await queue.connect()
+    jobs = SqlJobRepository(database)
+    engines = await load_engines(settings)
+    server = build_server(settings, jobs, store, queue)
+    bound = await server.start(host, port)
+    processor = JobProcessor(jobs, store, engines)
+    tasks = [
+        asyncio.create_task(queue.consume(processor.handle), name="transcriber"),
+        asyncio.create_task(_janitor_loop(settings, jobs, store), name="janitor"),
+    ]
+    log.info("steno dev ready", extra={"address": f"{host}:{bound}",
+                                        "data_dir": str(settings.data_dir)})
+    try:
+        await wait_for_shutdown()
+    finally:
+        await server.stop(SHUTDOWN_GRACE)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await queue.close()
+        await database.dispose()
+
+
+async def _janitor_loop(settings: Settings, jobs: JobRepository, store: ObjectStore) -> None:
+    """What the janitor CronJob does in a cluster, every STENO_CLEANUP_INTERVAL_MINUTES."""
+    while True:
+        try:
+            summary = await sweep_expired_audio(
+                jobs, store, now=datetime.now(UTC), batch_size=settings.cleanup_batch_size
+            )
+            log.info("retention sweep", extra=summary.as_dict())
+        except Exception:
+            log.exception("retention sweep failed")
+        await asyncio.sleep(settings.cleanup_interval_minutes * 60)
