@@ -1,0 +1,179 @@
+"""Session fixtures for the real parts: Postgres, RabbitMQ, an S3 server, the Whisper model.
+
+Postgres and RabbitMQ are the ones on 127.0.0.1 (override with STENO_TEST_POSTGRES_URL and
+STENO_TEST_AMQP_URL); each session gets its own database and each test its own queue and
+bucket. The S3 server is a moto server started here, or STENO_TEST_S3_ENDPOINT. A missing
+part fails the tests that need it with a message saying how to get it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aio_pika
+import asyncpg
+import boto3
+import pytest
+
+from steno.common.db.migrate import upgrade
+from steno.common.settings import Settings
+from steno.transcriber.engines.local import LocalWhisperEngine
+from tests.support import free_port, wait_for
+
+POSTGRES_URL = os.environ.get(
+    "STENO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+AMQP_URL = os.environ.get("STENO_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+S3_KEY, S3_SECRET = "steno-test", "steno-test-secret"
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or default_port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, migrated database for this test session (asyncpg URL)."""
+    if not _reachable(POSTGRES_URL, 5432):
+        pytest.fail(
+            f"Postgres is not reachable at {POSTGRES_URL}: start it with "
+            "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` "
+            "or set STENO_TEST_POSTGRES_URL"
+        )
+    name = f"steno_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(POSTGRES_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    base = urlsplit(POSTGRES_URL)
+    url = base._replace(scheme="postgresql+asyncpg", path=f"/{name}").geturl()
+    upgrade(url)
+    yield url
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    if not _reachable(AMQP_URL, 5672):
+        pytest.fail(
+            f"RabbitMQ is not reachable at {AMQP_URL}: start it with "
+            "`rabbitmq-server -detached` or set STENO_TEST_AMQP_URL"
+        )
+    return AMQP_URL
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint: str
+    access_key: str
+    secret_key: str
+
+    def client(self):  # type: ignore[no-untyped-def]
+        return boto3.client(
+            "s3",
+            endpoint_url=f"http://{self.endpoint}",
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name="us-east-1",
+        )
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """STENO_TEST_S3_ENDPOINT if set, else a moto S3 server in a subprocess."""
+    external = os.environ.get("STENO_TEST_S3_ENDPOINT")
+    if external:
+        yield S3Server(
+            external.removeprefix("http://"),
+            os.environ.get("STENO_TEST_S3_ACCESS_KEY", S3_KEY),
+            os.environ.get("STENO_TEST_S3_SECRET_KEY", S3_SECRET),
+        )
+        return
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(
+            lambda: _reachable(f"http://127.0.0.1:{port}", port) or process.poll() is not None,
+            timeout=30,
+            what="the moto S3 server",
+        )
+        if process.poll() is not None:
+            pytest.fail(f"moto server failed to start (install moto[server]): {log.read_text()}")
+        yield S3Server(f"127.0.0.1:{port}", S3_KEY, S3_SECRET)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+async def queue_name(amqp_url: str) -> AsyncIterator[str]:
+    """A queue of this test's own, deleted afterwards."""
+    name = f"steno.test.{uuid.uuid4().hex[:12]}"
+    yield name
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.queue_delete(name)
+
+
+@pytest.fixture
+def bucket() -> str:
+    return f"steno-test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def settings(
+    postgres_url: str,
+    amqp_url: str,
+    s3_server: S3Server,
+    queue_name: str,
+    bucket: str,
+    tmp_path: Path,
+) -> Settings:
+    """Settings for the real parts, with this test's own queue and bucket."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=postgres_url,
+        amqp_url=amqp_url,
+        amqp_queue=queue_name,
+        s3_endpoint=s3_server.endpoint,
+        s3_access_key=s3_server.access_key,
+        s3_secret_key=s3_server.secret_key,
+        s3_bucket=bucket,
+        s3_region="us-east-1",
+        metrics_port=0,
+        grpc_host="127.0.0.1",
+    )
+
+
+@pytest.fixture(scope="session")
+async def whisper_engine() -> LocalWhisperEngine:
+    """The bundled tiny.en model, loaded once for the whole run."""
+    engine = LocalWhisperEngine()
+    await engine.load()
+    return engine

@@ -1,0 +1,308 @@
+"""In-memory fakes of Steno's ports, for unit tests of the code that talks through them.
+
+Each fake keeps the port's contract (what is stored, what a conditional write does, what
+raises) and adds only what a test needs to look inside or to make a call fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from steno.common.broker import Handler, TranscriptionRequest
+from steno.common.jobs import (
+    DEFAULT_TENANT,
+    TERMINAL_STATES,
+    Job,
+    JobState,
+    PageCursor,
+    Segment,
+    Transcript,
+)
+from steno.common.storage import DeleteFailure
+
+# The fields JobRepository.update may change; identity and upload facts are fixed at add().
+MUTABLE_FIELDS = (
+    "state",
+    "language",
+    "lexicon_version",
+    "engine",
+    "model",
+    "duration_seconds",
+    "original_text",
+    "processed_text",
+    "segments",
+    "error",
+    "attempts",
+    "progress",
+    "start_time",
+    "complete_time",
+    "audio_expire_time",
+    "audio_delete_time",
+)
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def make_job(**overrides: Any) -> Job:
+    """A QUEUED job with plausible upload facts; keyword arguments replace any field."""
+    job_id = overrides.pop("job_id", None) or uuid.uuid4()
+    fields: dict[str, Any] = {
+        "job_id": job_id,
+        "tenant": DEFAULT_TENANT,
+        "state": JobState.QUEUED,
+        "object_key": f"audio/{job_id}",
+        "filename": "meeting.wav",
+        "content_type": "audio/wav",
+        "size_bytes": 1000,
+        "sha256": "0" * 64,
+        "audio_retention": timedelta(hours=24),
+        "create_time": T0,
+        "engine": "local",
+    }
+    fields.update(overrides)
+    return Job(**fields)
+
+
+def make_transcript(**overrides: Any) -> Transcript:
+    fields: dict[str, Any] = {
+        "text": "good morning everyone",
+        "segments": [Segment(0.0, 1.5, "good morning"), Segment(1.5, 2.25, "everyone")],
+        "language": "en",
+        "duration_seconds": 2.25,
+        "model": "tiny.en",
+    }
+    fields.update(overrides)
+    return Transcript(**fields)
+
+
+class FakeJobRepository:
+    """JobRepository in a dict. Jobs are copied in and out, as a database would, so a
+    caller's changes are stored only by add() or update()."""
+
+    def __init__(self, jobs: Sequence[Job] = ()) -> None:
+        self._jobs: dict[uuid.UUID, Job] = {job.job_id: copy.deepcopy(job) for job in jobs}
+        # Exceptions to raise instead of doing the operation, keyed as described.
+        self.add_error: BaseException | None = None
+        self.update_errors: dict[JobState, BaseException] = {}  # by ``expected``
+        self.updates: list[tuple[uuid.UUID, JobState, bool]] = []  # (job, expected, written)
+        self.deleted: list[uuid.UUID] = []
+
+    # -- what a test inspects -------------------------------------------------------------
+
+    def stored(self, job_id: uuid.UUID) -> Job:
+        """The stored job itself (not a copy); KeyError if there is none."""
+        return self._jobs[job_id]
+
+    def all(self) -> list[Job]:
+        return list(self._jobs.values())
+
+    # -- JobRepository --------------------------------------------------------------------
+
+    async def add(self, job: Job) -> None:
+        if self.add_error is not None:
+            raise self.add_error
+        if job.job_id in self._jobs:
+            raise ValueError(f"job {job.job_id} already exists")
+        self._jobs[job.job_id] = copy.deepcopy(job)
+
+    async def get(self, job_id: uuid.UUID, tenant: str | None = None) -> Job | None:
+        job = self._jobs.get(job_id)
+        if job is None or (tenant is not None and job.tenant != tenant):
+            return None
+        return copy.deepcopy(job)
+
+    async def list(
+        self,
+        tenant: str,
+        *,
+        states: Sequence[JobState],
+        limit: int,
+        after: PageCursor | None,
+    ) -> list[Job]:
+        matching = [
+            job
+            for job in self._jobs.values()
+            if job.tenant == tenant
+            and (not states or job.state in states)
+            and (after is None or (job.create_time, job.job_id) < (after.create_time, after.job_id))
+        ]
+        matching.sort(key=lambda job: (job.create_time, job.job_id), reverse=True)
+        return [copy.deepcopy(job) for job in matching[:limit]]
+
+    async def delete(self, job_id: uuid.UUID) -> None:
+        self.deleted.append(job_id)
+        self._jobs.pop(job_id, None)
+
+    async def update(self, job: Job, *, expected: JobState) -> bool:
+        if expected in self.update_errors:
+            raise self.update_errors[expected]
+        stored = self._jobs.get(job.job_id)
+        written = stored is not None and stored.state is expected
+        self.updates.append((job.job_id, expected, written))
+        if stored is None or not written:
+            return False
+        for name in MUTABLE_FIELDS:
+            setattr(stored, name, copy.deepcopy(getattr(job, name)))
+        return True
+
+    async def audio_expired(
+        self, now: datetime, *, after: uuid.UUID | None, limit: int
+    ) -> list[Job]:
+        matching = sorted(
+            (
+                job
+                for job in self._jobs.values()
+                if job.state in TERMINAL_STATES
+                and job.audio_expire_time is not None
+                and job.audio_expire_time <= now
+                and job.audio_delete_time is None
+                and (after is None or job.job_id > after)
+            ),
+            key=lambda job: job.job_id,
+        )
+        return [copy.deepcopy(job) for job in matching[:limit]]
+
+    async def mark_audio_deleted(self, job_ids: Sequence[uuid.UUID], now: datetime) -> None:
+        for job_id in job_ids:
+            job = self._jobs.get(job_id)
+            if job is not None and job.audio_delete_time is None:
+                job.audio_delete_time = now
+
+
+class FakeObjectWriter:
+    """One write into a FakeObjectStore; the object appears only on commit()."""
+
+    def __init__(self, store: FakeObjectStore, key: str, content_type: str) -> None:
+        self._store = store
+        self.key = key
+        self.content_type = content_type
+        self.chunks: list[bytes] = []
+        self.committed = False
+        self.aborted = False
+
+    @property
+    def finished(self) -> bool:
+        return self.committed or self.aborted
+
+    async def write(self, chunk: bytes) -> None:
+        assert not self.finished, "write() after commit() or abort()"
+        self.chunks.append(bytes(chunk))
+
+    async def commit(self) -> None:
+        assert not self.finished, "commit() after commit() or abort()"
+        if self._store.commit_error is not None:
+            raise self._store.commit_error
+        self.committed = True
+        self._store.objects[self.key] = b"".join(self.chunks)
+        self._store.content_types[self.key] = self.content_type
+
+    async def abort(self) -> None:
+        assert not self.committed, "abort() after commit()"
+        self.aborted = True
+        self.chunks.clear()
+        self._store.aborted_keys.append(self.key)
+
+
+class FakeObjectStore:
+    """ObjectStore in a dict of committed objects."""
+
+    def __init__(self, objects: dict[str, bytes] | None = None) -> None:
+        self.objects: dict[str, bytes] = dict(objects or {})
+        self.content_types: dict[str, str] = {}
+        self.writers: list[FakeObjectWriter] = []
+        self.aborted_keys: list[str] = []
+        self.delete_calls: list[list[str]] = []
+        # Keys whose deletion fails, with the reason delete_many reports for them.
+        self.delete_failures: dict[str, str] = {}
+        self.commit_error: BaseException | None = None
+
+    async def ensure_ready(self) -> None:
+        return None
+
+    def writer(self, key: str, content_type: str) -> FakeObjectWriter:
+        writer = FakeObjectWriter(self, key, content_type)
+        self.writers.append(writer)
+        return writer
+
+    async def download(self, key: str, destination: Path) -> None:
+        if key not in self.objects:
+            raise FileNotFoundError(f"no object {key!r}")
+        destination.write_bytes(self.objects[key])
+
+    async def size(self, key: str) -> int | None:
+        data = self.objects.get(key)
+        return None if data is None else len(data)
+
+    async def delete_many(self, keys: Sequence[str]) -> list[DeleteFailure]:
+        self.delete_calls.append(list(keys))
+        failures = []
+        for key in keys:
+            if key in self.delete_failures:
+                failures.append(DeleteFailure(key, self.delete_failures[key]))
+            else:
+                self.objects.pop(key, None)
+                self.content_types.pop(key, None)
+        return failures
+
+
+@dataclass
+class FakeEngine:
+    """An Engine that returns ``transcript`` or raises ``error``, recording each call."""
+
+    transcript: Transcript = field(default_factory=make_transcript)
+    error: BaseException | None = None
+    engine_name: str = "local"
+    calls: int = 0
+    audio_paths: list[Path] = field(default_factory=list)
+    audio_bytes: list[bytes] = field(default_factory=list)
+    languages: list[str | None] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.engine_name
+
+    async def transcribe(self, audio: Path, *, language: str | None) -> Transcript:
+        self.calls += 1
+        self.audio_paths.append(audio)
+        self.audio_bytes.append(audio.read_bytes())
+        self.languages.append(language)
+        if self.error is not None:
+            raise self.error
+        return self.transcript
+
+
+class FakeJobQueue:
+    """JobQueue in memory: records every published request; ``error`` makes publish fail."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+        self.published: list[TranscriptionRequest] = []
+        self._pending: asyncio.Queue[TranscriptionRequest] = asyncio.Queue()
+
+    async def connect(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def publish(self, request: TranscriptionRequest) -> None:
+        if self.error is not None:
+            raise self.error
+        self.published.append(request)
+        self._pending.put_nowait(request)
+
+    async def consume(self, handler: Handler) -> None:
+        # At least once: a request whose handler raises is delivered again.
+        while True:
+            request = await self._pending.get()
+            try:
+                await handler(request)
+            except Exception:
+                self._pending.put_nowait(request)

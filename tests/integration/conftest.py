@@ -1,0 +1,86 @@
+"""An in-process gateway on a real port, over the real Postgres, RabbitMQ and S3."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from steno.common.adapters import open_database, open_job_queue, open_object_store
+from steno.common.broker import JobQueue
+from steno.common.db import SqlJobRepository
+from steno.common.db.schema import jobs as jobs_table
+from steno.common.settings import Settings
+from steno.common.storage import ObjectStore
+from steno.gateway.service import build_server
+from steno.v1 import transcription_service_pb2_grpc
+from tests.conftest import S3Server
+
+
+@dataclass
+class Gateway:
+    stub: transcription_service_pb2_grpc.TranscriptionServiceStub
+    # A blocking stub too: on an early server error the asyncio client can report
+    # INTERNAL instead of the server's status (grpc/grpc#36066); the blocking one cannot.
+    sync_stub: transcription_service_pb2_grpc.TranscriptionServiceStub
+    address: str
+    database: AsyncEngine
+    jobs: SqlJobRepository
+    store: ObjectStore
+    queue: JobQueue
+    settings: Settings
+
+    async def row_count(self) -> int:
+        async with self.database.connect() as conn:
+            return int(
+                (await conn.execute(select(func.count()).select_from(jobs_table))).scalar_one()
+            )
+
+
+@pytest.fixture
+async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
+    database = open_database(settings)
+    store = open_object_store(settings)
+    queue = open_job_queue(settings)
+    await store.ensure_ready()
+    await queue.connect()
+    jobs = SqlJobRepository(database)
+    server = build_server(settings, jobs, store, queue)
+    port = await server.start("127.0.0.1", 0)
+    address = f"127.0.0.1:{port}"
+    channel = grpc.aio.insecure_channel(address)
+    sync_channel = grpc.insecure_channel(address)
+    try:
+        yield Gateway(
+            transcription_service_pb2_grpc.TranscriptionServiceStub(channel),
+            transcription_service_pb2_grpc.TranscriptionServiceStub(sync_channel),
+            address,
+            database,
+            jobs,
+            store,
+            queue,
+            settings,
+        )
+    finally:
+        await channel.close()
+        sync_channel.close()
+        await server.stop(0)
+        await queue.close()
+        await database.dispose()
+
+
+@pytest.fixture
+def bucket_objects(s3_server: S3Server, bucket: str):  # type: ignore[no-untyped-def]
+    """Lists what is in this test's bucket: finished objects and unfinished multipart uploads."""
+    client = s3_server.client()
+
+    def listing() -> tuple[list[str], list[str]]:
+        objects = client.list_objects_v2(Bucket=bucket).get("Contents", [])
+        uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+        return [o["Key"] for o in objects], [u["Key"] for u in uploads]
+
+    return listing

@@ -1,0 +1,118 @@
+"""Helpers shared by the integration and end-to-end tests."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from steno.common.settings import Settings
+
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parent.parent
+AUDIO = ROOT / "tests" / "fixtures" / "audio"
+SPEECH_TEXT = (AUDIO / "speech.txt").read_text().strip()
+
+
+def wait_for(
+    condition: Callable[[], T | None], *, timeout: float, interval: float = 0.1, what: str
+) -> T:
+    """Polls ``condition`` until it returns something truthy; fails after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def normalise(text: str) -> str:
+    """Lowercase, punctuation as spaces, apostrophes dropped, whitespace collapsed."""
+    text = re.sub(r"[^\w\s']|_", " ", text.lower()).replace("'", "")
+    return " ".join(text.split())
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def service_env(settings: Settings, **overrides: str) -> dict[str, str]:
+    """The ``STENO_*`` environment that gives a subprocess the same settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
+    values = {
+        "STENO_DATA_DIR": str(settings.data_dir),
+        "STENO_DATABASE_URL": settings.database_url or "",
+        "STENO_AMQP_URL": settings.amqp_url.get_secret_value() if settings.amqp_url else "",
+        "STENO_AMQP_QUEUE": settings.amqp_queue,
+        "STENO_S3_ENDPOINT": settings.s3_endpoint or "",
+        "STENO_S3_ACCESS_KEY": settings.s3_access_key.get_secret_value(),
+        "STENO_S3_SECRET_KEY": settings.s3_secret_key.get_secret_value(),
+        "STENO_S3_BUCKET": settings.s3_bucket,
+        "STENO_S3_REGION": settings.s3_region or "",
+        "STENO_METRICS_PORT": "0",
+        "STENO_GRPC_HOST": "127.0.0.1",
+    }
+    env.update({k: v for k, v in values.items() if v})
+    env.update(overrides)
+    return env
+
+
+def wait_serving(address: str, *, timeout: float, process: subprocess.Popen[bytes]) -> None:
+    """Waits until the gRPC health service at ``address`` says SERVING."""
+
+    def serving() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"{process.args} exited with {process.returncode} on start")
+        with grpc.insecure_channel(address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+            except grpc.RpcError:
+                return False
+        return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+    wait_for(serving, timeout=timeout, interval=0.2, what=f"{address} to be SERVING")
+
+
+@contextlib.contextmanager
+def running(
+    args: list[str], env: dict[str, str], log: Path, *, cwd: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Runs a Steno process for the duration of the block, logging to ``log``."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, *args], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd
+        )
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
