@@ -1,8 +1,8 @@
 """Session fixtures for the real parts: Postgres, RabbitMQ, an S3 server, the Whisper model.
 
 Postgres and RabbitMQ are the ones on 127.0.0.1 (override with STENO_TEST_POSTGRES_URL and
-STENO_TEST_AMQP_URL); each session gets its own database and each test its own queue and
-bucket. The S3 server is a moto server started here, or STENO_TEST_S3_ENDPOINT. A missing
+STENO_TEST_AMQP_URL); each test gets its own database (cloned from a migrated template),
+queue and bucket. The S3 server is a moto server started here, or STENO_TEST_S3_ENDPOINT. A missing
 part fails the tests that need it with a message saying how to get it.
 """
 
@@ -45,30 +45,41 @@ def _reachable(url: str, default_port: int) -> bool:
         return False
 
 
+async def _postgres_admin(sql: str) -> None:
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _database_url(name: str) -> str:
+    return urlsplit(POSTGRES_URL)._replace(scheme="postgresql+asyncpg", path=f"/{name}").geturl()
+
+
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh, migrated database for this test session (asyncpg URL)."""
+def postgres_template() -> Iterator[str]:
+    """A migrated database for this session, the template each test's database is cloned from."""
     if not _reachable(POSTGRES_URL, 5432):
         pytest.fail(
             f"Postgres is not reachable at {POSTGRES_URL}: start it with "
             "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` "
             "or set STENO_TEST_POSTGRES_URL"
         )
+    name = f"steno_template_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
+    upgrade(_database_url(name))
+    yield name
+    asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def postgres_url(postgres_template: str) -> Iterator[str]:
+    """A fresh, migrated database of this test's own (asyncpg URL)."""
     name = f"steno_test_{uuid.uuid4().hex[:12]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(POSTGRES_URL)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    base = urlsplit(POSTGRES_URL)
-    url = base._replace(scheme="postgresql+asyncpg", path=f"/{name}").geturl()
-    upgrade(url)
-    yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
+    yield _database_url(name)
+    asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

@@ -222,6 +222,7 @@ class FakeObjectStore:
         # Keys whose deletion fails, with the reason delete_many reports for them.
         self.delete_failures: dict[str, str] = {}
         self.commit_error: BaseException | None = None
+        self.download_error: BaseException | None = None
 
     async def ensure_ready(self) -> None:
         return None
@@ -232,6 +233,8 @@ class FakeObjectStore:
         return writer
 
     async def download(self, key: str, destination: Path) -> None:
+        if self.download_error is not None:
+            raise self.download_error
         if key not in self.objects:
             raise FileNotFoundError(f"no object {key!r}")
         destination.write_bytes(self.objects[key])

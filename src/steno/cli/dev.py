@@ -33,8 +33,11 @@ def main(host: str, port: int | None) -> int:
     configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url_or_default)
-    asyncio.run(_serve(settings, host, port if port is not None else
-                       settings.grpc_port_or(DEFAULT_GRPC_PORT)))
+    asyncio.run(
+        _serve(
+            settings, host, port if port is not None else settings.grpc_port_or(DEFAULT_GRPC_PORT)
+        )
+    )
     return 0
 
 
@@ -53,8 +56,9 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
         asyncio.create_task(queue.consume(processor.handle), name="transcriber"),
         asyncio.create_task(_janitor_loop(settings, jobs, store), name="janitor"),
     ]
-    log.info("steno dev ready", extra={"address": f"{host}:{bound}",
-                                        "data_dir": str(settings.data_dir)})
+    log.info(
+        "steno dev ready", extra={"address": f"{host}:{bound}", "data_dir": str(settings.data_dir)}
+    )
     try:
         await wait_for_shutdown()
     finally:

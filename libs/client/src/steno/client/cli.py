@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 
 import grpc
 from google.protobuf.json_format import MessageToJson
@@ -32,6 +33,12 @@ def add_commands(subcommands: argparse._SubParsersAction[argparse.ArgumentParser
     upload.add_argument("--language", default="", help="BCP-47 code; default: detect")
     upload.add_argument("--engine", default="", help="local or openai; default: the server's")
     upload.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    upload.add_argument(
+        "--retention-hours",
+        type=float,
+        default=None,
+        help="keep the audio this long after the job ends; default: the server's",
+    )
     upload.add_argument("--wait", action="store_true", help="wait and print the transcript")
     upload.add_argument("--timeout", type=float, default=None, help="seconds to --wait at most")
     upload.set_defaults(command=_upload)
@@ -62,7 +69,14 @@ def _client(args: argparse.Namespace) -> StenoClient:
 def _upload(args: argparse.Namespace) -> int:
     labels = dict(label.split("=", 1) for label in args.label if "=" in label)
     with _client(args) as client:
-        job = client.upload(args.file, language=args.language, engine=args.engine, labels=labels)
+        retention = None if args.retention_hours is None else timedelta(hours=args.retention_hours)
+        job = client.upload(
+            args.file,
+            language=args.language,
+            engine=args.engine,
+            labels=labels,
+            audio_retention=retention,
+        )
         if not args.wait:
             print(job.job_id)
             return 0

@@ -11,7 +11,8 @@ from types import TracebackType
 import grpc
 from google.protobuf.duration_pb2 import Duration
 
-from steno.v1 import job_pb2, transcription_service_pb2 as pb, transcription_service_pb2_grpc
+from steno.v1 import job_pb2, transcription_service_pb2_grpc
+from steno.v1 import transcription_service_pb2 as pb
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 DEFAULT_CHUNK_SIZE = 64 * 1024

@@ -16,7 +16,8 @@ from steno.gateway.convert import job_to_proto, state_from_proto
 from steno.gateway.errors import abort, abort_invalid
 from steno.gateway.paging import InvalidPageToken, decode_page_token, encode_page_token
 from steno.gateway.uploads import InvalidUpload, UploadRequest, Uploads, UploadTooLarge
-from steno.v1 import job_pb2, transcription_service_pb2 as pb, transcription_service_pb2_grpc
+from steno.v1 import job_pb2, transcription_service_pb2_grpc
+from steno.v1 import transcription_service_pb2 as pb
 
 Context = grpc.aio.ServicerContext[object, object]
 

@@ -10,8 +10,9 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 
-async def abort(context: grpc.aio.ServicerContext[object, object], code: grpc.StatusCode,
-                message: str) -> NoReturn:
+async def abort(
+    context: grpc.aio.ServicerContext[object, object], code: grpc.StatusCode, message: str
+) -> NoReturn:
     await context.abort(code, message)
     raise AssertionError("unreachable: abort raises")
 

@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_GRPC_PORT = 50051
 DEFAULT_METRICS_PORT = 9090
-SERVICE_NAMES = [transcription_service_pb2.DESCRIPTOR.services_by_name["TranscriptionService"].full_name]
+SERVICE_NAMES = [
+    transcription_service_pb2.DESCRIPTOR.services_by_name["TranscriptionService"].full_name
+]
 # Seconds in-flight calls (uploads above all) get to finish on shutdown.
 SHUTDOWN_GRACE = 30.0
 
@@ -40,9 +42,13 @@ def build_server(
     )
     return GrpcServer(
         SERVICE_NAMES,
-        [lambda server: transcription_service_pb2_grpc.add_TranscriptionServiceServicer_to_server(
-            api, server
-        )],
+        [
+            lambda server: (
+                transcription_service_pb2_grpc.add_TranscriptionServiceServicer_to_server(
+                    api, server
+                )
+            )
+        ],
     )
 
 
@@ -63,4 +69,3 @@ async def run(settings: Settings) -> None:
         await server.stop(SHUTDOWN_GRACE)
         await queue.close()
         await database.dispose()
-

@@ -92,8 +92,12 @@ class Uploads:
         await self._record_and_queue(job)
         log.info(
             "upload accepted",
-            extra={"job_id": str(job_id), "tenant": job.tenant, "state": job.state.value,
-                   "size_bytes": size},
+            extra={
+                "job_id": str(job_id),
+                "tenant": job.tenant,
+                "state": job.state.value,
+                "size_bytes": size,
+            },
         )
         return job
 

@@ -56,8 +56,9 @@ class JobProcessor:
         if job is None:
             return
         context = {"job_id": str(job.job_id), "tenant": job.tenant}
-        log.info("job started", extra={**context, "state": job.state.value,
-                                        "attempt": job.attempts})
+        log.info(
+            "job started", extra={**context, "state": job.state.value, "attempt": job.attempts}
+        )
         try:
             transcript = await self._transcribe(job)
         except EngineError as exc:
@@ -65,7 +66,9 @@ class JobProcessor:
         except FileNotFoundError:
             await self._fail(
                 job,
-                JobError("NOT_FOUND", "the uploaded audio is no longer in storage; upload it again"),
+                JobError(
+                    "NOT_FOUND", "the uploaded audio is no longer in storage; upload it again"
+                ),
             )
         except DependencyUnavailable as exc:
             await self._fail(job, JobError("UNAVAILABLE", f"{exc}; upload the audio again"))
@@ -115,8 +118,9 @@ class JobProcessor:
     async def _finish(self, job: Job) -> None:
         """Commits the terminal state; raises (so the request is redelivered) if it cannot."""
         if not await self._jobs.update(job, expected=JobState.PROCESSING):
-            log.warning("job changed under this worker; result dropped",
-                        extra={"job_id": str(job.job_id)})
+            log.warning(
+                "job changed under this worker; result dropped", extra={"job_id": str(job.job_id)}
+            )
             return
         JOBS_FINISHED.labels(job.state.value).inc()
         log.info(

@@ -83,7 +83,7 @@ class AmqpJobQueue:
             await self._publish_channel.default_exchange.publish(
                 encode(request), routing_key=self._queue_name, mandatory=True
             )
-        except (AMQPError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, AMQPError, OSError) as exc:
             raise BrokerUnavailable(f"the broker did not accept the job: {exc}") from exc
 
     async def consume(self, handler: Handler) -> None:

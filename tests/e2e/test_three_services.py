@@ -1,0 +1,99 @@
+"""Gateway, transcriber and janitor as separate processes on Postgres, RabbitMQ and S3."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import jiwer
+import pytest
+from botocore.exceptions import ClientError
+
+from steno.client import StenoClient
+from steno.common.settings import Settings
+from steno.v1 import job_pb2
+from tests.conftest import S3Server
+from tests.support import (
+    AUDIO,
+    SPEECH_TEXT,
+    free_port,
+    normalise,
+    running,
+    service_env,
+    wait_serving,
+)
+
+
+def run_janitor(env: dict[str, str]) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-m", "steno.janitor"], env=env, capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    summary: dict[str, object] = json.loads(done.stdout)
+    return summary
+
+
+def test_upload_transcribe_and_expire_across_three_services(
+    settings: Settings, s3_server: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    env = service_env(settings)
+    gateway_port, transcriber_port = free_port(), free_port()
+    with (
+        running(
+            ["-m", "steno.gateway"],
+            {**env, "STENO_GRPC_PORT": str(gateway_port)},
+            tmp_path / "gateway.log",
+        ) as gateway,
+        running(
+            ["-m", "steno.transcriber"],
+            {**env, "STENO_GRPC_PORT": str(transcriber_port)},
+            tmp_path / "transcriber.log",
+        ) as transcriber,
+    ):
+        wait_serving(f"127.0.0.1:{gateway_port}", timeout=60, process=gateway)
+        wait_serving(f"127.0.0.1:{transcriber_port}", timeout=120, process=transcriber)
+        with StenoClient(f"127.0.0.1:{gateway_port}") as client:
+            uploaded = client.upload(
+                AUDIO / "speech.wav", chunk_size=64 * 1024, audio_retention=timedelta(0)
+            )
+            job = client.wait(uploaded.job_id, timeout=120)
+
+            assert job.state == job_pb2.JOB_STATE_COMPLETED, job.error.message
+            error_rate = jiwer.wer(normalise(SPEECH_TEXT), normalise(job.original_text))
+            print(f"WER {error_rate:.3f}: {job.original_text!r}")
+            assert error_rate <= 0.3
+            assert job.language == "en"
+            assert job.segments and job.segments[-1].end.ToTimedelta() > timedelta(seconds=5)
+            assert 7.5 < job.duration.ToTimedelta().total_seconds() < 8.5
+            assert job.model == "tiny.en" and job.engine == "local" and job.attempts == 1
+
+            audio = (AUDIO / "speech.wav").read_bytes()
+            key = f"audio/{job.job_id}"
+            stored = s3_server.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+            assert len(stored) == job.size_bytes == len(audio)
+            assert hashlib.sha256(stored).hexdigest() == job.sha256
+            assert job.sha256 == hashlib.sha256(audio).hexdigest()
+
+            summary = run_janitor(env)
+            assert summary["deleted"] == 1 and summary["failed"] == 0, summary
+            assert summary["bytes_freed"] == len(audio)
+            with pytest.raises(ClientError) as missing:
+                s3_server.client().head_object(Bucket=bucket, Key=key)
+            assert missing.value.response["Error"]["Code"] == "404"
+            expired = client.get_job(job.job_id)
+            assert expired.HasField("audio_delete_time")
+            assert expired.audio_delete_time.ToDatetime() >= job.complete_time.ToDatetime()
+            assert expired.original_text == job.original_text, "the transcript outlives the audio"
+
+            again = run_janitor(env)
+            assert again == {
+                "scanned": 0,
+                "deleted": 0,
+                "failed": 0,
+                "bytes_freed": 0,
+                "errors": [],
+            }

@@ -1,0 +1,286 @@
+"""Uploads.accept: a chunk stream becomes one object, one QUEUED job and one queued request,
+or, whatever goes wrong, none of them."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from steno.common.broker import TranscriptionRequest
+from steno.common.errors import BrokerUnavailable, DatabaseUnavailable, StorageUnavailable
+from steno.common.jobs import JobState
+from steno.gateway.uploads import InvalidUpload, UploadRequest, Uploads, UploadTooLarge
+from tests.fakes import FakeJobQueue, FakeJobRepository, FakeObjectStore
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "audio"
+WAV = b"RIFF\x24\x08\x00\x00WAVEfmt " + bytes(range(256)) * 4
+MAX_BYTES = 10_000
+
+
+@dataclass
+class World:
+    jobs: FakeJobRepository
+    store: FakeObjectStore
+    queue: FakeJobQueue
+    uploads: Uploads
+
+    def assert_nothing_left(self) -> None:
+        assert self.store.objects == {}
+        assert self.jobs.all() == []
+        assert self.queue.published == []
+
+
+@pytest.fixture
+def world() -> World:
+    jobs, store, queue = FakeJobRepository(), FakeObjectStore(), FakeJobQueue()
+    return World(jobs, store, queue, Uploads(jobs, store, queue, max_bytes=MAX_BYTES))
+
+
+def request(**overrides: object) -> UploadRequest:
+    fields: dict[str, object] = {
+        "tenant": "acme",
+        "filename": "standup.wav",
+        "language": "en",
+        "lexicon_id": "medical",
+        "engine": "local",
+        "audio_retention": timedelta(hours=2),
+        "labels": {"team": "blue"},
+    }
+    fields.update(overrides)
+    return UploadRequest(**fields)  # type: ignore[arg-type]
+
+
+async def chunks_of(
+    data: bytes, size: int = 100, *, then_raise: BaseException | None = None
+) -> AsyncIterator[bytes]:
+    """``data`` in ``size``-byte chunks, then ``then_raise`` if given."""
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+    if then_raise is not None:
+        raise then_raise
+
+
+async def test_accepts_audio_and_queues_a_job(world: World) -> None:
+    job = await world.uploads.accept(request(), chunks_of(WAV))
+
+    assert job.state is JobState.QUEUED
+    assert job.size_bytes == len(WAV)
+    assert job.sha256 == hashlib.sha256(WAV).hexdigest()
+    assert job.content_type == "audio/wav"
+    assert (job.tenant, job.filename, job.language, job.lexicon_id, job.engine) == (
+        "acme",
+        "standup.wav",
+        "en",
+        "medical",
+        "local",
+    )
+    assert job.audio_retention == timedelta(hours=2)
+    assert job.labels == {"team": "blue"}
+    assert job.create_time.utcoffset() == timedelta(0)
+    # The object is committed with the sniffed type, byte for byte.
+    assert world.store.objects == {job.object_key: WAV}
+    assert world.store.content_types[job.object_key] == "audio/wav"
+    assert [w.committed for w in world.store.writers] == [True]
+    assert world.store.aborted_keys == []
+    # The row is stored as returned, and the request is queued.
+    assert world.jobs.stored(job.job_id) == job
+    assert world.queue.published == [TranscriptionRequest(job.job_id, "acme")]
+
+
+async def test_client_content_type_claims_do_not_matter(world: World) -> None:
+    """A file called .mp3 that is really FLAC is stored as FLAC."""
+    flac = (FIXTURES / "speech.flac").read_bytes()
+    uploads = Uploads(world.jobs, world.store, world.queue, max_bytes=len(flac))
+
+    job = await uploads.accept(request(filename="song.mp3"), chunks_of(flac, 4096))
+
+    assert job.content_type == "audio/flac"
+    assert world.store.objects[job.object_key] == flac
+    assert job.sha256 == hashlib.sha256(flac).hexdigest()
+
+
+@pytest.mark.parametrize("filename", ["../../etc/passwd", "/abs/path.wav", "a\\..\\b", ""])
+async def test_object_key_is_server_chosen(world: World, filename: str) -> None:
+    job = await world.uploads.accept(request(filename=filename), chunks_of(WAV))
+
+    assert job.object_key == f"audio/{job.job_id}"
+    assert re.fullmatch(r"audio/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}",
+                        job.object_key)
+    assert job.filename == filename
+    assert list(world.store.objects) == [job.object_key]
+
+
+async def test_each_upload_gets_its_own_job_and_key(world: World) -> None:
+    first = await world.uploads.accept(request(), chunks_of(WAV))
+    second = await world.uploads.accept(request(), chunks_of(WAV))
+
+    assert first.job_id != second.job_id
+    assert first.object_key != second.object_key
+    assert len(world.store.objects) == 2
+    assert len(world.queue.published) == 2
+
+
+async def test_head_split_into_one_byte_chunks_still_sniffs(world: World) -> None:
+    job = await world.uploads.accept(request(), chunks_of(WAV, size=1))
+
+    assert job.content_type == "audio/wav"
+    assert job.size_bytes == len(WAV)
+    assert world.store.objects[job.object_key] == WAV
+
+
+async def test_empty_chunks_are_skipped(world: World) -> None:
+    async def with_gaps() -> AsyncIterator[bytes]:
+        yield b""
+        yield WAV[:5]
+        yield b""
+        yield WAV[5:]
+        yield b""
+
+    job = await world.uploads.accept(request(), with_gaps())
+
+    assert job.content_type == "audio/wav"
+    assert world.store.objects[job.object_key] == WAV
+    assert all(world.store.writers[0].chunks)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b"Good morning. Please give the report to the team.", id="text"),
+        pytest.param(b"%PDF-1.7\n" + b"x" * 100, id="pdf"),
+        pytest.param(b"PK\x03\x04" + b"\x00" * 100, id="zip"),
+        pytest.param(b"\xff\xf1\x50\x80" + b"\x00" * 100, id="adts-aac"),
+    ],
+)
+async def test_non_audio_is_rejected_leaving_nothing(world: World, data: bytes) -> None:
+    with pytest.raises(InvalidUpload) as raised:
+        await world.uploads.accept(request(), chunks_of(data))
+
+    assert raised.value.field == "chunk"
+    assert world.store.writers == []  # never opened, so nothing to abort
+    world.assert_nothing_left()
+
+
+@pytest.mark.parametrize("stream", [[], [b""], [b"", b"", b""]], ids=["none", "one", "many"])
+async def test_stream_without_bytes_is_rejected(world: World, stream: list[bytes]) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for chunk in stream:
+            yield chunk
+
+    with pytest.raises(InvalidUpload, match="no audio") as raised:
+        await world.uploads.accept(request(), chunks())
+
+    assert raised.value.field == "chunk"
+    assert world.store.writers == []
+    world.assert_nothing_left()
+
+
+async def test_upload_of_exactly_max_bytes_is_accepted(world: World) -> None:
+    data = WAV + b"\x00" * (MAX_BYTES - len(WAV))
+
+    job = await world.uploads.accept(request(), chunks_of(data, 1000))
+
+    assert job.size_bytes == MAX_BYTES
+
+
+async def test_upload_over_max_bytes_is_aborted(world: World) -> None:
+    data = WAV + b"\x00" * (MAX_BYTES - len(WAV) + 1)
+
+    with pytest.raises(UploadTooLarge):
+        await world.uploads.accept(request(), chunks_of(data, 1000))
+
+    [writer] = world.store.writers
+    assert writer.aborted and not writer.committed
+    assert world.store.aborted_keys == [writer.key]
+    world.assert_nothing_left()
+
+
+async def test_stream_is_not_read_past_the_limit(world: World) -> None:
+    """The upload stops at the first chunk over the limit, not at the end of the stream."""
+    read = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal read
+        yield WAV
+        while True:
+            read += 1
+            yield b"\x00" * 1000
+
+    with pytest.raises(UploadTooLarge):
+        await world.uploads.accept(request(), endless())
+
+    assert read == (MAX_BYTES - len(WAV)) // 1000 + 1
+    world.assert_nothing_left()
+
+
+async def test_client_cancel_mid_stream_aborts_the_object(world: World) -> None:
+    stream = chunks_of(WAV, 100, then_raise=asyncio.CancelledError())
+
+    with pytest.raises(asyncio.CancelledError):
+        await world.uploads.accept(request(), stream)
+
+    [writer] = world.store.writers
+    assert writer.aborted and not writer.committed
+    world.assert_nothing_left()
+
+
+async def test_client_cancel_before_the_head_leaves_nothing(world: World) -> None:
+    stream = chunks_of(WAV[:4], 2, then_raise=asyncio.CancelledError())
+
+    with pytest.raises(asyncio.CancelledError):
+        await world.uploads.accept(request(), stream)
+
+    assert world.store.writers == []
+    world.assert_nothing_left()
+
+
+async def test_stream_error_mid_stream_aborts_the_object(world: World) -> None:
+    stream = chunks_of(WAV, 100, then_raise=ConnectionResetError("client went away"))
+
+    with pytest.raises(ConnectionResetError):
+        await world.uploads.accept(request(), stream)
+
+    assert world.store.aborted_keys == [world.store.writers[0].key]
+    world.assert_nothing_left()
+
+
+async def test_commit_failure_aborts_and_records_nothing(world: World) -> None:
+    world.store.commit_error = StorageUnavailable("bucket is gone")
+
+    with pytest.raises(StorageUnavailable):
+        await world.uploads.accept(request(), chunks_of(WAV))
+
+    assert world.store.writers[0].aborted
+    world.assert_nothing_left()
+
+
+async def test_failed_job_insert_deletes_the_object(world: World) -> None:
+    world.jobs.add_error = DatabaseUnavailable("database is down")
+
+    with pytest.raises(DatabaseUnavailable):
+        await world.uploads.accept(request(), chunks_of(WAV))
+
+    [writer] = world.store.writers
+    assert writer.committed
+    assert world.store.delete_calls == [[writer.key]]
+    world.assert_nothing_left()
+
+
+async def test_failed_publish_deletes_the_job_and_the_object(world: World) -> None:
+    world.queue.error = BrokerUnavailable("broker did not confirm")
+
+    with pytest.raises(BrokerUnavailable):
+        await world.uploads.accept(request(), chunks_of(WAV))
+
+    [writer] = world.store.writers
+    job_id = writer.key.removeprefix("audio/")
+    assert [str(deleted) for deleted in world.jobs.deleted] == [job_id]
+    assert world.store.delete_calls == [[writer.key]]
+    world.assert_nothing_left()
