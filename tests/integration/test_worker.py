@@ -1,0 +1,109 @@
+"""The transcriber's consumer and pipeline on RabbitMQ, Postgres, S3 and the real model."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from steno.common.broker import TranscriptionRequest
+from steno.common.jobs import JobState, Transcript
+from steno.transcriber.engines.local import LocalWhisperEngine
+from steno.transcriber.pipeline import JobProcessor
+from steno.v1 import transcription_service_pb2 as pb
+from tests.integration.conftest import Gateway
+from tests.integration.test_upload_api import chunks_of, queued_messages, upload
+from tests.support import AUDIO
+
+
+class CountingEngine:
+    """The real local engine, counting how often it is asked to transcribe."""
+
+    name = "local"
+
+    def __init__(self, engine: LocalWhisperEngine) -> None:
+        self._engine = engine
+        self.calls = 0
+
+    async def transcribe(self, audio: Path, *, language: str | None) -> Transcript:
+        self.calls += 1
+        return await self._engine.transcribe(audio, language=language)
+
+
+class Worker:
+    """A consumer task whose handled requests can be awaited."""
+
+    def __init__(self, gateway: Gateway, engine: CountingEngine) -> None:
+        self._processor = JobProcessor(gateway.jobs, gateway.store, {"local": engine})
+        self.handled: list[TranscriptionRequest] = []
+        self._changed = asyncio.Condition()
+
+    async def handle(self, request: TranscriptionRequest) -> None:
+        await self._processor.handle(request)
+        async with self._changed:
+            self.handled.append(request)
+            self._changed.notify_all()
+
+    async def wait_handled(self, count: int, timeout: float = 120) -> None:
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: len(self.handled) >= count)
+
+
+@pytest.fixture
+async def worker(
+    gateway: Gateway, whisper_engine: LocalWhisperEngine
+) -> AsyncIterator[tuple[Worker, CountingEngine]]:
+    engine = CountingEngine(whisper_engine)
+    worker = Worker(gateway, engine)
+    consumer = asyncio.create_task(gateway.queue.consume(worker.handle))
+    yield worker, engine
+    consumer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await consumer
+
+
+async def test_duplicate_request_for_a_completed_job_is_not_transcribed_again(
+    gateway: Gateway, worker: tuple[Worker, CountingEngine]
+) -> None:
+    consumer, engine = worker
+    response = await upload(
+        gateway,
+        [pb.UploadAudioRequest(metadata=pb.UploadMetadata(filename="speech.ogg")),
+         *chunks_of((AUDIO / "speech.ogg").read_bytes())],
+    )  # fmt: skip
+    job_id = uuid.UUID(response.job.job_id)
+    await consumer.wait_handled(1)
+    completed = await gateway.jobs.get(job_id)
+    assert completed is not None and completed.state is JobState.COMPLETED
+    assert "good morning" in completed.original_text.lower()
+
+    await gateway.queue.publish(TranscriptionRequest(job_id, completed.tenant))
+    await consumer.wait_handled(2)
+
+    assert engine.calls == 1
+    after = await gateway.jobs.get(job_id)
+    assert after == completed, "the duplicate changed the job"
+    assert await queued_messages(gateway.settings) == 0, "both deliveries were acknowledged"
+
+
+async def test_undecodable_audio_fails_the_job_with_a_clear_reason(
+    gateway: Gateway, worker: tuple[Worker, CountingEngine]
+) -> None:
+    """A file that looks like WAV but is not audio: FAILED, the worker goes on."""
+    garbage = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 40
+    response = await upload(
+        gateway,
+        [pb.UploadAudioRequest(metadata=pb.UploadMetadata(filename="bad.wav")),
+         *chunks_of(garbage)],
+    )  # fmt: skip
+    consumer, _ = worker
+    await consumer.wait_handled(1)
+    job = await gateway.jobs.get(uuid.UUID(response.job.job_id))
+    assert job is not None and job.state is JobState.FAILED
+    assert job.error is not None and job.error.code == "INVALID_ARGUMENT"
+    assert "could not be decoded" in job.error.message
+    assert job.audio_expire_time is not None, "retention runs for failed jobs too"
