@@ -9,7 +9,8 @@ from pathlib import Path
 import grpc
 
 from steno.common.settings import Settings
-from steno.v1 import transcription_service_pb2 as pb, transcription_service_pb2_grpc
+from steno.v1 import transcription_service_pb2 as pb
+from steno.v1 import transcription_service_pb2_grpc
 from tests.support import AUDIO, free_port, running, service_env, wait_serving
 
 MB = 1024 * 1024

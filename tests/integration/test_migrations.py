@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -36,8 +37,12 @@ async def test_steno_migrate_builds_sqlite_and_is_idempotent(tmp_path: Path) -> 
     url = f"sqlite+aiosqlite:///{tmp_path / 'steno.db'}"
     env = {**os.environ, "STENO_DATABASE_URL": url}
     for _ in range(2):
-        done = subprocess.run(
-            [sys.executable, "-m", "steno.cli", "migrate"], env=env, capture_output=True, timeout=60
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "steno.cli", "migrate"],
+            env=env,
+            capture_output=True,
+            timeout=60,
         )
         assert done.returncode == 0, done.stderr.decode()
     assert await drift_at(url) == []

@@ -63,32 +63,32 @@ class StenoClient:
         )
         if audio_retention is not None:
             metadata.audio_retention.CopyFrom(_duration(audio_retention))
-        response = self._stub.UploadAudio(
+        response: pb.UploadAudioResponse = self._stub.UploadAudio(
             _upload_requests(metadata, path, chunk_size), metadata=self._metadata
         )
         return response.job
 
-    def get_job(
-        self, job_id: str, *, view: job_pb2.JobView.ValueType = job_pb2.JOB_VIEW_FULL
-    ) -> job_pb2.Job:
+    def get_job(self, job_id: str, *, view: job_pb2.JobView = job_pb2.JOB_VIEW_FULL) -> job_pb2.Job:
         request = pb.GetJobRequest(job_id=job_id, view=view)
-        return self._stub.GetJob(request, metadata=self._metadata).job
+        response: pb.GetJobResponse = self._stub.GetJob(request, metadata=self._metadata)
+        return response.job
 
     def list_jobs(
         self,
         *,
-        states: Iterable[job_pb2.JobState.ValueType] = (),
+        states: Iterable[job_pb2.JobState] = (),
         page_size: int = 0,
         page_token: str = "",
-        view: job_pb2.JobView.ValueType = job_pb2.JOB_VIEW_BASIC,
+        view: job_pb2.JobView = job_pb2.JOB_VIEW_BASIC,
     ) -> pb.ListJobsResponse:
         request = pb.ListJobsRequest(
             states=list(states), page_size=page_size, page_token=page_token, view=view
         )
-        return self._stub.ListJobs(request, metadata=self._metadata)
+        response: pb.ListJobsResponse = self._stub.ListJobs(request, metadata=self._metadata)
+        return response
 
     def iter_jobs(
-        self, *, states: Iterable[job_pb2.JobState.ValueType] = (), page_size: int = 0
+        self, *, states: Iterable[job_pb2.JobState] = (), page_size: int = 0
     ) -> Iterator[job_pb2.Job]:
         """Every job, newest first, following page tokens."""
         token = ""

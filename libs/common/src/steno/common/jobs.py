@@ -146,7 +146,7 @@ class JobRepository(Protocol):
         """The job, if it exists and (when ``tenant`` is given) belongs to that tenant."""
         ...
 
-    async def list(
+    async def list_jobs(
         self,
         tenant: str,
         *,

@@ -90,7 +90,7 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             await abort_invalid(context, "page_token", str(exc))
         try:
             # One extra row tells whether another page follows.
-            jobs = await self._jobs.list(
+            jobs = await self._jobs.list_jobs(
                 _tenant(context), states=states, limit=page_size + 1, after=cursor
             )
         except DependencyUnavailable as exc:

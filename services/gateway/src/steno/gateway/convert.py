@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -11,7 +12,7 @@ from steno.common.jobs import Job, JobState, Segment
 from steno.v1 import job_pb2
 
 
-def job_to_proto(job: Job, view: job_pb2.JobView.ValueType) -> job_pb2.Job:
+def job_to_proto(job: Job, view: job_pb2.JobView) -> job_pb2.Job:
     message = job_pb2.Job(
         job_id=str(job.job_id),
         state=state_to_proto(job.state),
@@ -45,11 +46,11 @@ def job_to_proto(job: Job, view: job_pb2.JobView.ValueType) -> job_pb2.Job:
     return message
 
 
-def state_to_proto(state: JobState) -> job_pb2.JobState.ValueType:
-    return job_pb2.JobState.Value(f"JOB_STATE_{state.value}")
+def state_to_proto(state: JobState) -> job_pb2.JobState:
+    return cast(job_pb2.JobState, job_pb2.JobState.Value(f"JOB_STATE_{state.value}"))
 
 
-def state_from_proto(state: job_pb2.JobState.ValueType) -> JobState:
+def state_from_proto(state: int) -> JobState:
     """The domain state; ValueError for UNSPECIFIED or an unknown number."""
     name = job_pb2.JobState.Name(state).removeprefix("JOB_STATE_")
     return JobState(name)

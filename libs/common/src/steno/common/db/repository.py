@@ -148,7 +148,7 @@ class SqlJobRepository:
             row = (await conn.execute(query)).first()
         return _from_row(row) if row else None
 
-    async def list(
+    async def list_jobs(
         self,
         tenant: str,
         *,

@@ -14,7 +14,7 @@ import concurrent.futures
 import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar, cast
 from urllib.parse import urlsplit
 
 import urllib3
@@ -89,7 +89,7 @@ class S3Store:
             lambda: self._client.put_object(
                 self._bucket,
                 key,
-                reader,
+                cast(BinaryIO, reader),
                 length=-1,
                 part_size=self._part_size,
                 content_type=content_type,
@@ -120,7 +120,7 @@ class S3Store:
         # remove_objects is lazy: nothing is deleted until its error iterator is consumed.
         errors = self._client.remove_objects(self._bucket, [DeleteObject(k) for k in keys])
         return [
-            DeleteFailure(error.name, f"{error.code}: {error.message}")
+            DeleteFailure(error.name or "", f"{error.code}: {error.message}")
             for error in errors
             if error.code not in _NO_SUCH
         ]
@@ -181,7 +181,7 @@ class S3Writer:
         self,
         queue: asyncio.Queue[bytes | None],
         reader: _QueueReader,
-        upload: asyncio.Future[object],
+        upload: asyncio.Future[Any],
     ) -> None:
         self._queue = queue
         self._reader = reader
@@ -209,7 +209,7 @@ class S3Writer:
 
     async def _put(self, item: bytes | None) -> None:
         """Queues ``item`` unless the upload thread has already stopped (S3 failed)."""
-        put = asyncio.ensure_future(self._queue.put(item))
+        put: asyncio.Future[Any] = asyncio.ensure_future(self._queue.put(item))
         await asyncio.wait({put, self._upload}, return_when=asyncio.FIRST_COMPLETED)
         if put.done():
             return
