@@ -90,6 +90,7 @@ class FakeJobRepository:
         self._jobs: dict[uuid.UUID, Job] = {job.job_id: copy.deepcopy(job) for job in jobs}
         # Exceptions to raise instead of doing the operation, keyed as described.
         self.add_error: BaseException | None = None
+        self.delete_error: BaseException | None = None
         self.update_errors: dict[JobState, BaseException] = {}  # by ``expected``
         self.updates: list[tuple[uuid.UUID, JobState, bool]] = []  # (job, expected, written)
         self.deleted: list[uuid.UUID] = []
@@ -118,7 +119,7 @@ class FakeJobRepository:
             return None
         return copy.deepcopy(job)
 
-    async def list(
+    async def list_jobs(
         self,
         tenant: str,
         *,
@@ -137,6 +138,8 @@ class FakeJobRepository:
         return [copy.deepcopy(job) for job in matching[:limit]]
 
     async def delete(self, job_id: uuid.UUID) -> None:
+        if self.delete_error is not None:
+            raise self.delete_error
         self.deleted.append(job_id)
         self._jobs.pop(job_id, None)
 
@@ -237,7 +240,7 @@ class FakeObjectStore:
             raise self.download_error
         if key not in self.objects:
             raise FileNotFoundError(f"no object {key!r}")
-        destination.write_bytes(self.objects[key])
+        await asyncio.to_thread(destination.write_bytes, self.objects[key])
 
     async def size(self, key: str) -> int | None:
         data = self.objects.get(key)
@@ -274,7 +277,7 @@ class FakeEngine:
     async def transcribe(self, audio: Path, *, language: str | None) -> Transcript:
         self.calls += 1
         self.audio_paths.append(audio)
-        self.audio_bytes.append(audio.read_bytes())
+        self.audio_bytes.append(await asyncio.to_thread(audio.read_bytes))
         self.languages.append(language)
         if self.error is not None:
             raise self.error

@@ -101,4 +101,4 @@ def test_illegal_transitions_raise_and_change_nothing(state: JobState, transitio
 
 def test_terminal_states() -> None:
     assert {s for s in JobState if s.is_terminal} == set(TERMINAL_STATES)
-    assert TERMINAL_STATES == {JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED}
+    assert {JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED} == TERMINAL_STATES

@@ -44,7 +44,9 @@ def test_one_json_object_with_message_level_and_logger() -> None:
 def test_extra_fields_are_top_level_keys() -> None:
     job_id = uuid.uuid4()
     entry = json.loads(
-        JsonFormatter().format(record("job finished", extra={"job_id": job_id, "state": "COMPLETED", "n": 3}))
+        JsonFormatter().format(
+            record("job finished", extra={"job_id": job_id, "state": "COMPLETED", "n": 3})
+        )
     )
 
     assert entry["job_id"] == str(job_id)

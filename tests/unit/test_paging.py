@@ -57,6 +57,8 @@ def test_empty_token_means_first_page() -> None:
         pytest.param(_token({"t": 5, "id": str(uuid.uuid4())}), id="time-not-string"),
         pytest.param(_token({"t": "2024-05-01T12:00:00+00:00", "id": "nope"}), id="bad-uuid"),
         pytest.param(_token({"t": "2024-05-01T12:00:00+00:00", "id": None}), id="null-uuid"),
+        pytest.param(_token({"t": "2024-05-01T12:00:00+00:00", "id": 5}), id="number-uuid"),
+        pytest.param(_token({"t": "2024-05-01T12:00:00+00:00", "id": [1]}), id="list-uuid"),
         pytest.param(
             _token({"t": "2024-05-01T12:00:00", "id": str(uuid.uuid4())}), id="naive-time"
         ),

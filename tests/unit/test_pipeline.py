@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
@@ -110,7 +111,7 @@ async def test_claim_and_finish_are_conditional_writes(world: World) -> None:
     ]
 
 
-@pytest.mark.parametrize("state", [JobState.PROCESSING, JobState.COMPLETED, JobState.FAILED])
+@pytest.mark.parametrize("state", [JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED])
 async def test_duplicate_request_does_not_run_the_engine_again(state: JobState) -> None:
     world = build(make_job(state=state, attempts=1, original_text="already done"))
 
@@ -273,3 +274,21 @@ async def test_failed_claim_raises_before_the_engine_runs(world: World) -> None:
 
     assert world.engine.calls == 0
     assert world.stored().state is JobState.QUEUED
+
+
+async def test_cancelled_worker_hands_the_job_back_to_queued() -> None:
+    """A worker stopped mid-transcription leaves the job QUEUED for the redelivered request."""
+    world = build(engine=FakeEngine(error=asyncio.CancelledError()))
+
+    with pytest.raises(asyncio.CancelledError):
+        await world.handle()
+
+    job = world.stored()
+    assert job.state is JobState.QUEUED
+    assert job.attempts == 1
+    assert not world.engine.audio_paths[0].exists()
+
+    world.engine.error = None
+    await world.handle()
+    assert world.stored().state is JobState.COMPLETED
+    assert world.stored().attempts == 2

@@ -16,9 +16,7 @@ from steno.common.storage.s3 import parse_endpoint
         ("https://s3.example.com:8443", False, ("s3.example.com:8443", True)),
     ],
 )
-def test_parses_host_port_and_urls(
-    endpoint: str, secure: bool, expected: tuple[str, bool]
-) -> None:
+def test_parses_host_port_and_urls(endpoint: str, secure: bool, expected: tuple[str, bool]) -> None:
     """A URL's scheme decides ``secure``; a bare host:port keeps the configured flag."""
     assert parse_endpoint(endpoint, secure) == expected
 

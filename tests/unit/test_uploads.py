@@ -111,8 +111,9 @@ async def test_object_key_is_server_chosen(world: World, filename: str) -> None:
     job = await world.uploads.accept(request(filename=filename), chunks_of(WAV))
 
     assert job.object_key == f"audio/{job.job_id}"
-    assert re.fullmatch(r"audio/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}",
-                        job.object_key)
+    assert re.fullmatch(
+        r"audio/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", job.object_key
+    )
     assert job.filename == filename
     assert list(world.store.objects) == [job.object_key]
 
@@ -165,6 +166,15 @@ async def test_non_audio_is_rejected_leaving_nothing(world: World, data: bytes) 
 
     assert raised.value.field == "chunk"
     assert world.store.writers == []  # never opened, so nothing to abort
+    world.assert_nothing_left()
+
+
+async def test_a_few_bytes_are_too_short_to_be_audio(world: World) -> None:
+    """A bare MPEG sync word is no audio file: rejected before anything is stored."""
+    with pytest.raises(InvalidUpload, match="too short"):
+        await world.uploads.accept(request(), chunks_of(b"\xff\xfb"))
+
+    assert world.store.writers == []
     world.assert_nothing_left()
 
 
@@ -284,3 +294,17 @@ async def test_failed_publish_deletes_the_job_and_the_object(world: World) -> No
     assert [str(deleted) for deleted in world.jobs.deleted] == [job_id]
     assert world.store.delete_calls == [[writer.key]]
     world.assert_nothing_left()
+
+
+async def test_failed_publish_deletes_the_object_even_if_the_row_cannot_be_deleted(
+    world: World,
+) -> None:
+    world.queue.error = BrokerUnavailable("broker did not confirm")
+    world.jobs.delete_error = DatabaseUnavailable("database is down")
+
+    with pytest.raises(DatabaseUnavailable):
+        await world.uploads.accept(request(), chunks_of(WAV))
+
+    [writer] = world.store.writers
+    assert world.store.delete_calls == [[writer.key]]
+    assert world.store.objects == {}

@@ -82,6 +82,12 @@ class Job:
         self.progress = 0.0
         self.start_time = now
 
+    def release(self) -> None:
+        """A worker hands the job back unfinished (it is shutting down): PROCESSING → QUEUED."""
+        self._require(JobState.PROCESSING)
+        self.state = JobState.QUEUED
+        self.progress = 0.0
+
     def complete(self, transcript: Transcript, now: datetime) -> None:
         """PROCESSING → COMPLETED with the engine's transcript."""
         self._require(JobState.PROCESSING)

@@ -28,7 +28,7 @@ def decode_page_token(token: str) -> PageCursor | None:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         payload = json.loads(raw)
         cursor = PageCursor(datetime.fromisoformat(payload["t"]), uuid.UUID(payload["id"]))
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+    except (binascii.Error, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InvalidPageToken("page_token is not one this server issued") from exc
     if cursor.create_time.tzinfo is None:
         raise InvalidPageToken("page_token is not one this server issued")

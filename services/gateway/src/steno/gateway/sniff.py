@@ -28,9 +28,13 @@ def audio_content_type(head: bytes) -> str | None:
 
 
 def _is_mpeg_audio_frame(head: bytes) -> bool:
-    # 11 sync bits, then version (01 is reserved) and layer (00 is reserved; ADTS AAC uses it).
-    if len(head) < 2 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+    """A bare MPEG Layer II/III frame header: 11 sync bits, a real version, layer II or III
+    (00 is what ADTS AAC uses; Layer I would also match a UTF-16LE byte-order mark), and
+    bitrate and sample-rate indexes that are not the reserved ones."""
+    if len(head) < 3 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
         return False
     version = (head[1] >> 3) & 0b11
     layer = (head[1] >> 1) & 0b11
-    return version != 0b01 and layer != 0b00
+    bitrate = head[2] >> 4
+    sample_rate = (head[2] >> 2) & 0b11
+    return version != 0b01 and layer in (0b01, 0b10) and bitrate != 0b1111 and sample_rate != 0b11

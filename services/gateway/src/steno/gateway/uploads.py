@@ -136,8 +136,10 @@ class Uploads:
         try:
             await self._queue.publish(TranscriptionRequest(job.job_id, job.tenant))
         except BaseException:
-            await self._jobs.delete(job.job_id)
-            await self._store.delete_many([job.object_key])
+            try:
+                await self._jobs.delete(job.job_id)
+            finally:
+                await self._store.delete_many([job.object_key])
             raise
 
 
@@ -154,6 +156,8 @@ async def _read_head(chunks: AsyncIterator[bytes]) -> tuple[bytes, list[bytes]]:
             break
     if not pending:
         raise InvalidUpload("chunk", "the upload has no audio: send chunks after the metadata")
+    if buffered < HEAD_BYTES:
+        raise InvalidUpload("chunk", f"{buffered} bytes is too short to be an audio file")
     return b"".join(pending)[:HEAD_BYTES], pending
 
 

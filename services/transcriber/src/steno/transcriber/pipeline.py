@@ -4,11 +4,13 @@ Steps: load the job, claim it (QUEUED → PROCESSING, once, however often the re
 delivered), download the audio to a temporary file, run the engine, store the transcript
 and mark the job COMPLETED, or FAILED with a reason a person understands. The temporary
 file is removed in every case. Returning means the outcome is committed and the request
-may be acknowledged; raising means it must be delivered again.
+may be acknowledged; raising means it must be delivered again. A worker cancelled while the
+engine runs hands the job back to QUEUED before the cancellation goes on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tempfile
 from collections.abc import Callable, Mapping
@@ -61,6 +63,13 @@ class JobProcessor:
         )
         try:
             transcript = await self._transcribe(job)
+        except asyncio.CancelledError:
+            # The worker is stopping: hand the job back so the redelivered request finds it
+            # QUEUED and another worker (or this one, restarted) takes it.
+            job.release()
+            await self._jobs.update(job, expected=JobState.PROCESSING)
+            log.info("job handed back", extra={**context, "state": job.state.value})
+            raise
         except EngineError as exc:
             await self._fail(job, JobError(exc.code, str(exc)))
         except FileNotFoundError:

@@ -1,0 +1,125 @@
+"""Settings: read once from STENO_* variables, blank means unset, frozen afterwards."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from steno.common.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No STENO_* variable from the outer environment leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("STENO_"):
+            monkeypatch.delenv(name)
+
+
+def test_reads_steno_prefixed_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("STENO_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("STENO_S3_BUCKET", "audio-prod")
+    monkeypatch.setenv("STENO_AUDIO_RETENTION_HOURS", "1.5")
+    monkeypatch.setenv("STENO_CLEANUP_BATCH_SIZE", "250")
+    monkeypatch.setenv("STENO_S3_SECURE", "true")
+    monkeypatch.setenv("STENO_ENGINE", "openai")
+    monkeypatch.setenv("STENO_S3_SECRET_KEY", "hunter2")
+    monkeypatch.setenv("S3_BUCKET", "unprefixed-is-ignored")
+
+    settings = Settings()
+
+    assert settings.data_dir == tmp_path
+    assert settings.s3_bucket == "audio-prod"
+    assert settings.audio_retention_hours == 1.5
+    assert settings.cleanup_batch_size == 250
+    assert settings.s3_secure is True
+    assert settings.engine == "openai"
+    assert settings.s3_secret_key.get_secret_value() == "hunter2"
+    assert "hunter2" not in repr(settings)
+
+
+def test_defaults_are_the_embedded_stack() -> None:
+    settings = Settings()
+
+    assert settings.database_url is None
+    assert settings.amqp_url is None
+    assert settings.s3_endpoint is None
+    assert settings.data_dir == Path(".steno")
+    assert settings.objects_dir == Path(".steno") / "objects"
+    assert settings.engine == "local"
+
+
+def test_blank_database_url_means_embedded_sqlite(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("STENO_DATABASE_URL", "")
+    monkeypatch.setenv("STENO_DATA_DIR", str(tmp_path / "data"))
+
+    settings = Settings()
+
+    assert settings.database_url is None
+    assert settings.database_url_or_default == (
+        f"sqlite+aiosqlite:///{(tmp_path / 'data' / 'steno.db').resolve()}"
+    )
+
+
+def test_relative_data_dir_gives_an_absolute_sqlite_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STENO_DATA_DIR", "relative/dir")
+
+    url = Settings().database_url_or_default
+
+    path = Path(url.removeprefix("sqlite+aiosqlite:///"))
+    assert path.is_absolute()
+    assert path == (Path("relative/dir") / "steno.db").resolve()
+
+
+def test_configured_database_url_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "postgresql+asyncpg://steno:pw@db:5432/steno"
+    monkeypatch.setenv("STENO_DATABASE_URL", url)
+    assert Settings().database_url_or_default == url
+
+
+@pytest.mark.parametrize("name", ["STENO_S3_ENDPOINT", "STENO_AMQP_URL"])
+def test_blank_endpoints_are_unset(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv(name, "")
+    settings = Settings()
+    assert settings.s3_endpoint is None
+    assert settings.amqp_url is None
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings()
+    with pytest.raises(ValidationError):
+        settings.s3_bucket = "other"
+    assert settings.s3_bucket == "steno-audio"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("STENO_CLEANUP_BATCH_SIZE", "0"),
+        ("STENO_CLEANUP_BATCH_SIZE", "1001"),
+        ("STENO_S3_PART_SIZE_BYTES", str(5 * 1024 * 1024 - 1)),
+        ("STENO_ENGINE", "whisper.cpp"),
+        ("STENO_GRPC_PORT", "70000"),
+        ("STENO_AUDIO_RETENTION_HOURS", "-1"),
+    ],
+)
+def test_out_of_range_values_are_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_service_port_defaults_apply_only_when_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().grpc_port_or(50051) == 50051
+    monkeypatch.setenv("STENO_GRPC_PORT", "0")
+    monkeypatch.setenv("STENO_METRICS_PORT", "0")
+    settings = Settings()
+    assert settings.grpc_port_or(50051) == 0
+    assert settings.metrics_port_or(9090) == 0
