@@ -47,8 +47,9 @@ $(STAMP): $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services
 	$(UV) sync --frozen --all-packages --all-extras
 	touch $@
 
-$(BUF): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+# buf is pinned exactly in package.json, and its platform binaries exactly by buf itself.
+$(BUF): package.json
+	npm install --no-package-lock --no-audit --no-fund --loglevel=error
 	touch $@
 
 clean:

@@ -5,7 +5,7 @@ Run with ``make bench`` (or ``python -m bench.upload_memory``). Needs RabbitMQ a
 S3 server. For each size, a fresh gateway process takes one upload streamed in 64 KiB
 chunks, and the growth of its peak RSS (VmHWM) over its idle peak is reported, with the
 ratio to the growth for the smallest (baseline) upload. Flat memory means ratios near 1
-while the size grows 32×.
+while the size grows 32x.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from pathlib import Path
 
 import grpc
 
-from steno.v1 import transcription_service_pb2 as pb, transcription_service_pb2_grpc
+from steno.v1 import transcription_service_pb2 as pb
+from steno.v1 import transcription_service_pb2_grpc
 
 MB = 1024 * 1024
 SIZES_MB = (8, 64, 256)
@@ -117,12 +118,12 @@ def main() -> None:
     print(f"{'upload':>8}  {'peak RSS growth':>16}  {'vs baseline':>11}  {'growth / size':>13}")
     for size, grew in growth.items():
         print(
-            f"{size:>5} MB  {grew / MB:>13.1f} MB  {grew / baseline:>10.2f}×  "
+            f"{size:>5} MB  {grew / MB:>13.1f} MB  {grew / baseline:>10.2f}x  "
             f"{grew / (size * MB):>13.3f}"
         )
     largest = SIZES_MB[-1]
     print(
-        f"\n{largest // SIZES_MB[0]}× the data costs {growth[largest] / baseline:.2f}× the "
+        f"\n{largest // SIZES_MB[0]}x the data costs {growth[largest] / baseline:.2f}x the "
         f"memory of the {SIZES_MB[0]} MB baseline."
     )
 
