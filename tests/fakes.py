@@ -19,6 +19,7 @@ from steno.common.broker import Handler, TranscriptionRequest
 from steno.common.jobs import (
     DEFAULT_TENANT,
     TERMINAL_STATES,
+    UPDATABLE_FIELDS,
     Job,
     JobState,
     PageCursor,
@@ -26,26 +27,6 @@ from steno.common.jobs import (
     Transcript,
 )
 from steno.common.storage import DeleteFailure
-
-# The fields JobRepository.update may change; identity and upload facts are fixed at add().
-MUTABLE_FIELDS = (
-    "state",
-    "language",
-    "lexicon_version",
-    "engine",
-    "model",
-    "duration_seconds",
-    "original_text",
-    "processed_text",
-    "segments",
-    "error",
-    "attempts",
-    "progress",
-    "start_time",
-    "complete_time",
-    "audio_expire_time",
-    "audio_delete_time",
-)
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -121,7 +102,7 @@ class FakeJobRepository:
 
     async def list_jobs(
         self,
-        tenant: str,
+        tenant: str | None,
         *,
         states: Sequence[JobState],
         limit: int,
@@ -130,7 +111,7 @@ class FakeJobRepository:
         matching = [
             job
             for job in self._jobs.values()
-            if job.tenant == tenant
+            if tenant in (None, job.tenant)
             and (not states or job.state in states)
             and (after is None or (job.create_time, job.job_id) < (after.create_time, after.job_id))
         ]
@@ -151,7 +132,7 @@ class FakeJobRepository:
         self.updates.append((job.job_id, expected, written))
         if stored is None or not written:
             return False
-        for name in MUTABLE_FIELDS:
+        for name in UPDATABLE_FIELDS:
             setattr(stored, name, copy.deepcopy(getattr(job, name)))
         return True
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,6 +29,12 @@ from tests.support import (
 )
 
 
+def scrape(port: int) -> str:
+    """The Prometheus text a service serves on /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return response.read().decode()
+
+
 def run_janitor(env: dict[str, str]) -> dict[str, object]:
     done = subprocess.run(
         [sys.executable, "-m", "steno.janitor"], env=env, capture_output=True, timeout=120
@@ -42,18 +49,21 @@ def test_upload_transcribe_and_expire_across_three_services(
 ) -> None:
     env = service_env(settings)
     gateway_port, transcriber_port = free_port(), free_port()
+    gateway_metrics, transcriber_metrics = free_port(), free_port()
     with (
         running(
             ["-m", "steno.gateway"],
-            {**env, "STENO_GRPC_PORT": str(gateway_port)},
+            {**env, "STENO_GRPC_PORT": str(gateway_port),
+             "STENO_METRICS_PORT": str(gateway_metrics)},
             tmp_path / "gateway.log",
         ) as gateway,
         running(
             ["-m", "steno.transcriber"],
-            {**env, "STENO_GRPC_PORT": str(transcriber_port)},
+            {**env, "STENO_GRPC_PORT": str(transcriber_port),
+             "STENO_METRICS_PORT": str(transcriber_metrics)},
             tmp_path / "transcriber.log",
         ) as transcriber,
-    ):
+    ):  # fmt: skip
         wait_serving(f"127.0.0.1:{gateway_port}", timeout=60, process=gateway)
         wait_serving(f"127.0.0.1:{transcriber_port}", timeout=120, process=transcriber)
         with StenoClient(f"127.0.0.1:{gateway_port}") as client:
@@ -70,6 +80,9 @@ def test_upload_transcribe_and_expire_across_three_services(
             assert job.segments and job.segments[-1].end.ToTimedelta() > timedelta(seconds=5)
             assert 7.5 < job.duration.ToTimedelta().total_seconds() < 8.5
             assert job.model == "tiny.en" and job.engine == "local" and job.attempts == 1
+
+            assert 'steno_uploads_total{code="OK"} 1.0' in scrape(gateway_metrics)
+            assert 'steno_jobs_finished_total{state="COMPLETED"} 1.0' in scrape(transcriber_metrics)
 
             audio = (AUDIO / "speech.wav").read_bytes()
             key = f"audio/{job.job_id}"

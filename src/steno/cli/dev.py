@@ -2,7 +2,8 @@
 
 Gateway, transcriber and a janitor loop share one event loop and one set of adapters:
 SQLite, a directory and an in-process queue unless ``STENO_*`` points elsewhere. The
-database is migrated on start, so a fresh checkout needs nothing else.
+database is migrated on start, so a fresh checkout needs nothing else, and the jobs the
+in-process queue lost when the last run stopped are queued again.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import logging
 from datetime import UTC, datetime
 
 from steno.common.adapters import open_database, open_job_queue, open_object_store
+from steno.common.broker import JobQueue, TranscriptionRequest
 from steno.common.db import SqlJobRepository
 from steno.common.db.migrate import upgrade
-from steno.common.jobs import JobRepository
+from steno.common.jobs import JobRepository, JobState, PageCursor
 from steno.common.logs import configure_logging
 from steno.common.process import wait_for_shutdown
 from steno.common.settings import Settings
@@ -48,6 +50,8 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     await store.ensure_ready()
     await queue.connect()
     jobs = SqlJobRepository(database)
+    if settings.amqp_url is None:
+        await requeue_unfinished(jobs, queue)
     engines = await load_engines(settings)
     server = build_server(settings, jobs, store, queue)
     bound = await server.start(host, port)
@@ -70,6 +74,28 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
                 await task
         await queue.close()
         await database.dispose()
+
+
+async def requeue_unfinished(jobs: JobRepository, queue: JobQueue) -> int:
+    """Queues again every job an in-process queue lost when its process stopped.
+
+    Only for a process that is the sole worker of its database: a PROCESSING job here was
+    being transcribed by the previous run, so it is handed back first. Returns the count.
+    """
+    requeued = 0
+    cursor = None
+    unfinished = [JobState.QUEUED, JobState.PROCESSING]
+    while page := await jobs.list_jobs(None, states=unfinished, limit=500, after=cursor):
+        for job in page:
+            if job.state is JobState.PROCESSING:
+                job.release()
+                await jobs.update(job, expected=JobState.PROCESSING)
+            await queue.publish(TranscriptionRequest(job.job_id, job.tenant))
+            requeued += 1
+        cursor = PageCursor(page[-1].create_time, page[-1].job_id)
+    if requeued:
+        log.info("unfinished jobs queued again", extra={"count": requeued})
+    return requeued
 
 
 async def _janitor_loop(settings: Settings, jobs: JobRepository, store: ObjectStore) -> None:

@@ -45,17 +45,3 @@ def open_job_queue(settings: Settings) -> JobQueue:
         settings.amqp_queue,
         prefetch=settings.amqp_prefetch,
     )
-
-
-class EmbeddedOnly(SystemExit):
-    """Raised by a service's ``__main__`` when a setting it needs is missing."""
-
-
-def require_broker(settings: Settings, service: str) -> None:
-    """Exits with a clear message: the in-process queue cannot join separate processes."""
-    if settings.amqp_url is None:
-        raise EmbeddedOnly(
-            f"steno.{service} needs a broker: set STENO_AMQP_URL "
-            "(e.g. amqp://guest:guest@localhost:5672/), or run everything in one process "
-            "with `steno dev`."
-        )

@@ -26,6 +26,27 @@ class JobState(enum.StrEnum):
 
 TERMINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
 
+# The Job fields JobRepository.update writes: all that a transition may change. Identity
+# and the facts of the upload are fixed when the job is added.
+UPDATABLE_FIELDS = (
+    "state",
+    "language",
+    "lexicon_version",
+    "engine",
+    "model",
+    "duration_seconds",
+    "original_text",
+    "processed_text",
+    "segments",
+    "error",
+    "attempts",
+    "progress",
+    "start_time",
+    "complete_time",
+    "audio_expire_time",
+    "audio_delete_time",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Segment:
@@ -154,13 +175,14 @@ class JobRepository(Protocol):
 
     async def list_jobs(
         self,
-        tenant: str,
+        tenant: str | None,
         *,
         states: Sequence[JobState],
         limit: int,
         after: PageCursor | None,
     ) -> list[Job]:
-        """The tenant's jobs, newest first, optionally only in ``states``."""
+        """The tenant's jobs (every tenant's for None), newest first, optionally only in
+        ``states``."""
         ...
 
     async def delete(self, job_id: uuid.UUID) -> None: ...

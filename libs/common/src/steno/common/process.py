@@ -4,6 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from steno.common.errors import DependencyUnavailable
+from steno.common.logs import configure_logging
+from steno.common.settings import Settings
+
+Serve = Callable[[Settings], Coroutine[Any, Any, None]]
+
+
+def run_service(service: str, serve: Serve) -> None:
+    """The whole of a service's ``__main__``: settings from the environment, JSON logs, then
+    ``serve`` until it returns. A service that cannot start says why in one line and exits."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    if settings.amqp_url is None:
+        # The in-process queue cannot join separate processes.
+        raise SystemExit(
+            f"steno.{service} needs a broker: set STENO_AMQP_URL "
+            "(e.g. amqp://guest:guest@localhost:5672/), or run everything in one process "
+            "with `steno dev`."
+        )
+    try:
+        asyncio.run(serve(settings))
+    except DependencyUnavailable as exc:
+        raise SystemExit(f"steno.{service} cannot run: {exc}") from exc
 
 
 async def wait_for_shutdown() -> None:

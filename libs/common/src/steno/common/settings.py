@@ -52,8 +52,6 @@ class Settings(BaseSettings):
     whisper_beam_size: int = Field(default=5, ge=1)
     whisper_cpu_threads: int = Field(default=0, ge=0)
 
-    api_keys: SecretStr = SecretStr("")
-
     grpc_host: str = "0.0.0.0"
     # Unset means the service's own default (gateway 50051, transcriber 50052).
     grpc_port: int | None = Field(default=None, ge=0, le=65535)

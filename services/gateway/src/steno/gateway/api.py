@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import grpc
+from prometheus_client import Counter
 
 from steno.common.errors import DependencyUnavailable
 from steno.common.jobs import DEFAULT_TENANT, JobRepository
@@ -20,6 +21,9 @@ from steno.v1 import job_pb2, transcription_service_pb2_grpc
 from steno.v1 import transcription_service_pb2 as pb
 
 Context = grpc.aio.ServicerContext[object, object]
+
+UPLOADS = Counter("steno_uploads_total", "UploadAudio calls by outcome", ["code"])
+UPLOAD_BYTES = Counter("steno_upload_bytes_total", "Bytes of audio accepted")
 
 ENGINES = ("local", "openai")
 DEFAULT_PAGE_SIZE = 50
@@ -58,11 +62,16 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
         try:
             job = await self._uploads.accept(request, _chunks(request_iterator))
         except InvalidUpload as exc:
+            UPLOADS.labels("INVALID_ARGUMENT").inc()
             await abort_invalid(context, exc.field, str(exc))
         except UploadTooLarge as exc:
+            UPLOADS.labels("RESOURCE_EXHAUSTED").inc()
             await abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except DependencyUnavailable as exc:
+            UPLOADS.labels("UNAVAILABLE").inc()
             await abort(context, grpc.StatusCode.UNAVAILABLE, f"{exc}; retry the upload later")
+        UPLOADS.labels("OK").inc()
+        UPLOAD_BYTES.inc(job.size_bytes)
         return pb.UploadAudioResponse(job=job_to_proto(job, job_pb2.JOB_VIEW_FULL))
 
     async def GetJob(self, request: pb.GetJobRequest, context: Context) -> pb.GetJobResponse:

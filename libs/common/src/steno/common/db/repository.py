@@ -16,6 +16,7 @@ from steno.common.db.schema import jobs
 from steno.common.errors import DatabaseUnavailable
 from steno.common.jobs import (
     TERMINAL_STATES,
+    UPDATABLE_FIELDS,
     Job,
     JobError,
     JobState,
@@ -23,25 +24,11 @@ from steno.common.jobs import (
     Segment,
 )
 
-# Columns a transition may change; identity and upload facts never change after insert.
-_MUTABLE = (
-    "state",
-    "language",
-    "lexicon_version",
-    "engine",
-    "model",
-    "duration_seconds",
-    "original_text",
-    "processed_text",
-    "segments",
-    "error_code",
-    "error_message",
-    "attempts",
-    "progress",
-    "start_time",
-    "complete_time",
-    "audio_expire_time",
-    "audio_delete_time",
+# The columns behind UPDATABLE_FIELDS; the error is stored as two.
+_UPDATABLE_COLUMNS = tuple(
+    column
+    for name in UPDATABLE_FIELDS
+    for column in (("error_code", "error_message") if name == "error" else (name,))
 )
 
 
@@ -150,13 +137,15 @@ class SqlJobRepository:
 
     async def list_jobs(
         self,
-        tenant: str,
+        tenant: str | None,
         *,
         states: Sequence[JobState],
         limit: int,
         after: PageCursor | None,
     ) -> list[Job]:
-        query = select(jobs).where(jobs.c.tenant == tenant)
+        query = select(jobs)
+        if tenant is not None:
+            query = query.where(jobs.c.tenant == tenant)
         if states:
             query = query.where(jobs.c.state.in_([s.value for s in states]))
         if after is not None:
@@ -174,7 +163,7 @@ class SqlJobRepository:
 
     async def update(self, job: Job, *, expected: JobState) -> bool:
         row = _to_row(job, now=datetime.now(UTC))
-        values = {name: row[name] for name in (*_MUTABLE, "update_time")}
+        values = {name: row[name] for name in (*_UPDATABLE_COLUMNS, "update_time")}
         statement = (
             update(jobs)
             .where(and_(jobs.c.job_id == job.job_id, jobs.c.state == expected.value))

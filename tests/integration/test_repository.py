@@ -1,0 +1,127 @@
+"""One contract for every JobRepository: Postgres, SQLite, and the in-memory fake that the
+unit tests trust to behave like them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from steno.common.db import SqlJobRepository, create_engine
+from steno.common.db.migrate import upgrade
+from steno.common.jobs import JobError, JobRepository, JobState, PageCursor, Segment
+from tests.fakes import T0, FakeJobRepository, make_job, make_transcript
+
+
+@pytest.fixture(params=["postgres", "sqlite", "fake"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    """A migrated database of each kind, or None for the in-memory fake."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'steno.db'}"
+        upgrade(url)
+        return url
+    return None
+
+
+@pytest.fixture
+async def repository(database_url: str | None) -> AsyncIterator[JobRepository]:
+    if database_url is None:
+        yield FakeJobRepository()
+        return
+    engine = create_engine(database_url)
+    yield SqlJobRepository(engine)
+    await engine.dispose()
+
+
+async def test_a_job_round_trips_every_field(repository: JobRepository) -> None:
+    job = make_job(labels={"team": "blue"}, language="de", lexicon_id="lex")
+    await repository.add(job)
+    job.start(T0)
+    job.complete(make_transcript(), T0 + timedelta(seconds=3))
+    assert await repository.update(job, expected=JobState.PROCESSING) is False
+    assert await repository.update(job, expected=JobState.QUEUED) is True
+    assert await repository.get(job.job_id) == job
+
+
+async def test_a_failure_keeps_its_code_and_message(repository: JobRepository) -> None:
+    job = make_job()
+    await repository.add(job)
+    job.start(T0)
+    await repository.update(job, expected=JobState.QUEUED)
+    job.fail(JobError("INVALID_ARGUMENT", "not audio"), T0)
+    await repository.update(job, expected=JobState.PROCESSING)
+    stored = await repository.get(job.job_id)
+    assert stored is not None and stored.error == JobError("INVALID_ARGUMENT", "not audio")
+
+
+async def test_only_one_of_two_racing_claims_wins(repository: JobRepository) -> None:
+    job = make_job()
+    await repository.add(job)
+    first, second = await repository.get(job.job_id), await repository.get(job.job_id)
+    assert first is not None and second is not None
+    first.start(T0)
+    second.start(T0)
+    results = [
+        await repository.update(first, expected=JobState.QUEUED),
+        await repository.update(second, expected=JobState.QUEUED),
+    ]
+    assert results == [True, False]
+
+
+async def test_get_and_list_respect_the_tenant(repository: JobRepository) -> None:
+    mine = make_job(tenant="acme", create_time=T0)
+    theirs = make_job(tenant="globex", create_time=T0 + timedelta(seconds=1))
+    for job in (mine, theirs):
+        await repository.add(job)
+    assert await repository.get(theirs.job_id, tenant="acme") is None
+    assert await repository.get(theirs.job_id, tenant="globex") == theirs
+    listed = await repository.list_jobs("acme", states=[], limit=10, after=None)
+    assert [j.job_id for j in listed] == [mine.job_id]
+    everyone = await repository.list_jobs(None, states=[], limit=10, after=None)
+    assert [j.job_id for j in everyone] == [theirs.job_id, mine.job_id]
+
+
+async def test_listing_pages_newest_first_and_filters_states(repository: JobRepository) -> None:
+    jobs = [make_job(create_time=T0 + timedelta(seconds=i)) for i in range(5)]
+    for job in jobs:
+        await repository.add(job)
+    jobs[0].start(T0)
+    await repository.update(jobs[0], expected=JobState.QUEUED)
+
+    first = await repository.list_jobs("default", states=[], limit=3, after=None)
+    cursor = PageCursor(first[-1].create_time, first[-1].job_id)
+    rest = await repository.list_jobs("default", states=[], limit=3, after=cursor)
+    assert [j.job_id for j in first + rest] == [j.job_id for j in reversed(jobs)]
+    processing = await repository.list_jobs(
+        "default", states=[JobState.PROCESSING], limit=10, after=None
+    )
+    assert [j.job_id for j in processing] == [jobs[0].job_id]
+
+
+async def test_expired_audio_is_found_in_id_order_until_marked(repository: JobRepository) -> None:
+    ended = []
+    for _ in range(3):
+        job = make_job(audio_retention=timedelta(0))
+        await repository.add(job)
+        job.start(T0)
+        await repository.update(job, expected=JobState.QUEUED)
+        job.complete(make_transcript(segments=[Segment(0.0, 1.0, "hi")]), T0)
+        await repository.update(job, expected=JobState.PROCESSING)
+        ended.append(job)
+    await repository.add(make_job())  # still queued: never expired
+
+    now = T0 + timedelta(seconds=1)
+    page = await repository.audio_expired(now, after=None, limit=2)
+    page += await repository.audio_expired(now, after=page[-1].job_id, limit=2)
+    assert [j.job_id for j in page] == sorted(j.job_id for j in ended)
+    assert await repository.audio_expired(T0 - timedelta(seconds=1), after=None, limit=9) == []
+
+    await repository.mark_audio_deleted([j.job_id for j in ended], now)
+    assert await repository.audio_expired(now, after=None, limit=9) == []
+    stored = await repository.get(ended[0].job_id)
+    assert stored is not None and stored.audio_delete_time == now
