@@ -181,6 +181,9 @@ class FakeObjectWriter:
 
     async def commit(self) -> None:
         assert not self.finished, "commit() after commit() or abort()"
+        self._store.commit_started.set()
+        if self._store.commit_gate is not None:
+            await self._store.commit_gate.wait()
         if self._store.commit_error is not None:
             raise self._store.commit_error
         self.committed = True
@@ -206,6 +209,9 @@ class FakeObjectStore:
         # Keys whose deletion fails, with the reason delete_many reports for them.
         self.delete_failures: dict[str, str] = {}
         self.commit_error: BaseException | None = None
+        # When set, commit() waits for it, after setting commit_started.
+        self.commit_gate: asyncio.Event | None = None
+        self.commit_started = asyncio.Event()
         self.download_error: BaseException | None = None
 
     async def ensure_ready(self) -> None:
@@ -222,10 +228,6 @@ class FakeObjectStore:
         if key not in self.objects:
             raise FileNotFoundError(f"no object {key!r}")
         await asyncio.to_thread(destination.write_bytes, self.objects[key])
-
-    async def size(self, key: str) -> int | None:
-        data = self.objects.get(key)
-        return None if data is None else len(data)
 
     async def delete_many(self, keys: Sequence[str]) -> list[DeleteFailure]:
         self.delete_calls.append(list(keys))

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import pytest
 
 from steno.common.settings import Settings
 from steno.v1 import transcription_service_pb2 as pb
@@ -14,7 +15,6 @@ from steno.v1 import transcription_service_pb2_grpc
 from tests.support import AUDIO, free_port, running, service_env, wait_serving
 
 MB = 1024 * 1024
-CHUNK = 64 * 1024
 
 
 def peak_rss(pid: int) -> int:
@@ -25,21 +25,24 @@ def peak_rss(pid: int) -> int:
     raise AssertionError("no VmHWM in /proc status")
 
 
-def wav_stream(size: int, digest: hashlib._Hash) -> Iterator[pb.UploadAudioRequest]:
+def wav_stream(
+    size: int, chunk_size: int, digest: hashlib._Hash
+) -> Iterator[pb.UploadAudioRequest]:
     """Metadata, then a WAV header and silence, generated on the fly (never held whole)."""
     yield pb.UploadAudioRequest(metadata=pb.UploadMetadata(filename="big.wav"))
     head = b"RIFF\xff\xff\xff\xffWAVEfmt "
-    block = bytes(CHUNK)
+    block = bytes(chunk_size)
     sent = 0
     while sent < size:
-        chunk = head + block[len(head) :] if sent == 0 else block[: min(CHUNK, size - sent)]
+        chunk = head + block[len(head) :] if sent == 0 else block[: min(chunk_size, size - sent)]
         digest.update(chunk)
         sent += len(chunk)
         yield pb.UploadAudioRequest(chunk=chunk)
 
 
+@pytest.mark.parametrize("chunk_size", [64 * 1024, 3 * MB], ids=["64KiB-chunks", "3MiB-chunks"])
 def test_200_mb_upload_grows_gateway_peak_rss_by_less_than_100_mb(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, chunk_size: int
 ) -> None:
     port = free_port()
     env = {**service_env(settings), "STENO_GRPC_PORT": str(port)}
@@ -55,10 +58,13 @@ def test_200_mb_upload_grows_gateway_peak_rss_by_less_than_100_mb(
             baseline = peak_rss(gateway.pid)
 
             digest = hashlib.sha256()
-            job = stub.UploadAudio(wav_stream(200 * MB, digest)).job
+            job = stub.UploadAudio(wav_stream(200 * MB, chunk_size, digest)).job
             growth = peak_rss(gateway.pid) - baseline
 
-    print(f"gateway peak RSS {baseline / MB:.0f} MB → +{growth / MB:.1f} MB for a 200 MB upload")
+    print(
+        f"gateway peak RSS {baseline / MB:.0f} MB → +{growth / MB:.1f} MB for a 200 MB upload "
+        f"in {chunk_size // 1024} KiB chunks"
+    )
     assert job.size_bytes == 200 * MB
     assert job.sha256 == digest.hexdigest()
     assert growth < 100 * MB

@@ -3,6 +3,7 @@ unit tests trust to behave like them."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -11,8 +12,10 @@ import pytest
 
 from steno.common.db import SqlJobRepository, create_engine
 from steno.common.db.migrate import upgrade
+from steno.common.errors import DatabaseUnavailable
 from steno.common.jobs import JobError, JobRepository, JobState, PageCursor, Segment
 from tests.fakes import T0, FakeJobRepository, make_job, make_transcript
+from tests.support import free_port
 
 
 @pytest.fixture(params=["postgres", "sqlite", "fake"])
@@ -125,3 +128,14 @@ async def test_expired_audio_is_found_in_id_order_until_marked(repository: JobRe
     assert await repository.audio_expired(now, after=None, limit=9) == []
     stored = await repository.get(ended[0].job_id)
     assert stored is not None and stored.audio_delete_time == now
+
+
+async def test_an_unreachable_database_is_unavailable_with_a_short_reason() -> None:
+    engine = create_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/steno")
+    try:
+        with pytest.raises(DatabaseUnavailable, match="the database is unavailable") as caught:
+            await SqlJobRepository(engine).get(uuid.uuid4())
+    finally:
+        await engine.dispose()
+    assert "SQL" not in str(caught.value)
+    assert len(str(caught.value)) < 300

@@ -147,6 +147,27 @@ async def test_upload_streams_large_files_as_multipart(gateway: Gateway, s3_serv
             id="bad-language",
         ),
         pytest.param(
+            [metadata_message(lexicon_id="x" * 65), *chunks_of(WAV_HEAD)],
+            "metadata.lexicon_id",
+            "at most 64",
+            id="long-lexicon-id",
+        ),
+        pytest.param(
+            [metadata_message(language="en-" + "-".join(["abcdefgh"] * 6)), *chunks_of(WAV_HEAD)],
+            "metadata.language",
+            "BCP-47",
+            id="long-language",
+        ),
+        pytest.param(
+            [
+                pb.UploadAudioRequest(metadata=pb.UploadMetadata(filename="a\x00b.wav")),
+                *chunks_of(WAV_HEAD),
+            ],
+            "metadata.filename",
+            "without NUL",
+            id="nul-in-filename",
+        ),
+        pytest.param(
             [metadata_message(engine="nonesuch"), *chunks_of(WAV_HEAD)],
             "metadata.engine",
             "engine must be one of",
@@ -202,6 +223,32 @@ class TestSizeLimit:
     async def test_exactly_the_limit_is_accepted(self, gateway: Gateway) -> None:
         response = await upload(gateway, [metadata_message(), *zeros_wav(self.LIMIT)])
         assert response.job.size_bytes == self.LIMIT
+
+
+class TestIdleClient:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(update={"upload_idle_timeout_seconds": 0.5})
+
+    async def test_a_client_that_goes_quiet_is_cut_off_and_leaves_nothing(
+        self, gateway: Gateway, bucket_objects: Callable
+    ) -> None:
+        """10 MB (a multipart upload is open), then silence: DEADLINE_EXCEEDED, all undone."""
+        rows_before = await gateway.row_count()
+        hold = asyncio.Event()
+
+        async def quiet() -> AsyncIterator[pb.UploadAudioRequest]:
+            yield metadata_message()
+            for message in zeros_wav(10 << 20):
+                yield message
+            await hold.wait()
+
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await gateway.stub.UploadAudio(quiet())
+        hold.set()
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert "sent nothing for 0.5 s" in (caught.value.details() or "")
+        await assert_nothing_left(gateway, rows_before, bucket_objects)
 
 
 async def test_client_cancelling_mid_stream_leaves_nothing(

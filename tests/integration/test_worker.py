@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from steno.common.broker import TranscriptionRequest
+from steno.common.engine import EngineError
 from steno.common.jobs import JobState, Transcript
 from steno.transcriber.engines.local import LocalWhisperEngine
 from steno.transcriber.pipeline import JobProcessor
@@ -107,3 +108,20 @@ async def test_undecodable_audio_fails_the_job_with_a_clear_reason(
     assert job.error is not None and job.error.code == "INVALID_ARGUMENT"
     assert "could not be decoded" in job.error.message
     assert job.audio_expire_time is not None, "retention runs for failed jobs too"
+
+
+@pytest.mark.parametrize(("language", "expected"), [("en", "en"), ("en-GB", "en"), ("EN", "en")])
+async def test_the_local_engine_takes_bcp47_tags(
+    whisper_engine: LocalWhisperEngine, language: str, expected: str
+) -> None:
+    transcript = await whisper_engine.transcribe(AUDIO / "speech.flac", language=language)
+    assert transcript.language == expected
+    assert "good morning" in transcript.text.lower()
+
+
+async def test_an_english_only_model_refuses_other_languages(
+    whisper_engine: LocalWhisperEngine,
+) -> None:
+    with pytest.raises(EngineError, match="English only") as caught:
+        await whisper_engine.transcribe(AUDIO / "speech.flac", language="pt-BR")
+    assert caught.value.code == "FAILED_PRECONDITION"

@@ -25,7 +25,7 @@ def test_reads_steno_prefixed_variables(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("STENO_AUDIO_RETENTION_HOURS", "1.5")
     monkeypatch.setenv("STENO_CLEANUP_BATCH_SIZE", "250")
     monkeypatch.setenv("STENO_S3_SECURE", "true")
-    monkeypatch.setenv("STENO_ENGINE", "openai")
+    monkeypatch.setenv("STENO_MAX_CONCURRENT_UPLOADS", "3")
     monkeypatch.setenv("STENO_S3_SECRET_KEY", "hunter2")
     monkeypatch.setenv("S3_BUCKET", "unprefixed-is-ignored")
 
@@ -36,7 +36,7 @@ def test_reads_steno_prefixed_variables(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert settings.audio_retention_hours == 1.5
     assert settings.cleanup_batch_size == 250
     assert settings.s3_secure is True
-    assert settings.engine == "openai"
+    assert settings.max_concurrent_uploads == 3
     assert settings.s3_secret_key.get_secret_value() == "hunter2"
     assert "hunter2" not in repr(settings)
 
@@ -123,3 +123,9 @@ def test_service_port_defaults_apply_only_when_unset(monkeypatch: pytest.MonkeyP
     settings = Settings()
     assert settings.grpc_port_or(50051) == 0
     assert settings.metrics_port_or(9090) == 0
+
+
+def test_an_engine_that_does_not_exist_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STENO_ENGINE", "nonesuch")
+    with pytest.raises(ValidationError):
+        Settings()

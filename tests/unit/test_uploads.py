@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +16,13 @@ import pytest
 from steno.common.broker import TranscriptionRequest
 from steno.common.errors import BrokerUnavailable, DatabaseUnavailable, StorageUnavailable
 from steno.common.jobs import JobState
-from steno.gateway.uploads import InvalidUpload, UploadRequest, Uploads, UploadTooLarge
+from steno.gateway.uploads import (
+    InvalidUpload,
+    UploadRequest,
+    Uploads,
+    UploadsBusy,
+    UploadTooLarge,
+)
 from tests.fakes import FakeJobQueue, FakeJobRepository, FakeObjectStore
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "audio"
@@ -40,7 +46,9 @@ class World:
 @pytest.fixture
 def world() -> World:
     jobs, store, queue = FakeJobRepository(), FakeObjectStore(), FakeJobQueue()
-    return World(jobs, store, queue, Uploads(jobs, store, queue, max_bytes=MAX_BYTES))
+    return World(
+        jobs, store, queue, Uploads(jobs, store, queue, max_bytes=MAX_BYTES, max_concurrent=2)
+    )
 
 
 def request(**overrides: object) -> UploadRequest:
@@ -97,7 +105,7 @@ async def test_accepts_audio_and_queues_a_job(world: World) -> None:
 async def test_client_content_type_claims_do_not_matter(world: World) -> None:
     """A file called .mp3 that is really FLAC is stored as FLAC."""
     flac = (FIXTURES / "speech.flac").read_bytes()
-    uploads = Uploads(world.jobs, world.store, world.queue, max_bytes=len(flac))
+    uploads = Uploads(world.jobs, world.store, world.queue, max_bytes=len(flac), max_concurrent=1)
 
     job = await uploads.accept(request(filename="song.mp3"), chunks_of(flac, 4096))
 
@@ -296,15 +304,62 @@ async def test_failed_publish_deletes_the_job_and_the_object(world: World) -> No
     world.assert_nothing_left()
 
 
-async def test_failed_publish_deletes_the_object_even_if_the_row_cannot_be_deleted(
+async def test_failed_publish_keeps_row_and_object_if_the_row_cannot_be_deleted(
     world: World,
 ) -> None:
+    """A QUEUED row with its audio can still be queued later; one without could not."""
     world.queue.error = BrokerUnavailable("broker did not confirm")
     world.jobs.delete_error = DatabaseUnavailable("database is down")
 
-    with pytest.raises(DatabaseUnavailable):
+    with pytest.raises(BrokerUnavailable):
         await world.uploads.accept(request(), chunks_of(WAV))
 
     [writer] = world.store.writers
-    assert world.store.delete_calls == [[writer.key]]
-    assert world.store.objects == {}
+    [job] = world.jobs.all()
+    assert job.object_key == writer.key
+    assert world.store.delete_calls == []
+    assert list(world.store.objects) == [writer.key]
+
+
+async def test_client_cancel_during_commit_still_records_and_queues_the_job(
+    world: World,
+) -> None:
+    """Once every byte has arrived, the job is finished even if the client goes away."""
+    world.store.commit_gate = asyncio.Event()
+    upload = asyncio.create_task(world.uploads.accept(request(), chunks_of(WAV)))
+    await world.store.commit_started.wait()
+
+    upload.cancel()
+    world.store.commit_gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await upload
+    await asyncio.wait_for(_until(lambda: world.queue.published), timeout=5)
+
+    [job] = world.jobs.all()
+    assert list(world.store.objects) == [job.object_key]
+    assert [r.job_id for r in world.queue.published] == [job.job_id]
+
+
+async def test_uploads_beyond_the_concurrency_limit_are_refused(world: World) -> None:
+    release = asyncio.Event()
+
+    async def held_open() -> AsyncIterator[bytes]:
+        yield WAV
+        await release.wait()
+
+    running = [asyncio.create_task(world.uploads.accept(request(), held_open())) for _ in "ab"]
+    await asyncio.wait_for(_until(lambda: len(world.store.writers) == 2), timeout=5)
+
+    with pytest.raises(UploadsBusy, match="already taking 2 uploads"):
+        await world.uploads.accept(request(), chunks_of(WAV))
+
+    release.set()
+    await asyncio.gather(*running)
+    assert len(world.jobs.all()) == 2
+    await world.uploads.accept(request(), chunks_of(WAV))  # a slot is free again
+    assert len(world.jobs.all()) == 3
+
+
+async def _until(condition: Callable[[], object]) -> None:
+    while not condition():
+        await asyncio.sleep(0)

@@ -22,7 +22,7 @@ class GrpcServer:
         register: Iterable[Callable[[grpc.aio.Server], None]],
         *,
         interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
-        max_message_bytes: int = 8 * 1024 * 1024,
+        max_message_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self._services = list(services)
         self.health = health.aio.HealthServicer()

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-EngineName = Literal["local", "openai"]
+EngineName = Literal["local"]
 
 MIB = 1024 * 1024
 
@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     cleanup_interval_minutes: float = Field(default=60, gt=0)
     cleanup_batch_size: int = Field(default=500, ge=1, le=1000)
     max_upload_bytes: int = Field(default=2 * 1024 * MIB, ge=1)
+    # Uploads one gateway takes at once; more get RESOURCE_EXHAUSTED.
+    max_concurrent_uploads: int = Field(default=64, ge=1)
+    # An upload whose client sends nothing for this long is abandoned.
+    upload_idle_timeout_seconds: float = Field(default=60, gt=0)
 
     engine: EngineName = "local"
     # A faster-whisper model name or directory; unset means the bundled tiny.en.

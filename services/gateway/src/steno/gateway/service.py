@@ -33,12 +33,19 @@ def build_server(
     settings: Settings, jobs: JobRepository, store: ObjectStore, queue: JobQueue
 ) -> GrpcServer:
     """The gateway's gRPC server over the given adapters (also used by ``steno dev``)."""
-    uploads = Uploads(jobs, store, queue, max_bytes=settings.max_upload_bytes)
+    uploads = Uploads(
+        jobs,
+        store,
+        queue,
+        max_bytes=settings.max_upload_bytes,
+        max_concurrent=settings.max_concurrent_uploads,
+    )
     api = TranscriptionApi(
         uploads,
         jobs,
         default_engine=settings.engine,
         default_retention=timedelta(hours=settings.audio_retention_hours),
+        idle_timeout=settings.upload_idle_timeout_seconds,
     )
     return GrpcServer(
         SERVICE_NAMES,

@@ -1,11 +1,14 @@
 """The upload pipeline: a chunk stream becomes a stored object, a job row and a queued request.
 
 Each step undoes the previous ones if it fails, so a rejected, cancelled or failed upload
-leaves no object, no row and no message behind.
+leaves no object, no row and no message behind. The one exception is a job whose row was
+recorded but could neither be queued nor deleted: it keeps its audio, so that it can still
+be queued.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import uuid
@@ -14,8 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from steno.common.broker import JobQueue, TranscriptionRequest
+from steno.common.errors import DependencyUnavailable
 from steno.common.jobs import Job, JobRepository, JobState
-from steno.common.storage import ObjectStore
+from steno.common.storage import DeleteFailure, ObjectStore, ObjectWriter
 from steno.gateway.sniff import HEAD_BYTES, audio_content_type
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,14 @@ class InvalidUpload(Exception):
 
 class UploadTooLarge(Exception):
     """The stream grew past the configured maximum."""
+
+
+class UploadStalled(Exception):
+    """The client stopped sending before the end of the stream."""
+
+
+class UploadsBusy(Exception):
+    """The gateway is taking as many uploads at once as it is configured for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +66,29 @@ class Uploads:
         queue: JobQueue,
         *,
         max_bytes: int,
+        max_concurrent: int,
     ) -> None:
         self._jobs = jobs
         self._store = store
         self._queue = queue
         self._max_bytes = max_bytes
+        self._max_concurrent = max_concurrent
+        self._active = 0
 
     async def accept(self, request: UploadRequest, chunks: AsyncIterator[bytes]) -> Job:
         """Stores the audio, records the job as QUEUED and queues it; returns the job."""
+        if self._active >= self._max_concurrent:
+            raise UploadsBusy(
+                f"the server is already taking {self._max_concurrent} uploads; retry shortly"
+            )
+        self._active += 1
+        try:
+            return await self._accept(request, chunks)
+        finally:
+            self._active -= 1
+
+    async def _accept(self, request: UploadRequest, chunks: AsyncIterator[bytes]) -> Job:
         job_id = uuid.uuid4()
-        key = f"audio/{job_id}"
         head, pending = await _read_head(chunks)
         content_type = audio_content_type(head)
         if content_type is None:
@@ -72,7 +97,14 @@ class Uploads:
                 "the data is not a supported audio file; "
                 "send WAV, MP3, OGG/Opus, FLAC, M4A/MP4 or WebM",
             )
-        size, sha256 = await self._store_object(key, content_type, pending, chunks)
+        key = f"audio/{job_id}"
+        writer = self._store.writer(key, content_type)
+        try:
+            size, sha256 = await self._stream(writer, _chain(pending, chunks))
+        except BaseException:
+            # Also on cancellation: a client that goes away leaves nothing behind.
+            await writer.abort()
+            raise
         job = Job(
             job_id=job_id,
             tenant=request.tenant,
@@ -89,58 +121,75 @@ class Uploads:
             engine=request.engine,
             labels=request.labels,
         )
-        await self._record_and_queue(job)
-        log.info(
-            "upload accepted",
-            extra={
-                "job_id": str(job_id),
-                "tenant": job.tenant,
-                "state": job.state.value,
-                "size_bytes": size,
-            },
-        )
-        return job
+        # Everything the client had to send has arrived. Finish even if it goes away now:
+        # a cancellation half way through would split the object from its row.
+        return await asyncio.shield(self._commit(writer, job))
 
-    async def _store_object(
-        self,
-        key: str,
-        content_type: str,
-        pending: list[bytes],
-        rest: AsyncIterator[bytes],
-    ) -> tuple[int, str]:
+    async def _stream(self, writer: ObjectWriter, chunks: AsyncIterator[bytes]) -> tuple[int, str]:
+        """Writes every chunk, counting and hashing; returns the size and the hex SHA-256."""
         digest = hashlib.sha256()
         size = 0
-        writer = self._store.writer(key, content_type)
-        try:
-            async for chunk in _chain(pending, rest):
-                size += len(chunk)
-                if size > self._max_bytes:
-                    raise UploadTooLarge(
-                        f"the upload is larger than the {self._max_bytes}-byte limit"
-                    )
-                digest.update(chunk)
-                await writer.write(chunk)
-            await writer.commit()
-        except BaseException:
-            # Also on cancellation: a client that goes away leaves nothing behind.
-            await writer.abort()
-            raise
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > self._max_bytes:
+                raise UploadTooLarge(f"the upload is larger than the {self._max_bytes}-byte limit")
+            digest.update(chunk)
+            await writer.write(chunk)
         return size, digest.hexdigest()
 
-    async def _record_and_queue(self, job: Job) -> None:
+    async def _commit(self, writer: ObjectWriter, job: Job) -> Job:
+        """Makes the object durable, records the job and queues it, undoing on failure."""
+        try:
+            await writer.commit()
+        except BaseException:
+            await writer.abort()
+            raise
         try:
             await self._jobs.add(job)
         except BaseException:
-            await self._store.delete_many([job.object_key])
+            await self._discard(job.object_key)
             raise
         try:
             await self._queue.publish(TranscriptionRequest(job.job_id, job.tenant))
         except BaseException:
-            try:
-                await self._jobs.delete(job.job_id)
-            finally:
-                await self._store.delete_many([job.object_key])
+            await self._withdraw(job)
             raise
+        log.info(
+            "upload accepted",
+            extra={
+                "job_id": str(job.job_id),
+                "tenant": job.tenant,
+                "state": job.state.value,
+                "size_bytes": job.size_bytes,
+            },
+        )
+        return job
+
+    async def _withdraw(self, job: Job) -> None:
+        """Undoes a recorded job that could not be queued. If its row cannot be deleted, the
+        object stays too: a QUEUED job with its audio can still be queued later, one
+        without could not."""
+        try:
+            await self._jobs.delete(job.job_id)
+        except DependencyUnavailable:
+            log.exception(
+                "job recorded but not queued",
+                extra={"job_id": str(job.job_id), "tenant": job.tenant, "state": "QUEUED"},
+            )
+            return
+        await self._discard(job.object_key)
+
+    async def _discard(self, key: str) -> None:
+        """Deletes the object of an upload that did not become a job; logs, never raises."""
+        try:
+            failures = await self._store.delete_many([key])
+        except DependencyUnavailable as exc:
+            failures = [DeleteFailure(key, str(exc))]
+        for failure in failures:
+            log.error(
+                "could not delete the object of a failed upload",
+                extra={"key": failure.key, "reason": failure.reason},
+            )
 
 
 async def _read_head(chunks: AsyncIterator[bytes]) -> tuple[bytes, list[bytes]]:

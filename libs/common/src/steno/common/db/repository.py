@@ -104,6 +104,12 @@ def _from_row(row: Row[Any]) -> Job:
     )
 
 
+def _brief(exc: BaseException) -> str:
+    """The driver's own first line, without the SQL and parameters SQLAlchemy appends."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return (str(cause).splitlines() or [type(cause).__name__])[0][:200]
+
+
 class SqlJobRepository:
     """Jobs in a SQL database; each method is its own short transaction."""
 
@@ -117,11 +123,11 @@ class SqlJobRepository:
             async with self._engine.begin() as conn:
                 yield conn
         except (OperationalError, InterfaceError, OSError) as exc:
-            raise DatabaseUnavailable(f"the database is unavailable: {exc}") from exc
+            raise DatabaseUnavailable(f"the database is unavailable: {_brief(exc)}") from exc
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
-            raise DatabaseUnavailable(f"the database connection was lost: {exc}") from exc
+            raise DatabaseUnavailable(f"the database connection was lost: {_brief(exc)}") from exc
 
     async def add(self, job: Job) -> None:
         async with self._transaction() as conn:

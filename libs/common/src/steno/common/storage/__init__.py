@@ -43,10 +43,6 @@ class ObjectStore(Protocol):
         """Copies the object to a local file, streaming; raises FileNotFoundError if absent."""
         ...
 
-    async def size(self, key: str) -> int | None:
-        """The object's size in bytes, or None if there is no such object."""
-        ...
-
     async def delete_many(self, keys: Sequence[str]) -> list[DeleteFailure]:
         """Deletes the objects in one batch; a key that is already gone counts as deleted."""
         ...

@@ -17,22 +17,16 @@ class FilesystemStore:
     """Objects are files under ``root``; a write goes to a temporary file renamed on commit."""
 
     def __init__(self, root: Path) -> None:
-        self._root = root
+        self.root = root
 
     async def ensure_ready(self) -> None:
-        await asyncio.to_thread(self._root.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
 
     def writer(self, key: str, content_type: str) -> FilesystemWriter:
         return FilesystemWriter(self._path(key))
 
     async def download(self, key: str, destination: Path) -> None:
         await asyncio.to_thread(shutil.copyfile, self._path(key), destination)
-
-    async def size(self, key: str) -> int | None:
-        try:
-            return (await asyncio.to_thread(self._path(key).stat)).st_size
-        except FileNotFoundError:
-            return None
 
     async def delete_many(self, keys: Sequence[str]) -> list[DeleteFailure]:
         return await asyncio.to_thread(self._delete_many, keys)
@@ -47,8 +41,8 @@ class FilesystemStore:
         return failures
 
     def _path(self, key: str) -> Path:
-        path = (self._root / key).resolve()
-        if not path.is_relative_to(self._root.resolve()):
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
             raise ValueError(f"object key {key!r} escapes the store")
         return path
 

@@ -1,10 +1,10 @@
 """MinIO / S3 as the object store (minio-py).
 
 minio-py blocks, so every call runs in a thread. An upload is one ``put_object`` call in its
-own thread reading from a bounded queue that :meth:`S3Writer.write` fills: when S3 is slower
-than the client, the queue fills, ``write`` waits, the gRPC handler stops reading, and flow
-control pushes back on the client. Memory per upload stays at one multipart part plus the
-queue, whatever the file's size.
+own thread reading from a bounded queue that :meth:`S3Writer.write` fills with slices of at
+most 64 KiB: when S3 is slower than the client, the queue fills, ``write`` waits, the gRPC
+handler stops reading, and flow control pushes back on the client. Memory per upload stays
+at one multipart part plus 512 KiB of queue, whatever the file's or the chunks' size.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from steno.common.storage import DeleteFailure
 
 _T = TypeVar("_T")
 
-# Chunks buffered between the gRPC handler and the upload thread.
-_QUEUE_CHUNKS = 8
+# Slices buffered between the gRPC handler and the upload thread, and their largest size.
+_QUEUE_SLICES = 8
+_SLICE_BYTES = 64 * 1024
 _NO_SUCH = {"NoSuchKey", "NoSuchObject"}
 # Failures that mean "the store is unreachable or misbehaving", as opposed to a bug here.
 _STORE_ERRORS = (MinioException, urllib3.exceptions.HTTPError, OSError)
@@ -57,6 +58,7 @@ class S3Store:
         secure: bool = False,
         region: str | None = None,
         part_size: int = 8 * 1024 * 1024,
+        max_uploads: int = 64,
     ) -> None:
         host, secure = parse_endpoint(endpoint, secure)
         self._client = Minio(
@@ -64,9 +66,11 @@ class S3Store:
         )
         self._bucket = bucket
         self._part_size = part_size
-        # Uploads hold their thread for as long as the client streams; keep them off the
-        # default executor so that they cannot starve other blocking calls.
-        self._uploads = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="s3-upload")
+        # Uploads hold their thread for as long as the client streams: they get a pool of
+        # their own, one thread per concurrent upload, so they never starve other calls.
+        self._uploads = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_uploads, thread_name_prefix="s3-upload"
+        )
 
     async def ensure_ready(self) -> None:
         await _in_thread(self._ensure_bucket)
@@ -82,7 +86,7 @@ class S3Store:
 
     def writer(self, key: str, content_type: str) -> S3Writer:
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=_QUEUE_CHUNKS)
+        queue: asyncio.Queue[bytes | memoryview | None] = asyncio.Queue(maxsize=_QUEUE_SLICES)
         reader = _QueueReader(queue, loop)
         upload = loop.run_in_executor(
             self._uploads,
@@ -105,13 +109,6 @@ class S3Store:
             await _in_thread(self._client.fget_object, self._bucket, key, str(destination))
         except _Missing as exc:
             raise FileNotFoundError(f"no object {key!r} in bucket {self._bucket!r}") from exc
-
-    async def size(self, key: str) -> int | None:
-        try:
-            stat = await _in_thread(self._client.stat_object, self._bucket, key)
-        except _Missing:
-            return None
-        return stat.size
 
     async def delete_many(self, keys: Sequence[str]) -> list[DeleteFailure]:
         return await _in_thread(self._delete_many, keys)
@@ -150,10 +147,12 @@ class _Aborted(Exception):
 class _QueueReader(io.RawIOBase):
     """A blocking file-like view of the chunk queue, read by put_object in its thread."""
 
-    def __init__(self, queue: asyncio.Queue[bytes | None], loop: asyncio.AbstractEventLoop):
+    def __init__(
+        self, queue: asyncio.Queue[bytes | memoryview | None], loop: asyncio.AbstractEventLoop
+    ):
         self._queue = queue
         self._loop = loop
-        self._pending = b""
+        self._pending: bytes | memoryview = b""
         self._eof = False
         self.aborted = False
 
@@ -173,13 +172,13 @@ class _QueueReader(io.RawIOBase):
             data, self._pending = self._pending, b""
         else:
             data, self._pending = self._pending[:size], self._pending[size:]
-        return data
+        return bytes(data)  # minio-py accepts nothing else
 
 
 class S3Writer:
     def __init__(
         self,
-        queue: asyncio.Queue[bytes | None],
+        queue: asyncio.Queue[bytes | memoryview | None],
         reader: _QueueReader,
         upload: asyncio.Future[Any],
     ) -> None:
@@ -188,7 +187,9 @@ class S3Writer:
         self._upload = upload
 
     async def write(self, chunk: bytes) -> None:
-        await self._put(chunk)
+        view = memoryview(chunk)  # slices share the chunk's memory instead of copying it
+        for start in range(0, len(chunk), _SLICE_BYTES):
+            await self._put(view[start : start + _SLICE_BYTES])
 
     async def commit(self) -> None:
         await self._put(None)
@@ -207,11 +208,15 @@ class S3Writer:
         except (_Aborted, *_STORE_ERRORS):
             pass
 
-    async def _put(self, item: bytes | None) -> None:
+    async def _put(self, item: bytes | memoryview | None) -> None:
         """Queues ``item`` unless the upload thread has already stopped (S3 failed)."""
         put: asyncio.Future[Any] = asyncio.ensure_future(self._queue.put(item))
-        await asyncio.wait({put, self._upload}, return_when=asyncio.FIRST_COMPLETED)
-        if put.done():
+        try:
+            done, _ = await asyncio.wait({put, self._upload}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            put.cancel()
+            raise
+        if put in done:
             return
         put.cancel()
         try:

@@ -80,6 +80,8 @@ class LocalWhisperEngine:
         import av
 
         model = self._loaded()
+        if language is not None:
+            language = _whisper_language(language, model.supported_languages, self.model_name)
         try:
             segments, info = model.transcribe(
                 str(audio), language=language, beam_size=self._beam_size
@@ -98,3 +100,20 @@ class LocalWhisperEngine:
             duration_seconds=info.duration,
             model=self.model_name,
         )
+
+
+def _whisper_language(requested: str, supported: list[str], model: str) -> str:
+    """Whisper's code for a BCP-47 tag (its primary subtag: ``pt-BR`` is ``pt``), or an
+    EngineError a person can act on when the model does not speak it."""
+    code = requested.split("-")[0].lower()
+    if code in supported:
+        return code
+    if supported == ["en"]:
+        raise EngineError(
+            f"the model {model} transcribes English only, not {requested!r}; "
+            "leave the language empty or configure a multilingual STENO_WHISPER_MODEL",
+            code="FAILED_PRECONDITION",
+        )
+    raise EngineError(
+        f"the model {model} does not know the language {requested!r}", code="INVALID_ARGUMENT"
+    )
