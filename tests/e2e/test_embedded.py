@@ -17,7 +17,16 @@ import pytest
 
 from steno.client import StenoClient
 from steno.v1 import job_pb2
-from tests.support import AUDIO, SPEECH_TEXT, free_port, normalise, running, wait_for, wait_serving
+from tests.support import (
+    AUDIO,
+    SPEECH_TEXT,
+    free_port,
+    normalise,
+    running,
+    sha256_of,
+    wait_for,
+    wait_serving,
+)
 
 
 @dataclass(frozen=True)
@@ -40,9 +49,15 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         yield DevStack(address, workdir)
 
 
-def steno(*args: str) -> subprocess.CompletedProcess[str]:
+def steno(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
     return subprocess.run(
-        [sys.executable, "-m", "steno.cli", *args], capture_output=True, text=True, timeout=180
+        [sys.executable, "-m", "steno.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        cwd=cwd,
     )
 
 
@@ -119,4 +134,26 @@ def test_grpcurl_lists_describes_and_reads_jobs(
     listed = json.loads(
         call("-d", '{"page_size": 5}', dev_stack.address, "steno.v1.TranscriptionService/ListJobs")
     )
-    assert [job["job_id"] for job in listed["jobs"]] == [completed_job_id]
+    assert completed_job_id in [job["job_id"] for job in listed["jobs"]]
+
+
+def test_a_second_dev_on_the_same_port_refuses_to_start(dev_stack: DevStack) -> None:
+    port = dev_stack.address.rsplit(":", 1)[1]
+    done = steno("dev", "--port", port, cwd=dev_stack.workdir)
+    assert done.returncode != 0
+    assert f"steno.dev cannot run: cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+def test_upload_of_a_missing_file_says_so(dev_stack: DevStack, tmp_path: Path) -> None:
+    done = steno("upload", "--server", dev_stack.address, str(tmp_path / "nope.ogg"))
+    assert done.returncode == 1
+    assert done.stderr.startswith("steno: [Errno 2] No such file or directory")
+
+
+def test_dev_stores_the_audio_intact_under_its_data_dir(dev_stack: DevStack) -> None:
+    audio = AUDIO / "speech.wav"
+    with StenoClient(dev_stack.address) as client:
+        job = client.upload(audio)
+    stored = dev_stack.workdir / ".steno" / "objects" / "audio" / job.job_id
+    assert stored.stat().st_size == job.size_bytes == audio.stat().st_size
+    assert sha256_of(stored) == job.sha256 == sha256_of(audio)

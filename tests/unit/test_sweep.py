@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import pytest
 
+from steno.common.errors import StorageUnavailable
 from steno.common.jobs import Job, JobError, JobState
+from steno.common.storage import DeleteFailure
 from steno.janitor.sweep import MAX_REPORTED_ERRORS, sweep_expired_audio
 from tests.fakes import T0, FakeJobRepository, FakeObjectStore, make_job
 
@@ -170,3 +173,21 @@ async def test_every_expired_job_is_swept_whatever_the_batch_size(batch_size: in
     assert summary.deleted == 7
     assert store.objects == {}
     assert len(store.delete_calls) == -(-7 // batch_size)
+
+
+async def test_a_store_outage_mid_sweep_keeps_the_counts_of_what_was_done() -> None:
+    class OutageAfterFirstBatch(FakeObjectStore):
+        async def delete_many(self, keys: Sequence[str]) -> list[DeleteFailure]:
+            if self.delete_calls:
+                raise StorageUnavailable("the object store is unreachable")
+            return await super().delete_many(keys)
+
+    batch = [ended(size_bytes=10) for _ in range(4)]
+    jobs = FakeJobRepository(batch)
+    store = OutageAfterFirstBatch({job.object_key: b"\x00" * 10 for job in batch})
+
+    summary = await sweep_expired_audio(jobs, store, now=NOW, batch_size=2)
+
+    assert (summary.scanned, summary.deleted, summary.bytes_freed) == (4, 2, 20)
+    assert not summary.ok and summary.failed == 1
+    assert summary.errors == ["sweep stopped: the object store is unreachable"]

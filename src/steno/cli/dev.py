@@ -19,7 +19,7 @@ from steno.common.db import SqlJobRepository
 from steno.common.db.migrate import upgrade
 from steno.common.jobs import JobRepository, JobState, PageCursor
 from steno.common.logs import configure_logging
-from steno.common.process import wait_for_shutdown
+from steno.common.process import run_until_stopped, wait_for_shutdown
 from steno.common.settings import Settings
 from steno.common.storage import ObjectStore
 from steno.gateway.service import DEFAULT_GRPC_PORT, SHUTDOWN_GRACE, build_server
@@ -35,11 +35,8 @@ def main(host: str, port: int | None) -> int:
     configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url_or_default)
-    asyncio.run(
-        _serve(
-            settings, host, port if port is not None else settings.grpc_port_or(DEFAULT_GRPC_PORT)
-        )
-    )
+    port = port if port is not None else settings.grpc_port_or(DEFAULT_GRPC_PORT)
+    run_until_stopped("dev", _serve(settings, host, port))
     return 0
 
 
@@ -50,11 +47,13 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     await store.ensure_ready()
     await queue.connect()
     jobs = SqlJobRepository(database)
+    server = build_server(settings, jobs, store, queue)
+    # Bind first: a second `steno dev` on the same port and data must stop here, before it
+    # touches the first one's jobs.
+    bound = await server.start(host, port)
     if settings.amqp_url is None:
         await requeue_unfinished(jobs, queue)
     engines = await load_engines(settings)
-    server = build_server(settings, jobs, store, queue)
-    bound = await server.start(host, port)
     processor = JobProcessor(jobs, store, engines)
     tasks = [
         asyncio.create_task(queue.consume(processor.handle), name="transcriber"),

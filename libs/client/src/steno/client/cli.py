@@ -53,13 +53,15 @@ def add_commands(subcommands: argparse._SubParsersAction[argparse.ArgumentParser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Runs a client subcommand; gRPC errors become a one-line message and exit status 1."""
+    """Runs a client subcommand; errors become a one-line message and exit status 1."""
     command: Command = args.command
     try:
         return command(args)
     except grpc.RpcError as exc:
         print(f"steno: {exc.code().name}: {exc.details()}", file=sys.stderr)
-        return 1
+    except (OSError, TimeoutError) as exc:
+        print(f"steno: {exc}", file=sys.stderr)
+    return 1
 
 
 def _client(args: argparse.Namespace) -> StenoClient:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -63,9 +64,11 @@ class StenoClient:
         )
         if audio_retention is not None:
             metadata.audio_retention.CopyFrom(_duration(audio_retention))
-        response: pb.UploadAudioResponse = self._stub.UploadAudio(
-            _upload_requests(metadata, path, chunk_size), metadata=self._metadata
-        )
+        # Opened before the call, so a missing file is an OSError here, not an RPC failure.
+        with path.open("rb") as audio:
+            response: pb.UploadAudioResponse = self._stub.UploadAudio(
+                _upload_requests(metadata, audio, chunk_size), metadata=self._metadata
+            )
         return response.job
 
     def get_job(self, job_id: str, *, view: job_pb2.JobView = job_pb2.JOB_VIEW_FULL) -> job_pb2.Job:
@@ -109,17 +112,17 @@ class StenoClient:
             if job.state in TERMINAL_STATES:
                 return job
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"job {job_id} still {job_pb2.JobState.Name(job.state)}")
+                state = job_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_")
+                raise TimeoutError(f"job {job_id} is still {state} after {timeout:g} s")
             time.sleep(poll_interval)
 
 
 def _upload_requests(
-    metadata: pb.UploadMetadata, path: Path, chunk_size: int
+    metadata: pb.UploadMetadata, audio: BinaryIO, chunk_size: int
 ) -> Iterator[pb.UploadAudioRequest]:
     yield pb.UploadAudioRequest(metadata=metadata)
-    with path.open("rb") as audio:
-        while chunk := audio.read(chunk_size):
-            yield pb.UploadAudioRequest(chunk=chunk)
+    while chunk := audio.read(chunk_size):
+        yield pb.UploadAudioRequest(chunk=chunk)
 
 
 def _duration(value: timedelta) -> Duration:

@@ -9,6 +9,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 
+class PortUnavailable(Exception):
+    """The server could not bind its address."""
+
+
 class GrpcServer:
     """A grpc.aio server with ``grpc.health.v1.Health`` and server reflection.
 
@@ -31,6 +35,8 @@ class GrpcServer:
             options=[
                 ("grpc.max_receive_message_length", max_message_bytes),
                 ("grpc.max_send_message_length", max_message_bytes),
+                # A second server on a taken port must fail, not silently share it.
+                ("grpc.so_reuseport", 0),
             ],
         )
         for add in register:
@@ -43,7 +49,10 @@ class GrpcServer:
 
     async def start(self, host: str, port: int) -> int:
         """Binds and starts serving; returns the bound port (useful with ``port=0``)."""
-        self.port = self.server.add_insecure_port(f"{host}:{port}")
+        try:
+            self.port = self.server.add_insecure_port(f"{host}:{port}")
+        except RuntimeError as exc:
+            raise PortUnavailable(f"cannot listen on {host}:{port}: is it already in use?") from exc
         await self.server.start()
         await self.set_serving(True)
         return self.port

@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from steno.common.errors import DependencyUnavailable
+from steno.common.grpc_server import PortUnavailable
 from steno.common.logs import configure_logging
 from steno.common.settings import Settings
 
@@ -26,9 +27,15 @@ def run_service(service: str, serve: Serve) -> None:
             "(e.g. amqp://guest:guest@localhost:5672/), or run everything in one process "
             "with `steno dev`."
         )
+    run_until_stopped(service, serve(settings))
+
+
+def run_until_stopped(service: str, main: Coroutine[Any, Any, None]) -> None:
+    """Runs ``main``; a missing dependency or a taken port ends the process with one line
+    saying so (and a non-zero status) instead of a traceback."""
     try:
-        asyncio.run(serve(settings))
-    except DependencyUnavailable as exc:
+        asyncio.run(main)
+    except (DependencyUnavailable, PortUnavailable) as exc:
         raise SystemExit(f"steno.{service} cannot run: {exc}") from exc
 
 

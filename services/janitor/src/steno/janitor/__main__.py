@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from datetime import UTC, datetime
 
 from steno.common.adapters import open_database, open_object_store
 from steno.common.db import SqlJobRepository
-from steno.common.errors import DependencyUnavailable
 from steno.common.logs import configure_logging
 from steno.common.settings import Settings
 from steno.janitor.sweep import SweepSummary, sweep_expired_audio
-
-log = logging.getLogger("steno.janitor")
 
 
 async def run_once(settings: Settings) -> SweepSummary:
@@ -38,12 +34,7 @@ async def run_once(settings: Settings) -> SweepSummary:
 def main() -> int:
     settings = Settings()
     configure_logging(settings.log_level)
-    try:
-        summary = asyncio.run(run_once(settings))
-    except DependencyUnavailable as exc:
-        log.error("sweep aborted", extra={"error": str(exc)})
-        summary = SweepSummary()
-        summary.record_failure(str(exc))
+    summary = asyncio.run(run_once(settings))
     print(json.dumps(summary.as_dict()))
     return 0 if summary.ok else 1
 

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from steno.common.errors import DependencyUnavailable
 from steno.common.jobs import JobRepository
 from steno.common.storage import ObjectStore
 
@@ -46,7 +47,25 @@ class SweepSummary:
 async def sweep_expired_audio(
     jobs: JobRepository, store: ObjectStore, *, now: datetime, batch_size: int
 ) -> SweepSummary:
+    """Sweeps every expired job; if the database or the store goes away part way, the
+    summary still counts what was done and records the failure."""
     summary = SweepSummary()
+    try:
+        await _sweep(jobs, store, now=now, batch_size=batch_size, summary=summary)
+    except DependencyUnavailable as exc:
+        log.error("retention sweep stopped", extra={"error": str(exc)})
+        summary.record_failure(f"sweep stopped: {exc}")
+    return summary
+
+
+async def _sweep(
+    jobs: JobRepository,
+    store: ObjectStore,
+    *,
+    now: datetime,
+    batch_size: int,
+    summary: SweepSummary,
+) -> None:
     after = None
     while batch := await jobs.audio_expired(now, after=after, limit=batch_size):
         after = batch[-1].job_id
@@ -60,4 +79,3 @@ async def sweep_expired_audio(
             if job.object_key in failures:
                 summary.record_failure(f"job {job.job_id}: {failures[job.object_key]}")
         log.info("retention batch swept", extra={"deleted": len(deleted), "failed": len(failures)})
-    return summary
