@@ -125,3 +125,26 @@ async def test_an_english_only_model_refuses_other_languages(
     with pytest.raises(EngineError, match="English only") as caught:
         await whisper_engine.transcribe(AUDIO / "speech.flac", language="pt-BR")
     assert caught.value.code == "FAILED_PRECONDITION"
+
+
+async def test_a_failed_handler_gets_the_message_again_from_rabbitmq(gateway: Gateway) -> None:
+    request = TranscriptionRequest(uuid.uuid4(), "default")
+    attempts: list[TranscriptionRequest] = []
+    done = asyncio.Event()
+
+    async def flaky(received: TranscriptionRequest) -> None:
+        attempts.append(received)
+        if len(attempts) == 1:
+            raise RuntimeError("database blip")
+        done.set()
+
+    await gateway.queue.publish(request)
+    consumer = asyncio.create_task(gateway.queue.consume(flaky))
+    try:
+        await asyncio.wait_for(done.wait(), timeout=30)
+    finally:
+        consumer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer
+    assert attempts == [request, request]
+    assert await queued_messages(gateway.settings) == 0

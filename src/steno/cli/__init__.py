@@ -43,9 +43,12 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from steno.common.db.migrate import upgrade
-    from steno.common.logs import configure_logging
-    from steno.common.settings import Settings
+    try:
+        from steno.common.db.migrate import upgrade
+        from steno.common.logs import configure_logging
+        from steno.common.settings import Settings
+    except ImportError as exc:
+        sys.exit(f"steno migrate needs the server parts: install steno[server] ({exc})")
 
     settings = Settings()
     configure_logging(settings.log_level)

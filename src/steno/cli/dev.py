@@ -13,7 +13,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
-from steno.common.adapters import open_database, open_job_queue, open_object_store
+from steno.common.adapters import describe, open_database, open_job_queue, open_object_store
 from steno.common.broker import JobQueue, TranscriptionRequest
 from steno.common.db import SqlJobRepository
 from steno.common.db.migrate import upgrade
@@ -33,6 +33,7 @@ log = logging.getLogger("steno.dev")
 def main(host: str, port: int | None) -> int:
     settings = Settings()
     configure_logging(settings.log_level)
+    log.info("steno dev starting", extra=describe(settings))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url_or_default)
     port = port if port is not None else settings.grpc_port_or(DEFAULT_GRPC_PORT)

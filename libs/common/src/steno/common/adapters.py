@@ -3,6 +3,9 @@ embedded defaults when not."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from steno.common.broker import JobQueue
@@ -46,3 +49,20 @@ def open_job_queue(settings: Settings) -> JobQueue:
         settings.amqp_queue,
         prefetch=settings.amqp_prefetch,
     )
+
+
+def describe(settings: Settings) -> dict[str, str]:
+    """Which adapter each port gets, for the start-up log line; credentials left out."""
+    database = make_url(settings.database_url_or_default).render_as_string(hide_password=True)
+    if settings.amqp_url is None:
+        broker = "in-process queue"
+    else:
+        amqp = urlsplit(settings.amqp_url.get_secret_value())
+        broker = (
+            f"amqp://{amqp.hostname}:{amqp.port or 5672}{amqp.path} queue {settings.amqp_queue}"
+        )
+    if settings.s3_endpoint is None:
+        store = f"directory {settings.objects_dir.resolve()}"
+    else:
+        store = f"s3 {settings.s3_endpoint} bucket {settings.s3_bucket}"
+    return {"database": database, "broker": broker, "object_store": store}

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from steno.common.adapters import describe
 from steno.common.errors import DependencyUnavailable
 from steno.common.grpc_server import PortUnavailable
 from steno.common.logs import configure_logging
 from steno.common.settings import Settings
+
+log = logging.getLogger(__name__)
 
 Serve = Callable[[Settings], Coroutine[Any, Any, None]]
 
@@ -20,6 +24,7 @@ def run_service(service: str, serve: Serve) -> None:
     ``serve`` until it returns. A service that cannot start says why in one line and exits."""
     settings = Settings()
     configure_logging(settings.log_level)
+    log.info(f"steno.{service} starting", extra=describe(settings))
     if settings.amqp_url is None:
         # The in-process queue cannot join separate processes.
         raise SystemExit(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from steno.common.adapters import open_database, open_job_queue, open_object_store
@@ -47,16 +46,20 @@ async def run(settings: Settings) -> None:
     engines = await load_engines(settings)
     await queue.connect()
     processor = JobProcessor(SqlJobRepository(database), store, engines)
-    consumer = asyncio.create_task(queue.consume(processor.handle))
+    consumer = asyncio.create_task(queue.consume(processor.handle), name="consumer")
+    shutdown = asyncio.create_task(wait_for_shutdown(), name="shutdown")
     await health.set_serving(True)
     log.info("transcriber consuming", extra={"health_port": port})
     try:
-        await wait_for_shutdown()
+        await asyncio.wait({consumer, shutdown}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         await health.set_serving(False)
-        consumer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await consumer
+        for task in (consumer, shutdown):
+            task.cancel()
+        consumed, _ = await asyncio.gather(consumer, shutdown, return_exceptions=True)
         await queue.close()
         await health.stop(5)
         await database.dispose()
+    # A consumer that died takes the process with it, or health would go on saying SERVING.
+    if isinstance(consumed, Exception):
+        raise consumed

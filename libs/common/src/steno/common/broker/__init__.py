@@ -6,6 +6,7 @@ acknowledged, so a handler that raises (or a process that dies) gets the message
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,6 +24,40 @@ class TranscriptionRequest:
 Handler = Callable[[TranscriptionRequest], Awaitable[None]]
 
 
+class FailurePause:
+    """How long a consumer waits before handing back a request its handler failed on.
+
+    A handler fails when something it depends on (the database, the store) is down;
+    requeueing at once would spin through redeliveries until it is back. The pause doubles
+    with each failure in a row, up to ``ceiling`` seconds, and resets on a success.
+    """
+
+    def __init__(
+        self,
+        first: float = 0.5,
+        ceiling: float = 30.0,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._first = first
+        self._ceiling = ceiling
+        self._sleep = sleep
+        self._failures = 0
+
+    @property
+    def seconds(self) -> float:
+        """The pause the next failure will cause."""
+        return min(self._ceiling, self._first * 2.0**self._failures)
+
+    async def after_failure(self) -> None:
+        seconds = self.seconds
+        self._failures += 1
+        await self._sleep(seconds)
+
+    def succeeded(self) -> None:
+        self._failures = 0
+
+
 class JobQueue(Protocol):
     async def connect(self) -> None: ...
 
@@ -38,4 +73,4 @@ class JobQueue(Protocol):
         ...
 
 
-__all__ = ["BrokerUnavailable", "Handler", "JobQueue", "TranscriptionRequest"]
+__all__ = ["BrokerUnavailable", "FailurePause", "Handler", "JobQueue", "TranscriptionRequest"]

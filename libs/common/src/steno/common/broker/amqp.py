@@ -21,13 +21,15 @@ from aio_pika.abc import (
 from aiormq.exceptions import AMQPError
 from google.protobuf.message import DecodeError
 
-from steno.common.broker import Handler, TranscriptionRequest
+from steno.common.broker import FailurePause, Handler, TranscriptionRequest
 from steno.common.errors import BrokerUnavailable
 from steno.v1 import events_pb2
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/x-protobuf"
+# Seconds to wait for the broker's confirm (it withholds them during a memory alarm).
+PUBLISH_TIMEOUT = 30.0
 MESSAGE_TYPE = events_pb2.TranscriptionRequested.DESCRIPTOR.full_name
 
 
@@ -67,7 +69,9 @@ class AmqpJobQueue:
     async def connect(self) -> None:
         try:
             self._connection = await aio_pika.connect_robust(self._url)
-            self._publish_channel = await self._connection.channel(publisher_confirms=True)
+            self._publish_channel = await self._connection.channel(
+                publisher_confirms=True, on_return_raises=True
+            )
             await self._declare(self._publish_channel)
         except (AMQPError, OSError) as exc:
             raise BrokerUnavailable(f"cannot reach the broker: {exc}") from exc
@@ -81,7 +85,10 @@ class AmqpJobQueue:
         assert self._publish_channel is not None, "connect() first"
         try:
             await self._publish_channel.default_exchange.publish(
-                encode(request), routing_key=self._queue_name, mandatory=True
+                encode(request),
+                routing_key=self._queue_name,
+                mandatory=True,
+                timeout=PUBLISH_TIMEOUT,
             )
         except (TimeoutError, AMQPError, OSError) as exc:
             raise BrokerUnavailable(f"the broker did not accept the job: {exc}") from exc
@@ -91,6 +98,7 @@ class AmqpJobQueue:
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=self._prefetch)
         queue = await self._declare(channel)
+        pause = FailurePause()
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             try:
@@ -102,9 +110,14 @@ class AmqpJobQueue:
             try:
                 await handler(request)
             except Exception:
-                log.exception("handler failed; message requeued", extra={"job_id": request.job_id})
+                log.exception(
+                    "handler failed; message requeued",
+                    extra={"job_id": str(request.job_id), "pause_seconds": pause.seconds},
+                )
+                await pause.after_failure()
                 await message.nack(requeue=True)
                 return
+            pause.succeeded()
             await message.ack()
 
         tag = await queue.consume(on_message)

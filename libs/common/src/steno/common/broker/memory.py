@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from steno.common.broker import Handler, TranscriptionRequest
+from steno.common.broker import FailurePause, Handler, TranscriptionRequest
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +28,17 @@ class InProcessJobQueue:
         self._queue.put_nowait(request)
 
     async def consume(self, handler: Handler) -> None:
+        pause = FailurePause()
         while True:
             request = await self._queue.get()
             try:
                 await handler(request)
             except Exception:
-                log.exception("handler failed; request requeued", extra={"job_id": request.job_id})
+                log.exception(
+                    "handler failed; request requeued",
+                    extra={"job_id": str(request.job_id), "pause_seconds": pause.seconds},
+                )
+                await pause.after_failure()
                 self._queue.put_nowait(request)
+            else:
+                pause.succeeded()

@@ -8,8 +8,6 @@ Create Date: 2026-11-24
 import sqlalchemy as sa
 from alembic import op
 
-from steno.common.db.schema import UTCDateTime
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -42,12 +40,12 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("progress", sa.Float(), nullable=False),
         sa.Column("labels", sa.JSON(), nullable=False),
-        sa.Column("create_time", UTCDateTime(), nullable=False),
-        sa.Column("start_time", UTCDateTime(), nullable=True),
-        sa.Column("complete_time", UTCDateTime(), nullable=True),
-        sa.Column("audio_expire_time", UTCDateTime(), nullable=True),
-        sa.Column("audio_delete_time", UTCDateTime(), nullable=True),
-        sa.Column("update_time", UTCDateTime(), nullable=False),
+        sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("start_time", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("complete_time", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("audio_expire_time", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("audio_delete_time", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("update_time", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_jobs_tenant_create_time", "jobs", ["tenant", "create_time", "job_id"])
     op.create_index("ix_jobs_audio_expire_time", "jobs", ["audio_expire_time"])
