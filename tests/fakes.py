@@ -20,6 +20,7 @@ from steno.common.jobs import (
     DEFAULT_TENANT,
     TERMINAL_STATES,
     UPDATABLE_FIELDS,
+    DuplicateRequest,
     Job,
     JobState,
     PageCursor,
@@ -90,6 +91,8 @@ class FakeJobRepository:
     async def add(self, job: Job) -> None:
         if self.add_error is not None:
             raise self.add_error
+        if job.request_id and await self.find_by_request(job.tenant, job.request_id):
+            raise DuplicateRequest(job.request_id)
         if job.job_id in self._jobs:
             raise ValueError(f"job {job.job_id} already exists")
         self._jobs[job.job_id] = copy.deepcopy(job)
@@ -117,6 +120,12 @@ class FakeJobRepository:
         ]
         matching.sort(key=lambda job: (job.create_time, job.job_id), reverse=True)
         return [copy.deepcopy(job) for job in matching[:limit]]
+
+    async def find_by_request(self, tenant: str, request_id: str) -> Job | None:
+        for job in self._jobs.values():
+            if (job.tenant, job.request_id) == (tenant, request_id):
+                return copy.deepcopy(job)
+        return None
 
     async def delete(self, job_id: uuid.UUID) -> None:
         if self.delete_error is not None:

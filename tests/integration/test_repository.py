@@ -13,7 +13,14 @@ import pytest
 from steno.common.db import SqlJobRepository, create_engine
 from steno.common.db.migrate import upgrade
 from steno.common.errors import DatabaseUnavailable
-from steno.common.jobs import JobError, JobRepository, JobState, PageCursor, Segment
+from steno.common.jobs import (
+    DuplicateRequest,
+    JobError,
+    JobRepository,
+    JobState,
+    PageCursor,
+    Segment,
+)
 from tests.fakes import T0, FakeJobRepository, make_job, make_transcript
 from tests.support import free_port
 
@@ -139,3 +146,16 @@ async def test_an_unreachable_database_is_unavailable_with_a_short_reason() -> N
         await engine.dispose()
     assert "SQL" not in str(caught.value)
     assert len(str(caught.value)) < 300
+
+
+async def test_a_request_id_is_unique_per_tenant(repository: JobRepository) -> None:
+    first = make_job(request_id="r-1")
+    await repository.add(first)
+    with pytest.raises(DuplicateRequest):
+        await repository.add(make_job(request_id="r-1"))
+    await repository.add(make_job(request_id="r-1", tenant="globex"))
+    await repository.add(make_job())  # no request_id: never a duplicate
+    await repository.add(make_job())
+
+    assert await repository.find_by_request("default", "r-1") == first
+    assert await repository.find_by_request("default", "r-2") is None

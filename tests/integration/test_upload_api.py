@@ -350,3 +350,21 @@ async def test_list_jobs_pages_newest_first_and_filters_by_state(gateway: Gatewa
         pb.ListJobsRequest(states=[job_pb2.JOB_STATE_COMPLETED])
     )
     assert [j.job_id for j in completed.jobs if j.job_id in uploaded] == []
+
+
+async def test_a_retried_upload_with_a_request_id_gets_its_job_back(
+    gateway: Gateway, bucket_objects: Callable
+) -> None:
+    audio = (AUDIO / "speech.ogg").read_bytes()
+    first = await upload(gateway, [metadata_message(request_id="up-1"), *chunks_of(audio)])
+    again = await upload(gateway, [metadata_message(request_id="up-1"), *chunks_of(audio)])
+    assert again.job == first.job
+
+    with pytest.raises(grpc.RpcError) as caught:
+        await upload(gateway, [metadata_message(request_id="up-1"), *chunks_of(audio + b"x")])
+    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert first.job.job_id in (caught.value.details() or "")
+
+    assert bucket_objects() == ([f"audio/{first.job.job_id}"], [])
+    assert await gateway.row_count() == 1
+    assert await queued_messages(gateway.settings) == 1

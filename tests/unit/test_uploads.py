@@ -15,9 +15,10 @@ import pytest
 
 from steno.common.broker import TranscriptionRequest
 from steno.common.errors import BrokerUnavailable, DatabaseUnavailable, StorageUnavailable
-from steno.common.jobs import JobState
+from steno.common.jobs import Job, JobState
 from steno.gateway.uploads import (
     InvalidUpload,
+    RequestConflict,
     UploadRequest,
     Uploads,
     UploadsBusy,
@@ -363,3 +364,51 @@ async def test_uploads_beyond_the_concurrency_limit_are_refused(world: World) ->
 async def _until(condition: Callable[[], object]) -> None:
     while not condition():
         await asyncio.sleep(0)
+
+
+async def test_a_retry_with_the_same_request_id_gets_the_same_job(world: World) -> None:
+    first = await world.uploads.accept(request(request_id="r-1"), chunks_of(WAV))
+    again = await world.uploads.accept(request(request_id="r-1"), chunks_of(WAV))
+
+    assert again.job_id == first.job_id
+    assert list(world.store.objects) == [first.object_key]
+    assert world.store.writers[1].aborted
+    assert [r.job_id for r in world.queue.published] == [first.job_id]
+
+
+async def test_the_same_request_id_with_other_audio_is_a_conflict(world: World) -> None:
+    first = await world.uploads.accept(request(request_id="r-1"), chunks_of(WAV))
+    with pytest.raises(RequestConflict, match=str(first.job_id)):
+        await world.uploads.accept(request(request_id="r-1"), chunks_of(WAV + b"more"))
+
+    assert list(world.store.objects) == [first.object_key]
+    assert len(world.jobs.all()) == 1
+    assert len(world.queue.published) == 1
+
+
+async def test_request_ids_are_per_tenant(world: World) -> None:
+    ours = await world.uploads.accept(request(request_id="r-1"), chunks_of(WAV))
+    theirs = await world.uploads.accept(request(request_id="r-1", tenant="globex"), chunks_of(WAV))
+    assert ours.job_id != theirs.job_id
+
+
+async def test_two_racing_uploads_with_one_request_id_make_one_job() -> None:
+    """The second upload checked before the first was recorded: the insert says duplicate."""
+
+    class LateToSee(FakeJobRepository):
+        checks = 0
+
+        async def find_by_request(self, tenant: str, request_id: str) -> Job | None:
+            self.checks += 1
+            if self.checks == 2:  # the racing upload's first look finds nothing yet
+                return None
+            return await super().find_by_request(tenant, request_id)
+
+    jobs, store, queue = LateToSee(), FakeObjectStore(), FakeJobQueue()
+    uploads = Uploads(jobs, store, queue, max_bytes=MAX_BYTES, max_concurrent=2)
+    first = await uploads.accept(request(request_id="r-1"), chunks_of(WAV))
+    second = await uploads.accept(request(request_id="r-1"), chunks_of(WAV))
+
+    assert second.job_id == first.job_id
+    assert list(store.objects) == [first.object_key], "the loser's object is deleted"
+    assert len(queue.published) == 1

@@ -39,6 +39,9 @@ def add_commands(subcommands: argparse._SubParsersAction[argparse.ArgumentParser
         default=None,
         help="keep the audio this long after the job ends; default: the server's",
     )
+    upload.add_argument(
+        "--request-id", default="", help="idempotency key: a retry with it gets the same job"
+    )
     upload.add_argument("--wait", action="store_true", help="wait and print the transcript")
     upload.add_argument("--timeout", type=float, default=None, help="seconds to --wait at most")
     upload.set_defaults(command=_upload)
@@ -78,6 +81,7 @@ def _upload(args: argparse.Namespace) -> int:
             engine=args.engine,
             labels=labels,
             audio_retention=retention,
+            request_id=args.request_id,
         )
         if not args.wait:
             print(job.job_id)

@@ -51,9 +51,13 @@ class StenoClient:
         lexicon_id: str = "",
         labels: Mapping[str, str] | None = None,
         audio_retention: timedelta | None = None,
+        request_id: str = "",
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> job_pb2.Job:
-        """Streams the file in ``chunk_size`` pieces (never all in memory); returns the job."""
+        """Streams the file in ``chunk_size`` pieces (never all in memory); returns the job.
+
+        With a ``request_id``, retrying the same upload gives back the same job.
+        """
         path = Path(path)
         metadata = pb.UploadMetadata(
             filename=path.name,
@@ -61,6 +65,7 @@ class StenoClient:
             engine=engine,
             lexicon_id=lexicon_id,
             labels=dict(labels or {}),
+            request_id=request_id,
         )
         if audio_retention is not None:
             metadata.audio_retention.CopyFrom(_duration(audio_retention))

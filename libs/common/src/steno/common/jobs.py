@@ -90,6 +90,8 @@ class Job:
     attempts: int = 0
     progress: float = 0.0
     labels: dict[str, str] = field(default_factory=dict)
+    # The client's idempotency key; empty when it gave none. Unique per tenant.
+    request_id: str = ""
     start_time: datetime | None = None
     complete_time: datetime | None = None
     audio_expire_time: datetime | None = None
@@ -138,6 +140,10 @@ class Job:
             raise InvalidTransition(self.job_id, self.state, state)
 
 
+class DuplicateRequest(Exception):
+    """The tenant already has a job with this request_id."""
+
+
 class InvalidTransition(Exception):
     """A state change that the job's current state does not allow."""
 
@@ -167,7 +173,13 @@ class PageCursor:
 class JobRepository(Protocol):
     """Durable storage of jobs. Every state change is one atomic, conditional write."""
 
-    async def add(self, job: Job) -> None: ...
+    async def add(self, job: Job) -> None:
+        """Stores a new job; DuplicateRequest if its tenant already used its request_id."""
+        ...
+
+    async def find_by_request(self, tenant: str, request_id: str) -> Job | None:
+        """The tenant's job created with ``request_id``, if any."""
+        ...
 
     async def get(self, job_id: uuid.UUID, tenant: str | None = None) -> Job | None:
         """The job, if it exists and (when ``tenant`` is given) belongs to that tenant."""

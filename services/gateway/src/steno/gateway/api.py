@@ -22,6 +22,7 @@ from steno.gateway.errors import abort, abort_invalid
 from steno.gateway.paging import InvalidPageToken, decode_page_token, encode_page_token
 from steno.gateway.uploads import (
     InvalidUpload,
+    RequestConflict,
     UploadRequest,
     Uploads,
     UploadsBusy,
@@ -47,6 +48,7 @@ MAX_FILENAME = 1024
 MAX_LABELS = 64
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
 _LEXICON_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_.-]{0,62}$")
 
 
@@ -99,6 +101,8 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             await _reject(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except UploadStalled as exc:
             await _reject(context, grpc.StatusCode.DEADLINE_EXCEEDED, str(exc))
+        except RequestConflict as exc:
+            await _reject(context, grpc.StatusCode.ALREADY_EXISTS, str(exc))
         except DependencyUnavailable as exc:
             await _reject(context, grpc.StatusCode.UNAVAILABLE, f"{exc}; retry the upload later")
         UPLOADS.labels("OK").inc()
@@ -175,6 +179,11 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
                 "metadata.lexicon_id",
                 "lexicon_id is at most 64 letters, digits, '_', '.' or '-'",
             )
+        if metadata.request_id and not _REQUEST_ID.match(metadata.request_id):
+            raise InvalidUpload(
+                "metadata.request_id",
+                "request_id is at most 128 letters, digits, '_', '.', ':' or '-' (a UUID is good)",
+            )
         engine = metadata.engine or self._default_engine
         if engine not in ENGINES:
             raise InvalidUpload("metadata.engine", f"engine must be one of: {', '.join(ENGINES)}")
@@ -203,6 +212,7 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             engine=engine,
             audio_retention=retention,
             labels=dict(metadata.labels),
+            request_id=metadata.request_id,
         )
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from steno.common.broker import JobQueue, TranscriptionRequest
 from steno.common.errors import DependencyUnavailable
-from steno.common.jobs import Job, JobRepository, JobState
+from steno.common.jobs import DuplicateRequest, Job, JobRepository, JobState
 from steno.common.storage import DeleteFailure, ObjectStore, ObjectWriter
 from steno.gateway.sniff import HEAD_BYTES, audio_content_type
 
@@ -35,6 +35,10 @@ class InvalidUpload(Exception):
 
 class UploadTooLarge(Exception):
     """The stream grew past the configured maximum."""
+
+
+class RequestConflict(Exception):
+    """The request_id was used before for different audio."""
 
 
 class UploadStalled(Exception):
@@ -56,6 +60,8 @@ class UploadRequest:
     engine: str
     audio_retention: timedelta
     labels: dict[str, str] = field(default_factory=dict)
+    # Idempotency key: the same key with the same audio gives back the same job.
+    request_id: str = ""
 
 
 class Uploads:
@@ -120,6 +126,7 @@ class Uploads:
             lexicon_id=request.lexicon_id,
             engine=request.engine,
             labels=request.labels,
+            request_id=request.request_id,
         )
         # Everything the client had to send has arrived. Finish even if it goes away now:
         # a cancellation half way through would split the object from its row.
@@ -138,7 +145,13 @@ class Uploads:
         return size, digest.hexdigest()
 
     async def _commit(self, writer: ObjectWriter, job: Job) -> Job:
-        """Makes the object durable, records the job and queues it, undoing on failure."""
+        """Makes the object durable, records the job and queues it, undoing on failure.
+        A request_id seen before gives back that request's job instead."""
+        if job.request_id:
+            earlier = await self._jobs.find_by_request(job.tenant, job.request_id)
+            if earlier is not None:
+                await writer.abort()
+                return _same_request(earlier, job)
         try:
             await writer.commit()
         except BaseException:
@@ -146,6 +159,13 @@ class Uploads:
             raise
         try:
             await self._jobs.add(job)
+        except DuplicateRequest:
+            # A concurrent upload with the same request_id got there first.
+            await self._discard(job.object_key)
+            earlier = await self._jobs.find_by_request(job.tenant, job.request_id)
+            if earlier is None:
+                raise
+            return _same_request(earlier, job)
         except BaseException:
             await self._discard(job.object_key)
             raise
@@ -190,6 +210,24 @@ class Uploads:
                 "could not delete the object of a failed upload",
                 extra={"key": failure.key, "reason": failure.reason},
             )
+
+
+def _same_request(earlier: Job, retry: Job) -> Job:
+    """The earlier job if the retry sent the same audio; RequestConflict if not."""
+    if (earlier.sha256, earlier.size_bytes) != (retry.sha256, retry.size_bytes):
+        raise RequestConflict(
+            f"request_id {retry.request_id!r} was already used for different audio "
+            f"(job {earlier.job_id}); use a new request_id for a new file"
+        )
+    log.info(
+        "upload retry answered with its earlier job",
+        extra={
+            "job_id": str(earlier.job_id),
+            "tenant": earlier.tenant,
+            "state": earlier.state.value,
+        },
+    )
+    return earlier
 
 
 async def _read_head(chunks: AsyncIterator[bytes]) -> tuple[bytes, list[bytes]]:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, and_, delete, insert, select, tuple_, update
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from steno.common.db.schema import jobs
@@ -17,6 +17,7 @@ from steno.common.errors import DatabaseUnavailable
 from steno.common.jobs import (
     TERMINAL_STATES,
     UPDATABLE_FIELDS,
+    DuplicateRequest,
     Job,
     JobError,
     JobState,
@@ -57,6 +58,7 @@ def _to_row(job: Job, now: datetime) -> dict[str, Any]:
         "attempts": job.attempts,
         "progress": job.progress,
         "labels": dict(job.labels),
+        "request_id": job.request_id or None,
         "create_time": job.create_time,
         "start_time": job.start_time,
         "complete_time": job.complete_time,
@@ -97,6 +99,7 @@ def _from_row(row: Row[Any]) -> Job:
         attempts=m["attempts"],
         progress=m["progress"],
         labels=dict(m["labels"]),
+        request_id=m["request_id"] or "",
         start_time=m["start_time"],
         complete_time=m["complete_time"],
         audio_expire_time=m["audio_expire_time"],
@@ -130,8 +133,19 @@ class SqlJobRepository:
             raise DatabaseUnavailable(f"the database connection was lost: {_brief(exc)}") from exc
 
     async def add(self, job: Job) -> None:
+        try:
+            async with self._transaction() as conn:
+                await conn.execute(insert(jobs).values(_to_row(job, job.create_time)))
+        except IntegrityError as exc:
+            # Job ids are fresh UUIDs: the one constraint a new row can break is the
+            # tenant's unique request_id.
+            raise DuplicateRequest(job.request_id) from exc
+
+    async def find_by_request(self, tenant: str, request_id: str) -> Job | None:
+        query = select(jobs).where(jobs.c.tenant == tenant, jobs.c.request_id == request_id)
         async with self._transaction() as conn:
-            await conn.execute(insert(jobs).values(_to_row(job, job.create_time)))
+            row = (await conn.execute(query)).first()
+        return _from_row(row) if row else None
 
     async def get(self, job_id: uuid.UUID, tenant: str | None = None) -> Job | None:
         query = select(jobs).where(jobs.c.job_id == job_id)

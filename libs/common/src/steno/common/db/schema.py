@@ -72,6 +72,8 @@ jobs = Table(
     Column("attempts", Integer, nullable=False),
     Column("progress", Float, nullable=False),
     Column("labels", JSON, nullable=False),
+    # NULL when the client gave none: NULLs never collide in the unique index.
+    Column("request_id", String(128), nullable=True),
     Column("create_time", UTCDateTime, nullable=False),
     Column("start_time", UTCDateTime, nullable=True),
     Column("complete_time", UTCDateTime, nullable=True),
@@ -80,4 +82,5 @@ jobs = Table(
     Column("update_time", UTCDateTime, nullable=False),
     Index("ix_jobs_tenant_create_time", "tenant", "create_time", "job_id"),
     Index("ix_jobs_audio_expire_time", "audio_expire_time"),
+    Index("ux_jobs_tenant_request_id", "tenant", "request_id", unique=True),
 )
