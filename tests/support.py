@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import os
@@ -17,6 +18,7 @@ from typing import TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from steno.common.broker import JobQueue, TranscriptionRequest
 from steno.common.settings import Settings
 
 T = TypeVar("T")
@@ -116,3 +118,28 @@ def running(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+class FailsOnce:
+    """A consumer handler that fails its first call, as on a database blip, then succeeds."""
+
+    def __init__(self) -> None:
+        self.calls: list[TranscriptionRequest] = []
+        self.succeeded = asyncio.Event()
+
+    async def __call__(self, request: TranscriptionRequest) -> None:
+        self.calls.append(request)
+        if len(self.calls) == 1:
+            raise RuntimeError("database blip")
+        self.succeeded.set()
+
+
+async def consume_until_success(queue: JobQueue, handler: FailsOnce, timeout: float) -> None:
+    """Runs ``queue``'s consumer until ``handler`` has succeeded once."""
+    consumer = asyncio.create_task(queue.consume(handler))
+    try:
+        await asyncio.wait_for(handler.succeeded.wait(), timeout)
+    finally:
+        consumer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer

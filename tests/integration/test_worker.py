@@ -18,7 +18,7 @@ from steno.transcriber.pipeline import JobProcessor
 from steno.v1 import transcription_service_pb2 as pb
 from tests.integration.conftest import Gateway
 from tests.integration.test_upload_api import chunks_of, queued_messages, upload
-from tests.support import AUDIO
+from tests.support import AUDIO, FailsOnce, consume_until_success
 
 
 class CountingEngine:
@@ -129,22 +129,10 @@ async def test_an_english_only_model_refuses_other_languages(
 
 async def test_a_failed_handler_gets_the_message_again_from_rabbitmq(gateway: Gateway) -> None:
     request = TranscriptionRequest(uuid.uuid4(), "default")
-    attempts: list[TranscriptionRequest] = []
-    done = asyncio.Event()
-
-    async def flaky(received: TranscriptionRequest) -> None:
-        attempts.append(received)
-        if len(attempts) == 1:
-            raise RuntimeError("database blip")
-        done.set()
+    handler = FailsOnce()
 
     await gateway.queue.publish(request)
-    consumer = asyncio.create_task(gateway.queue.consume(flaky))
-    try:
-        await asyncio.wait_for(done.wait(), timeout=30)
-    finally:
-        consumer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await consumer
-    assert attempts == [request, request]
+    await consume_until_success(gateway.queue, handler, timeout=30)
+
+    assert handler.calls == [request, request]
     assert await queued_messages(gateway.settings) == 0

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 
 from steno.common.broker import FailurePause, TranscriptionRequest
 from steno.common.broker.memory import InProcessJobQueue
+from tests.support import FailsOnce, consume_until_success
 
 
 async def test_the_pause_doubles_up_to_its_ceiling_and_resets_on_success() -> None:
@@ -27,21 +26,9 @@ async def test_the_pause_doubles_up_to_its_ceiling_and_resets_on_success() -> No
 async def test_in_process_queue_redelivers_what_its_handler_failed_on() -> None:
     queue = InProcessJobQueue()
     request = TranscriptionRequest(uuid.uuid4(), "default")
-    attempts: list[TranscriptionRequest] = []
-    done = asyncio.Event()
-
-    async def flaky(received: TranscriptionRequest) -> None:
-        attempts.append(received)
-        if len(attempts) == 1:
-            raise RuntimeError("database blip")
-        done.set()
+    handler = FailsOnce()
 
     await queue.publish(request)
-    consumer = asyncio.create_task(queue.consume(flaky))
-    try:
-        await asyncio.wait_for(done.wait(), timeout=10)
-    finally:
-        consumer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await consumer
-    assert attempts == [request, request]
+    await consume_until_success(queue, handler, timeout=10)
+
+    assert handler.calls == [request, request]
