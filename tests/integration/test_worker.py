@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from steno.common.broker import TranscriptionRequest
 from steno.common.engine import EngineError
 from steno.common.jobs import JobState, Transcript
-from steno.transcriber.engines.local import LocalWhisperEngine
+from steno.transcriber.engines.local import LocalWhisperEngine, Stopped
 from steno.transcriber.pipeline import JobProcessor
 from steno.v1 import transcription_service_pb2 as pb
 from tests.integration.conftest import Gateway
@@ -136,3 +137,14 @@ async def test_a_failed_handler_gets_the_message_again_from_rabbitmq(gateway: Ga
 
     assert handler.calls == [request, request]
     assert await queued_messages(gateway.settings) == 0
+
+
+async def test_an_abandoned_transcription_stops_between_segments(
+    whisper_engine: LocalWhisperEngine,
+) -> None:
+    """What a cancelled caller leaves behind: the engine's thread gives up at the next
+    segment instead of decoding the rest of the file."""
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Stopped, match="stopped after"):
+        await asyncio.to_thread(whisper_engine._transcribe, AUDIO / "speech.wav", None, stop)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,9 +59,16 @@ class LocalWhisperEngine:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._loaded)
 
     async def transcribe(self, audio: Path, *, language: str | None) -> Transcript:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._transcribe, audio, language
-        )
+        stop = threading.Event()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._transcribe, audio, language, stop
+            )
+        except asyncio.CancelledError:
+            # The thread cannot be cancelled; it checks this between segments instead, so
+            # the engine is free for the next job within one segment's work.
+            stop.set()
+            raise
 
     def _loaded(self) -> WhisperModel:
         if self._model is None:
@@ -76,7 +84,7 @@ class LocalWhisperEngine:
             )
         return self._model
 
-    def _transcribe(self, audio: Path, language: str | None) -> Transcript:
+    def _transcribe(self, audio: Path, language: str | None, stop: threading.Event) -> Transcript:
         import av
 
         model = self._loaded()
@@ -87,7 +95,11 @@ class LocalWhisperEngine:
                 str(audio), language=language, beam_size=self._beam_size
             )
             # The segments are a lazy generator: decoding happens while it is consumed.
-            found = [Segment(start=s.start, end=s.end, text=s.text.strip()) for s in segments]
+            found = []
+            for segment in segments:
+                if stop.is_set():
+                    raise Stopped(f"transcription of {audio} stopped after {segment.end:.1f} s")
+                found.append(Segment(segment.start, segment.end, segment.text.strip()))
         except av.error.FFmpegError as exc:
             raise EngineError(
                 f"the audio could not be decoded ({exc}); upload a valid audio file",
@@ -100,6 +112,10 @@ class LocalWhisperEngine:
             duration_seconds=info.duration,
             model=self.model_name,
         )
+
+
+class Stopped(Exception):
+    """The caller stopped waiting, so the transcription was abandoned between segments."""
 
 
 def _whisper_language(requested: str, supported: list[str], model: str) -> str:
