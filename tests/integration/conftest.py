@@ -16,7 +16,7 @@ from steno.common.db import SqlJobRepository
 from steno.common.db.schema import jobs as jobs_table
 from steno.common.settings import Settings
 from steno.common.storage import ObjectStore
-from steno.gateway.service import build_server
+from steno.gateway.service import build_gateway
 from steno.v1 import transcription_service_pb2_grpc
 from tests.conftest import S3Server
 
@@ -49,8 +49,8 @@ async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
     await store.ensure_ready()
     await queue.connect()
     jobs = SqlJobRepository(database)
-    server = build_server(settings, jobs, store, queue)
-    port = await server.start("127.0.0.1", 0)
+    gateway = build_gateway(settings, jobs, store, queue)
+    port = await gateway.start("127.0.0.1", 0)
     address = f"127.0.0.1:{port}"
     channel = grpc.aio.insecure_channel(address)
     sync_channel = grpc.insecure_channel(address)
@@ -68,7 +68,7 @@ async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
     finally:
         await channel.close()
         sync_channel.close()
-        await server.stop(0)
+        await gateway.stop(0)
         await queue.close()
         await database.dispose()
 

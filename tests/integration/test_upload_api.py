@@ -135,6 +135,12 @@ async def test_upload_streams_large_files_as_multipart(gateway: Gateway, s3_serv
         ),
         pytest.param([metadata_message()], "chunk", "no audio", id="metadata-only"),
         pytest.param(
+            [metadata_message(), *chunks_of(WAV_HEAD), pb.UploadAudioRequest()],
+            "chunk",
+            "must carry a chunk",
+            id="message-without-payload",
+        ),
+        pytest.param(
             [metadata_message(), *chunks_of(b"%PDF-1.7\n" + b"x" * 300_000)],
             "chunk",
             "not a supported audio",
@@ -367,4 +373,5 @@ async def test_a_retried_upload_with_a_request_id_gets_its_job_back(
 
     assert bucket_objects() == ([f"audio/{first.job.job_id}"], [])
     assert await gateway.row_count() == 1
-    assert await queued_messages(gateway.settings) == 1
+    # The retry queued the still-QUEUED job once more; a worker claims it only once.
+    assert await queued_messages(gateway.settings) == 2

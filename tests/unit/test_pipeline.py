@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from steno.common.broker import TranscriptionRequest
+from steno.common.broker import FailurePause, TranscriptionRequest
 from steno.common.engine import EngineError
 from steno.common.errors import DatabaseUnavailable, StorageUnavailable
 from steno.common.jobs import Job, JobError, JobState
@@ -46,6 +46,7 @@ class World:
     store: FakeObjectStore
     engine: FakeEngine
     processor: JobProcessor
+    pauses: list[float]
 
     def stored(self) -> Job:
         return self.jobs.stored(self.job.job_id)
@@ -59,8 +60,19 @@ def build(job: Job | None = None, *, engine: FakeEngine | None = None) -> World:
     jobs = FakeJobRepository([job])
     store = FakeObjectStore({job.object_key: AUDIO})
     engine = engine or FakeEngine()
-    processor = JobProcessor(jobs, store, {engine.name: engine}, clock=StepClock())
-    return World(job, jobs, store, engine, processor)
+    pauses: list[float] = []
+
+    async def record(seconds: float) -> None:
+        pauses.append(seconds)
+
+    processor = JobProcessor(
+        jobs,
+        store,
+        {engine.name: engine},
+        clock=StepClock(),
+        new_pause=lambda: FailurePause(sleep=record),
+    )
+    return World(job, jobs, store, engine, processor, pauses)
 
 
 @pytest.fixture
@@ -185,15 +197,16 @@ async def test_missing_audio_fails_the_job_not_found(world: World) -> None:
     assert world.engine.calls == 0
 
 
-async def test_unavailable_store_fails_the_job_unavailable(world: World) -> None:
+async def test_unavailable_store_hands_the_job_back_for_a_later_delivery(world: World) -> None:
     world.store.download_error = StorageUnavailable("the object store is unreachable")
 
-    await world.handle()
+    with pytest.raises(StorageUnavailable):
+        await world.handle()
+    assert world.stored().state is JobState.QUEUED
 
-    job = world.stored()
-    assert job.state is JobState.FAILED
-    assert job.error is not None and job.error.code == "UNAVAILABLE"
-    assert "unreachable" in job.error.message
+    world.store.download_error = None
+    await world.handle()
+    assert world.stored().state is JobState.COMPLETED
 
 
 async def test_unexpected_exception_fails_the_job_internal_without_raising() -> None:
@@ -255,6 +268,7 @@ async def test_failed_final_write_raises_so_the_request_is_redelivered(world: Wo
         await world.handle()
 
     assert world.engine.calls == 1
+    assert world.pauses == [0.5, 1.0, 2.0, 4.0], "five tries, pausing between them"
     assert not world.engine.audio_paths[0].exists()
 
 
@@ -264,6 +278,23 @@ async def test_failed_final_write_of_a_failure_also_raises() -> None:
 
     with pytest.raises(DatabaseUnavailable):
         await world.handle()
+
+
+async def test_a_short_database_outage_at_the_final_write_is_ridden_out(world: World) -> None:
+    outage = DatabaseUnavailable("connection lost")
+    world.jobs.update_errors[JobState.PROCESSING] = outage
+    real_update = world.jobs.update
+
+    async def recovering(job: Job, *, expected: JobState) -> bool:
+        if len(world.pauses) == 2:
+            world.jobs.update_errors.clear()
+        return await real_update(job, expected=expected)
+
+    world.jobs.update = recovering  # type: ignore[method-assign]
+    await world.handle()
+
+    assert world.stored().state is JobState.COMPLETED
+    assert world.engine.calls == 1
 
 
 async def test_failed_claim_raises_before_the_engine_runs(world: World) -> None:

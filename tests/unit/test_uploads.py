@@ -373,7 +373,8 @@ async def test_a_retry_with_the_same_request_id_gets_the_same_job(world: World) 
     assert again.job_id == first.job_id
     assert list(world.store.objects) == [first.object_key]
     assert world.store.writers[1].aborted
-    assert [r.job_id for r in world.queue.published] == [first.job_id]
+    # Still QUEUED, so the retry queues it again in case the first attempt could not.
+    assert [r.job_id for r in world.queue.published] == [first.job_id, first.job_id]
 
 
 async def test_the_same_request_id_with_other_audio_is_a_conflict(world: World) -> None:
@@ -400,7 +401,9 @@ async def test_two_racing_uploads_with_one_request_id_make_one_job() -> None:
 
         async def find_by_request(self, tenant: str, request_id: str) -> Job | None:
             self.checks += 1
-            if self.checks == 2:  # the racing upload's first look finds nothing yet
+            # 1: the first upload's look; 2: its add's own uniqueness check in the fake;
+            # 3: the racing upload's look, which finds nothing yet.
+            if self.checks == 3:
                 return None
             return await super().find_by_request(tenant, request_id)
 
@@ -411,4 +414,52 @@ async def test_two_racing_uploads_with_one_request_id_make_one_job() -> None:
 
     assert second.job_id == first.job_id
     assert list(store.objects) == [first.object_key], "the loser's object is deleted"
-    assert len(queue.published) == 1
+    assert store.writers[1].committed and store.delete_calls == [[store.writers[1].key]]
+
+
+async def test_a_failed_request_id_lookup_abandons_the_object(world: World) -> None:
+    async def unavailable(tenant: str, request_id: str) -> Job | None:
+        raise DatabaseUnavailable("database is down")
+
+    world.jobs.find_by_request = unavailable  # type: ignore[method-assign]
+    with pytest.raises(DatabaseUnavailable):
+        await world.uploads.accept(request(request_id="r-1"), chunks_of(WAV))
+
+    [writer] = world.store.writers
+    assert writer.aborted
+    world.assert_nothing_left()
+
+
+async def test_a_job_with_a_request_id_that_could_not_be_queued_is_queued_by_the_retry(
+    world: World,
+) -> None:
+    world.queue.error = BrokerUnavailable("broker did not confirm")
+    with pytest.raises(BrokerUnavailable):
+        await world.uploads.accept(request(request_id="r-1"), chunks_of(WAV))
+    [kept] = world.jobs.all()
+    assert list(world.store.objects) == [kept.object_key], "kept for the retry"
+
+    world.queue.error = None
+    again = await world.uploads.accept(request(request_id="r-1"), chunks_of(WAV))
+
+    assert again.job_id == kept.job_id
+    assert [r.job_id for r in world.queue.published] == [kept.job_id]
+
+
+async def test_a_slot_is_held_until_the_upload_is_recorded_and_drain_waits_for_it(
+    world: World,
+) -> None:
+    world.store.commit_gate = asyncio.Event()
+    uploads = [asyncio.create_task(world.uploads.accept(request(), chunks_of(WAV))) for _ in "ab"]
+    await asyncio.wait_for(_until(lambda: len(world.store.writers) == 2), timeout=5)
+    await world.store.commit_started.wait()
+    for upload in uploads:
+        upload.cancel()  # the clients leave while their uploads are being recorded
+
+    with pytest.raises(UploadsBusy):
+        await world.uploads.accept(request(), chunks_of(WAV))
+
+    world.store.commit_gate.set()
+    await world.uploads.drain()
+    assert len(world.jobs.all()) == 2
+    await world.uploads.accept(request(), chunks_of(WAV))  # the slots are free again

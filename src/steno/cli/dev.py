@@ -9,7 +9,6 @@ in-process queue lost when the last run stopped are queued again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -19,10 +18,14 @@ from steno.common.db import SqlJobRepository
 from steno.common.db.migrate import upgrade
 from steno.common.jobs import JobRepository, JobState, PageCursor
 from steno.common.logs import configure_logging
-from steno.common.process import run_until_stopped, wait_for_shutdown
+from steno.common.process import (
+    keep_large_buffers_off_the_heap,
+    run_until_stopped,
+    wait_for_shutdown,
+)
 from steno.common.settings import Settings
 from steno.common.storage import ObjectStore
-from steno.gateway.service import DEFAULT_GRPC_PORT, SHUTDOWN_GRACE, build_server
+from steno.gateway.service import DEFAULT_GRPC_PORT, SHUTDOWN_GRACE, build_gateway
 from steno.janitor.sweep import sweep_expired_audio
 from steno.transcriber.pipeline import JobProcessor
 from steno.transcriber.service import load_engines
@@ -31,6 +34,7 @@ log = logging.getLogger("steno.dev")
 
 
 def main(host: str, port: int | None) -> int:
+    keep_large_buffers_off_the_heap()
     settings = Settings()
     configure_logging(settings.log_level)
     log.info("steno dev starting", extra=describe(settings))
@@ -45,35 +49,41 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     database = open_database(settings)
     store = open_object_store(settings)
     queue = open_job_queue(settings)
-    await store.ensure_ready()
-    await queue.connect()
-    jobs = SqlJobRepository(database)
-    server = build_server(settings, jobs, store, queue)
-    # Bind first: a second `steno dev` on the same port and data must stop here, before it
-    # touches the first one's jobs.
-    bound = await server.start(host, port)
+    try:
+        await store.ensure_ready()
+        await queue.connect()
+        jobs = SqlJobRepository(database)
+        gateway = build_gateway(settings, jobs, store, queue)
+        # Bind first: a second `steno dev` on the same port and data must stop here, before
+        # it touches the first one's jobs.
+        bound = await gateway.start(host, port)
+        try:
+            await _run(settings, jobs, store, queue, f"{host}:{bound}")
+        finally:
+            await gateway.stop(SHUTDOWN_GRACE)
+    finally:
+        await queue.close()
+        await database.dispose()
+
+
+async def _run(
+    settings: Settings, jobs: JobRepository, store: ObjectStore, queue: JobQueue, address: str
+) -> None:
+    """The transcriber and the janitor loop, until SIGTERM."""
     if settings.amqp_url is None:
         await requeue_unfinished(jobs, queue)
-    engines = await load_engines(settings)
-    processor = JobProcessor(jobs, store, engines)
+    processor = JobProcessor(jobs, store, await load_engines(settings))
     tasks = [
         asyncio.create_task(queue.consume(processor.handle), name="transcriber"),
         asyncio.create_task(_janitor_loop(settings, jobs, store), name="janitor"),
     ]
-    log.info(
-        "steno dev ready", extra={"address": f"{host}:{bound}", "data_dir": str(settings.data_dir)}
-    )
+    log.info("steno dev ready", extra={"address": address, "data_dir": str(settings.data_dir)})
     try:
         await wait_for_shutdown()
     finally:
-        await server.stop(SHUTDOWN_GRACE)
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await queue.close()
-        await database.dispose()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def requeue_unfinished(jobs: JobRepository, queue: JobQueue) -> int:

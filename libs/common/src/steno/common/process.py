@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import signal
 from collections.abc import Callable, Coroutine
@@ -19,9 +20,30 @@ log = logging.getLogger(__name__)
 Serve = Callable[[Settings], Coroutine[Any, Any, None]]
 
 
+# mallopt's parameter number for the mmap threshold, and the glibc default we pin it at.
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD_BYTES = 128 * 1024
+
+
+def keep_large_buffers_off_the_heap() -> None:
+    """Pins glibc's mmap threshold at its default.
+
+    glibc raises the threshold each time a large mmapped buffer is freed, after which
+    multi-MiB upload chunks and S3 parts are carved from the heap, which fragments and does
+    not shrink: a long upload then ratchets the process's memory up. Pinned, every large
+    buffer is its own mapping and goes back to the system when freed. No-op off glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+
+
 def run_service(service: str, serve: Serve) -> None:
     """The whole of a service's ``__main__``: settings from the environment, JSON logs, then
     ``serve`` until it returns. A service that cannot start says why in one line and exits."""
+    keep_large_buffers_off_the_heap()
     settings = Settings()
     configure_logging(settings.log_level)
     log.info(f"steno.{service} starting", extra=describe(settings))

@@ -23,6 +23,7 @@ from steno.gateway.paging import InvalidPageToken, decode_page_token, encode_pag
 from steno.gateway.uploads import (
     InvalidUpload,
     RequestConflict,
+    UploadRaced,
     UploadRequest,
     Uploads,
     UploadsBusy,
@@ -103,6 +104,8 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             await _reject(context, grpc.StatusCode.DEADLINE_EXCEEDED, str(exc))
         except RequestConflict as exc:
             await _reject(context, grpc.StatusCode.ALREADY_EXISTS, str(exc))
+        except UploadRaced as exc:
+            await _reject(context, grpc.StatusCode.ABORTED, str(exc))
         except DependencyUnavailable as exc:
             await _reject(context, grpc.StatusCode.UNAVAILABLE, f"{exc}; retry the upload later")
         UPLOADS.labels("OK").inc()
@@ -248,6 +251,9 @@ async def _with_idle_timeout(
 async def _chunks(requests: AsyncIterator[pb.UploadAudioRequest]) -> AsyncIterator[bytes]:
     """The chunk bytes of the messages after the metadata."""
     async for message in requests:
-        if message.WhichOneof("payload") != "chunk":
+        payload = message.WhichOneof("payload")
+        if payload == "metadata":
             raise InvalidUpload("metadata", "metadata may only be sent once, in the first message")
+        if payload is None:
+            raise InvalidUpload("chunk", "every message after the metadata must carry a chunk")
         yield message.chunk

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from steno.common.adapters import open_database, open_job_queue, open_object_store
@@ -16,7 +17,8 @@ from steno.common.settings import Settings
 from steno.common.storage import ObjectStore
 from steno.gateway.api import TranscriptionApi
 from steno.gateway.uploads import Uploads
-from steno.v1 import transcription_service_pb2, transcription_service_pb2_grpc
+from steno.v1 import transcription_service_pb2
+from steno.v1.transcription_service_pb2_grpc import add_TranscriptionServiceServicer_to_server
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +31,27 @@ SERVICE_NAMES = [
 SHUTDOWN_GRACE = 30.0
 
 
-def build_server(
+@dataclass(frozen=True)
+class Gateway:
+    """The API server and the uploads it may still be recording when asked to stop."""
+
+    server: GrpcServer
+    uploads: Uploads
+
+    async def start(self, host: str, port: int) -> int:
+        return await self.server.start(host, port)
+
+    async def stop(self, grace: float) -> None:
+        """NOT_SERVING, in-flight calls get ``grace`` seconds, then fully received uploads
+        are recorded before the adapters may close."""
+        await self.server.stop(grace)
+        await self.uploads.drain()
+
+
+def build_gateway(
     settings: Settings, jobs: JobRepository, store: ObjectStore, queue: JobQueue
-) -> GrpcServer:
-    """The gateway's gRPC server over the given adapters (also used by ``steno dev``)."""
+) -> Gateway:
+    """The gateway over the given adapters (also used by ``steno dev``)."""
     uploads = Uploads(
         jobs,
         store,
@@ -47,16 +66,11 @@ def build_server(
         default_retention=timedelta(hours=settings.audio_retention_hours),
         idle_timeout=settings.upload_idle_timeout_seconds,
     )
-    return GrpcServer(
+    server = GrpcServer(
         SERVICE_NAMES,
-        [
-            lambda server: (
-                transcription_service_pb2_grpc.add_TranscriptionServiceServicer_to_server(
-                    api, server
-                )
-            )
-        ],
+        [lambda grpc_server: add_TranscriptionServiceServicer_to_server(api, grpc_server)],
     )
+    return Gateway(server, uploads)
 
 
 async def run(settings: Settings) -> None:
@@ -64,15 +78,17 @@ async def run(settings: Settings) -> None:
     database = open_database(settings)
     store = open_object_store(settings)
     queue = open_job_queue(settings)
-    await store.ensure_ready()
-    await queue.connect()
-    server = build_server(settings, SqlJobRepository(database), store, queue)
-    port = await server.start(settings.grpc_host, settings.grpc_port_or(DEFAULT_GRPC_PORT))
-    serve_metrics(settings.metrics_port_or(DEFAULT_METRICS_PORT))
-    log.info("gateway listening", extra={"port": port})
     try:
-        await wait_for_shutdown()
+        await store.ensure_ready()
+        await queue.connect()
+        gateway = build_gateway(settings, SqlJobRepository(database), store, queue)
+        port = await gateway.start(settings.grpc_host, settings.grpc_port_or(DEFAULT_GRPC_PORT))
+        try:
+            serve_metrics(settings.metrics_port_or(DEFAULT_METRICS_PORT))
+            log.info("gateway listening", extra={"port": port})
+            await wait_for_shutdown()
+        finally:
+            await gateway.stop(SHUTDOWN_GRACE)
     finally:
-        await server.stop(SHUTDOWN_GRACE)
         await queue.close()
         await database.dispose()

@@ -41,6 +41,10 @@ class RequestConflict(Exception):
     """The request_id was used before for different audio."""
 
 
+class UploadRaced(Exception):
+    """A concurrent upload with the same request_id held the key and then gave it up."""
+
+
 class UploadStalled(Exception):
     """The client stopped sending before the end of the stream."""
 
@@ -79,7 +83,9 @@ class Uploads:
         self._queue = queue
         self._max_bytes = max_bytes
         self._max_concurrent = max_concurrent
+        # Uploads taking a slot: streaming, or committing after their client has sent all.
         self._active = 0
+        self._commits: set[asyncio.Task[Job]] = set()
 
     async def accept(self, request: UploadRequest, chunks: AsyncIterator[bytes]) -> Job:
         """Stores the audio, records the job as QUEUED and queues it; returns the job."""
@@ -89,11 +95,33 @@ class Uploads:
             )
         self._active += 1
         try:
-            return await self._accept(request, chunks)
-        finally:
+            writer, job = await self._receive(request, chunks)
+        except BaseException:
             self._active -= 1
+            raise
+        # Every byte has arrived. The rest runs as a task of its own, so that a client going
+        # away now cannot split the object from its row; it frees the slot when it ends.
+        commit = asyncio.create_task(self._commit(writer, job), name=f"commit {job.job_id}")
+        self._commits.add(commit)
+        commit.add_done_callback(self._committed)
+        return await asyncio.shield(commit)
 
-    async def _accept(self, request: UploadRequest, chunks: AsyncIterator[bytes]) -> Job:
+    async def drain(self) -> None:
+        """Waits for the uploads whose bytes have all arrived to be recorded (on shutdown)."""
+        await asyncio.gather(*self._commits, return_exceptions=True)
+
+    def _committed(self, commit: asyncio.Task[Job]) -> None:
+        self._commits.discard(commit)
+        self._active -= 1
+        if not commit.cancelled() and (error := commit.exception()) is not None:
+            log.warning(
+                "upload not recorded", extra={"task": commit.get_name(), "error": str(error)}
+            )
+
+    async def _receive(
+        self, request: UploadRequest, chunks: AsyncIterator[bytes]
+    ) -> tuple[ObjectWriter, Job]:
+        """Streams the audio into a new object, not yet committed; returns it and its job."""
         job_id = uuid.uuid4()
         head, pending = await _read_head(chunks)
         content_type = audio_content_type(head)
@@ -128,9 +156,7 @@ class Uploads:
             labels=request.labels,
             request_id=request.request_id,
         )
-        # Everything the client had to send has arrived. Finish even if it goes away now:
-        # a cancellation half way through would split the object from its row.
-        return await asyncio.shield(self._commit(writer, job))
+        return writer, job
 
     async def _stream(self, writer: ObjectWriter, chunks: AsyncIterator[bytes]) -> tuple[int, str]:
         """Writes every chunk, counting and hashing; returns the size and the hex SHA-256."""
@@ -147,16 +173,18 @@ class Uploads:
     async def _commit(self, writer: ObjectWriter, job: Job) -> Job:
         """Makes the object durable, records the job and queues it, undoing on failure.
         A request_id seen before gives back that request's job instead."""
-        if job.request_id:
-            earlier = await self._jobs.find_by_request(job.tenant, job.request_id)
-            if earlier is not None:
-                await writer.abort()
-                return _same_request(earlier, job)
+        earlier = None
         try:
-            await writer.commit()
+            if job.request_id:
+                earlier = await self._jobs.find_by_request(job.tenant, job.request_id)
+            if earlier is None:
+                await writer.commit()
         except BaseException:
             await writer.abort()
             raise
+        if earlier is not None:
+            await writer.abort()
+            return await self._answer_retry(earlier, job)
         try:
             await self._jobs.add(job)
         except DuplicateRequest:
@@ -164,15 +192,19 @@ class Uploads:
             await self._discard(job.object_key)
             earlier = await self._jobs.find_by_request(job.tenant, job.request_id)
             if earlier is None:
-                raise
-            return _same_request(earlier, job)
+                raise UploadRaced(
+                    f"a concurrent upload with request_id {job.request_id!r} did not finish; retry"
+                ) from None
+            return await self._answer_retry(earlier, job)
         except BaseException:
             await self._discard(job.object_key)
             raise
         try:
             await self._queue.publish(TranscriptionRequest(job.job_id, job.tenant))
         except BaseException:
-            await self._withdraw(job)
+            # With a request_id the job stays: the client's retry finds it and queues it.
+            if not job.request_id:
+                await self._withdraw(job)
             raise
         log.info(
             "upload accepted",
@@ -184,6 +216,26 @@ class Uploads:
             },
         )
         return job
+
+    async def _answer_retry(self, earlier: Job, retry: Job) -> Job:
+        """The earlier job if the retry sent the same audio, queued again while it is still
+        QUEUED (its first attempt may have failed to queue it); RequestConflict if not."""
+        if (earlier.sha256, earlier.size_bytes) != (retry.sha256, retry.size_bytes):
+            raise RequestConflict(
+                f"request_id {retry.request_id!r} was already used for different audio "
+                f"(job {earlier.job_id}); use a new request_id for a new file"
+            )
+        if earlier.state is JobState.QUEUED:
+            await self._queue.publish(TranscriptionRequest(earlier.job_id, earlier.tenant))
+        log.info(
+            "upload retry answered with its earlier job",
+            extra={
+                "job_id": str(earlier.job_id),
+                "tenant": earlier.tenant,
+                "state": earlier.state.value,
+            },
+        )
+        return earlier
 
     async def _withdraw(self, job: Job) -> None:
         """Undoes a recorded job that could not be queued. If its row cannot be deleted, the
@@ -210,24 +262,6 @@ class Uploads:
                 "could not delete the object of a failed upload",
                 extra={"key": failure.key, "reason": failure.reason},
             )
-
-
-def _same_request(earlier: Job, retry: Job) -> Job:
-    """The earlier job if the retry sent the same audio; RequestConflict if not."""
-    if (earlier.sha256, earlier.size_bytes) != (retry.sha256, retry.size_bytes):
-        raise RequestConflict(
-            f"request_id {retry.request_id!r} was already used for different audio "
-            f"(job {earlier.job_id}); use a new request_id for a new file"
-        )
-    log.info(
-        "upload retry answered with its earlier job",
-        extra={
-            "job_id": str(earlier.job_id),
-            "tenant": earlier.tenant,
-            "state": earlier.state.value,
-        },
-    )
-    return earlier
 
 
 async def _read_head(chunks: AsyncIterator[bytes]) -> tuple[bytes, list[bytes]]:

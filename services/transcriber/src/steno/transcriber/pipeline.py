@@ -5,7 +5,7 @@ delivered), download the audio to a temporary file, run the engine, store the tr
 and mark the job COMPLETED, or FAILED with a reason a person understands. The temporary
 file is removed in every case. Returning means the outcome is committed and the request
 may be acknowledged; raising means it must be delivered again. A worker cancelled while the
-engine runs hands the job back to QUEUED before the cancellation goes on.
+engine runs, or one that cannot reach the object store, hands the job back to QUEUED first.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from prometheus_client import Counter, Histogram
 
-from steno.common.broker import TranscriptionRequest
+from steno.common.broker import FailurePause, TranscriptionRequest
 from steno.common.engine import Engine, EngineError
 from steno.common.errors import DependencyUnavailable
 from steno.common.jobs import Job, JobError, JobRepository, JobState, Transcript
@@ -47,11 +47,15 @@ class JobProcessor:
         engines: Mapping[str, Engine],
         *,
         clock: Clock = utc_now,
+        new_pause: Callable[[], FailurePause] = FailurePause,
+        commit_attempts: int = 5,
     ) -> None:
         self._jobs = jobs
         self._store = store
         self._engines = engines
         self._clock = clock
+        self._new_pause = new_pause
+        self._commit_attempts = commit_attempts
 
     async def handle(self, request: TranscriptionRequest) -> None:
         job = await self._claim(request)
@@ -63,12 +67,10 @@ class JobProcessor:
         )
         try:
             transcript = await self._transcribe(job)
-        except asyncio.CancelledError:
-            # The worker is stopping: hand the job back so the redelivered request finds it
-            # QUEUED and another worker (or this one, restarted) takes it.
-            job.release()
-            await self._jobs.update(job, expected=JobState.PROCESSING)
-            log.info("job handed back", extra={**context, "state": job.state.value})
+        except (asyncio.CancelledError, DependencyUnavailable):
+            # The worker is stopping, or the store is down rather than the audio bad: hand
+            # the job back, so that the request, delivered again, finds it QUEUED.
+            await self._hand_back(job)
             raise
         except EngineError as exc:
             await self._fail(job, JobError(exc.code, str(exc)))
@@ -79,8 +81,6 @@ class JobProcessor:
                     "NOT_FOUND", "the uploaded audio is no longer in storage; upload it again"
                 ),
             )
-        except DependencyUnavailable as exc:
-            await self._fail(job, JobError("UNAVAILABLE", f"{exc}; upload the audio again"))
         except Exception as exc:
             log.exception("job crashed", extra=context)
             await self._fail(job, JobError("INTERNAL", f"transcription failed unexpectedly: {exc}"))
@@ -124,9 +124,31 @@ class JobProcessor:
         job.fail(error, self._clock())
         await self._finish(job)
 
+    async def _hand_back(self, job: Job) -> None:
+        job.release()
+        await self._jobs.update(job, expected=JobState.PROCESSING)
+        log.info(
+            "job handed back",
+            extra={"job_id": str(job.job_id), "tenant": job.tenant, "state": job.state.value},
+        )
+
     async def _finish(self, job: Job) -> None:
-        """Commits the terminal state; raises (so the request is redelivered) if it cannot."""
-        if not await self._jobs.update(job, expected=JobState.PROCESSING):
+        """Commits the terminal state, retrying through a short database outage (the result
+        exists only in memory); raises, so the request is delivered again, if it cannot."""
+        pause = self._new_pause()
+        for attempt in range(1, self._commit_attempts + 1):
+            try:
+                written = await self._jobs.update(job, expected=JobState.PROCESSING)
+                break
+            except DependencyUnavailable:
+                if attempt == self._commit_attempts:
+                    raise
+                log.warning(
+                    "could not store the result; retrying",
+                    extra={"job_id": str(job.job_id), "attempt": attempt},
+                )
+                await pause.after_failure()
+        if not written:
             log.warning(
                 "job changed under this worker; result dropped", extra={"job_id": str(job.job_id)}
             )

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from steno.common.adapters import open_database, open_job_queue, open_object_store
+from steno.common.broker import JobQueue
 from steno.common.db import SqlJobRepository
 from steno.common.engine import Engine
 from steno.common.grpc_server import GrpcServer
@@ -41,11 +42,22 @@ async def run(settings: Settings) -> None:
     queue = open_job_queue(settings)
     health = GrpcServer([], [])
     port = await health.start(settings.grpc_host, settings.grpc_port_or(DEFAULT_GRPC_PORT))
-    await health.set_serving(False)
-    serve_metrics(settings.metrics_port_or(DEFAULT_METRICS_PORT))
-    engines = await load_engines(settings)
-    await queue.connect()
-    processor = JobProcessor(SqlJobRepository(database), store, engines)
+    try:
+        await health.set_serving(False)
+        serve_metrics(settings.metrics_port_or(DEFAULT_METRICS_PORT))
+        engines = await load_engines(settings)
+        await queue.connect()
+        processor = JobProcessor(SqlJobRepository(database), store, engines)
+        await _consume(queue, processor, health, port)
+    finally:
+        await health.stop(5)
+        await queue.close()
+        await database.dispose()
+
+
+async def _consume(queue: JobQueue, processor: JobProcessor, health: GrpcServer, port: int) -> None:
+    """Runs the consumer until SIGTERM; a consumer that dies takes the process with it, or
+    health would go on saying SERVING."""
     consumer = asyncio.create_task(queue.consume(processor.handle), name="consumer")
     shutdown = asyncio.create_task(wait_for_shutdown(), name="shutdown")
     await health.set_serving(True)
@@ -57,9 +69,5 @@ async def run(settings: Settings) -> None:
         for task in (consumer, shutdown):
             task.cancel()
         consumed, _ = await asyncio.gather(consumer, shutdown, return_exceptions=True)
-        await queue.close()
-        await health.stop(5)
-        await database.dispose()
-    # A consumer that died takes the process with it, or health would go on saying SERVING.
     if isinstance(consumed, Exception):
         raise consumed

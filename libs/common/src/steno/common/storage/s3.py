@@ -4,7 +4,8 @@ minio-py blocks, so every call runs in a thread. An upload is one ``put_object``
 own thread reading from a bounded queue that :meth:`S3Writer.write` fills with slices of at
 most 64 KiB: when S3 is slower than the client, the queue fills, ``write`` waits, the gRPC
 handler stops reading, and flow control pushes back on the client. Memory per upload stays
-at one multipart part plus 512 KiB of queue, whatever the file's or the chunks' size.
+at about two multipart parts (the one being sent and the one being read) plus the chunks
+the queue's slices belong to, whatever the file's size.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import io
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
@@ -24,6 +26,8 @@ from minio.error import MinioException, S3Error
 
 from steno.common.errors import StorageUnavailable
 from steno.common.storage import DeleteFailure
+
+log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
@@ -160,19 +164,30 @@ class _QueueReader(io.RawIOBase):
         return True
 
     def read(self, size: int = -1) -> bytes:
-        while not self._pending and not self._eof:
-            chunk = asyncio.run_coroutine_threadsafe(self._queue.get(), self._loop).result()
-            if self.aborted:
-                raise _Aborted()
-            if chunk is None:
-                self._eof = True
-            else:
+        """Up to ``size`` bytes (all, if negative), fewer only at the end of the stream.
+
+        Filling the request in one piece spares minio-py from growing each part by
+        repeated concatenation of small reads.
+        """
+        wanted = size if size >= 0 else float("inf")
+        pieces: list[bytes | memoryview] = []
+        have = 0
+        while have < wanted:
+            if not self._pending:
+                if self._eof:
+                    break
+                chunk = asyncio.run_coroutine_threadsafe(self._queue.get(), self._loop).result()
+                if self.aborted:
+                    raise _Aborted()
+                if chunk is None:
+                    self._eof = True
+                    continue
                 self._pending = chunk
-        if size < 0 or size >= len(self._pending):
-            data, self._pending = self._pending, b""
-        else:
-            data, self._pending = self._pending[:size], self._pending[size:]
-        return bytes(data)  # minio-py accepts nothing else
+            take = int(min(len(self._pending), wanted - have))
+            pieces.append(self._pending[:take])
+            self._pending = self._pending[take:]
+            have += take
+        return b"".join(pieces)  # minio-py accepts bytes only
 
 
 class S3Writer:
@@ -205,8 +220,10 @@ class S3Writer:
             self._queue.put_nowait(None)
         try:
             await self._upload
-        except (_Aborted, *_STORE_ERRORS):
+        except _Aborted:
             pass
+        except Exception as exc:  # cleanup must not hide the error that caused it
+            log.warning("upload abandoned after a store error", extra={"error": str(exc)})
 
     async def _put(self, item: bytes | memoryview | None) -> None:
         """Queues ``item`` unless the upload thread has already stopped (S3 failed)."""
