@@ -122,7 +122,7 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
         if first.WhichOneof("payload") != "metadata":
             raise InvalidUpload("metadata", "the first message must carry metadata, not a chunk")
         request = self._upload_request(first.metadata, _tenant(context))
-        return await self._uploads.accept(request, _chunks(messages))
+        return await self._uploads.accept(request, _chunks(messages, context))
 
     @_internal_on_unexpected
     async def GetJob(self, request: pb.GetJobRequest, context: Context) -> pb.GetJobResponse:
@@ -248,8 +248,11 @@ async def _with_idle_timeout(
         yield message
 
 
-async def _chunks(requests: AsyncIterator[pb.UploadAudioRequest]) -> AsyncIterator[bytes]:
-    """The chunk bytes of the messages after the metadata."""
+async def _chunks(
+    requests: AsyncIterator[pb.UploadAudioRequest], context: Context
+) -> AsyncIterator[bytes]:
+    """The chunk bytes of the messages after the metadata, ending only at a real end of
+    stream: gRPC reports a client that cancelled as an end of stream too."""
     async for message in requests:
         payload = message.WhichOneof("payload")
         if payload == "metadata":
@@ -257,3 +260,13 @@ async def _chunks(requests: AsyncIterator[pb.UploadAudioRequest]) -> AsyncIterat
         if payload is None:
             raise InvalidUpload("chunk", "every message after the metadata must carry a chunk")
         yield message.chunk
+    await _confirm_client_still_there(context)
+
+
+async def _confirm_client_still_there(context: Context) -> None:
+    """Sends the response headers, which fails on a stream the client has reset; the upload
+    is then abandoned as cancelled instead of being recorded with part of its audio."""
+    try:
+        await context.send_initial_metadata(())
+    except Exception as exc:
+        raise asyncio.CancelledError("the client cancelled the upload") from exc
