@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import os
 import re
 import socket
@@ -13,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -81,6 +82,28 @@ def service_env(settings: Settings, **overrides: str) -> dict[str, str]:
     env.update({k: v for k, v in values.items() if v})
     env.update(overrides)
     return env
+
+
+def logged(
+    log: Path, message: str, key: str, *, timeout: float, process: subprocess.Popen[bytes]
+) -> Any:
+    """The ``key`` field of the first JSON log line saying ``message``, once it is written.
+
+    Services started on port 0 say here which port they got, so tests never race other
+    processes for a port picked in advance.
+    """
+
+    def find() -> Any:
+        if process.poll() is not None:
+            raise AssertionError(f"{process.args} exited with {process.returncode}")
+        for line in log.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if entry.get("message") == message and key in entry:
+                    return entry[key]
+        return None
+
+    return wait_for(find, timeout=timeout, interval=0.1, what=f"{message!r} in {log.name}")
 
 
 def wait_serving(address: str, *, timeout: float, process: subprocess.Popen[bytes]) -> None:

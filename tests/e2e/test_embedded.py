@@ -20,7 +20,7 @@ from steno.v1 import job_pb2
 from tests.support import (
     AUDIO,
     SPEECH_TEXT,
-    free_port,
+    logged,
     normalise,
     running,
     sha256_of,
@@ -40,12 +40,12 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     workdir = tmp_path_factory.mktemp("steno-dev")
     env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
     env.update(STENO_METRICS_PORT="0", STENO_CLEANUP_INTERVAL_MINUTES="0.01")
-    port = free_port()
-    address = f"127.0.0.1:{port}"
     with running(
-        ["-m", "steno.cli", "dev", "--port", str(port)], env, workdir / "dev.log", cwd=workdir
+        ["-m", "steno.cli", "dev", "--port", "0"], env, workdir / "dev.log", cwd=workdir
     ) as process:
-        wait_serving(address, timeout=120, process=process)
+        address = logged(workdir / "dev.log", "steno dev ready", "address", timeout=120,
+                         process=process)  # fmt: skip
+        wait_serving(address, timeout=60, process=process)
         yield DevStack(address, workdir)
 
 

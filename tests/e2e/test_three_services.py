@@ -22,6 +22,7 @@ from tests.support import (
     AUDIO,
     SPEECH_TEXT,
     free_port,
+    logged,
     normalise,
     running,
     service_env,
@@ -48,24 +49,31 @@ def test_upload_transcribe_and_expire_across_three_services(
     settings: Settings, s3_server: S3Server, bucket: str, tmp_path: Path
 ) -> None:
     env = service_env(settings)
-    gateway_port, transcriber_port = free_port(), free_port()
     gateway_metrics, transcriber_metrics = free_port(), free_port()
     with (
         running(
             ["-m", "steno.gateway"],
-            {**env, "STENO_GRPC_PORT": str(gateway_port),
-             "STENO_METRICS_PORT": str(gateway_metrics)},
+            {**env, "STENO_GRPC_PORT": "0", "STENO_METRICS_PORT": str(gateway_metrics)},
             tmp_path / "gateway.log",
         ) as gateway,
         running(
             ["-m", "steno.transcriber"],
-            {**env, "STENO_GRPC_PORT": str(transcriber_port),
-             "STENO_METRICS_PORT": str(transcriber_metrics)},
+            {**env, "STENO_GRPC_PORT": "0", "STENO_METRICS_PORT": str(transcriber_metrics)},
             tmp_path / "transcriber.log",
         ) as transcriber,
     ):  # fmt: skip
+        gateway_port = logged(
+            tmp_path / "gateway.log", "gateway listening", "port", timeout=60, process=gateway
+        )
+        transcriber_port = logged(
+            tmp_path / "transcriber.log",
+            "transcriber consuming",
+            "health_port",
+            timeout=120,
+            process=transcriber,
+        )
         wait_serving(f"127.0.0.1:{gateway_port}", timeout=60, process=gateway)
-        wait_serving(f"127.0.0.1:{transcriber_port}", timeout=120, process=transcriber)
+        wait_serving(f"127.0.0.1:{transcriber_port}", timeout=60, process=transcriber)
         with StenoClient(f"127.0.0.1:{gateway_port}") as client:
             uploaded = client.upload(
                 AUDIO / "speech.wav", chunk_size=64 * 1024, audio_retention=timedelta(0)

@@ -12,7 +12,7 @@ import pytest
 from steno.common.settings import Settings
 from steno.v1 import transcription_service_pb2 as pb
 from steno.v1 import transcription_service_pb2_grpc
-from tests.support import AUDIO, free_port, running, service_env, wait_serving
+from tests.support import AUDIO, logged, running, service_env, wait_serving
 
 MB = 1024 * 1024
 
@@ -44,9 +44,10 @@ def wav_stream(
 def test_200_mb_upload_grows_gateway_peak_rss_by_less_than_100_mb(
     settings: Settings, tmp_path: Path, chunk_size: int
 ) -> None:
-    port = free_port()
-    env = {**service_env(settings), "STENO_GRPC_PORT": str(port)}
+    env = {**service_env(settings), "STENO_GRPC_PORT": "0"}
     with running(["-m", "steno.gateway"], env, tmp_path / "gateway.log") as gateway:
+        port = logged(tmp_path / "gateway.log", "gateway listening", "port", timeout=60,
+                      process=gateway)  # fmt: skip
         address = f"127.0.0.1:{port}"
         wait_serving(address, timeout=60, process=gateway)
         with grpc.insecure_channel(address) as channel:

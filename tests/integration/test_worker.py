@@ -43,6 +43,13 @@ class Worker:
         self._processor = JobProcessor(gateway.jobs, gateway.store, {"local": engine})
         self.handled: list[TranscriptionRequest] = []
         self._changed = asyncio.Condition()
+        self._consumer = asyncio.create_task(gateway.queue.consume(self.handle))
+
+    async def stop(self) -> None:
+        """Stops consuming; a delivery not acknowledged by now goes back to the queue."""
+        self._consumer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._consumer
 
     async def handle(self, request: TranscriptionRequest) -> None:
         await self._processor.handle(request)
@@ -61,11 +68,8 @@ async def worker(
 ) -> AsyncIterator[tuple[Worker, CountingEngine]]:
     engine = CountingEngine(whisper_engine)
     worker = Worker(gateway, engine)
-    consumer = asyncio.create_task(gateway.queue.consume(worker.handle))
     yield worker, engine
-    consumer.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await consumer
+    await worker.stop()
 
 
 async def test_duplicate_request_for_a_completed_job_is_not_transcribed_again(
@@ -89,6 +93,7 @@ async def test_duplicate_request_for_a_completed_job_is_not_transcribed_again(
     assert engine.calls == 1
     after = await gateway.jobs.get(job_id)
     assert after == completed, "the duplicate changed the job"
+    await consumer.stop()
     assert await queued_messages(gateway.settings) == 0, "both deliveries were acknowledged"
 
 
