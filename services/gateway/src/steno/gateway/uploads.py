@@ -1,9 +1,10 @@
 """The upload pipeline: a chunk stream becomes a stored object, a job row and a queued request.
 
 Each step undoes the previous ones if it fails, so a rejected, cancelled or failed upload
-leaves no object, no row and no message behind. The one exception is a job whose row was
-recorded but could neither be queued nor deleted: it keeps its audio, so that it can still
-be queued.
+leaves no object, no row and no message behind. Once every byte has arrived the job is
+finished whatever the client does. A recorded job that could not be queued is the one thing
+that may stay, always with its audio: with a request_id it waits for the client's retry to
+queue it; without one it stays only if its row could not be deleted either.
 """
 
 from __future__ import annotations
