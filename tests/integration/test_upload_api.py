@@ -53,6 +53,14 @@ def zeros_wav(size: int) -> Iterable[pb.UploadAudioRequest]:
         yield pb.UploadAudioRequest(chunk=piece)
 
 
+async def then_silence(size: int, hold: asyncio.Event) -> AsyncIterator[pb.UploadAudioRequest]:
+    """Metadata and ``size`` bytes of WAV, then nothing until ``hold`` is set."""
+    yield metadata_message()
+    for message in zeros_wav(size):
+        yield message
+    await hold.wait()
+
+
 async def queued_messages(settings: Settings) -> int:
     assert settings.amqp_url is not None
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
@@ -242,15 +250,8 @@ class TestIdleClient:
         """10 MB (a multipart upload is open), then silence: DEADLINE_EXCEEDED, all undone."""
         rows_before = await gateway.row_count()
         hold = asyncio.Event()
-
-        async def quiet() -> AsyncIterator[pb.UploadAudioRequest]:
-            yield metadata_message()
-            for message in zeros_wav(10 << 20):
-                yield message
-            await hold.wait()
-
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await gateway.stub.UploadAudio(quiet())
+            await gateway.stub.UploadAudio(then_silence(10 << 20, hold))
         hold.set()
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert "sent nothing for 0.5 s" in (caught.value.details() or "")
@@ -263,14 +264,7 @@ async def test_client_cancelling_mid_stream_leaves_nothing(
     """The client sends 10 MB (so a multipart upload is open in S3), then goes away."""
     rows_before = await gateway.row_count()
     hold = asyncio.Event()
-
-    async def stalled() -> AsyncIterator[pb.UploadAudioRequest]:
-        yield metadata_message()
-        for message in zeros_wav(10 << 20):
-            yield message
-        await hold.wait()
-
-    call = gateway.stub.UploadAudio(stalled())
+    call = gateway.stub.UploadAudio(then_silence(10 << 20, hold))
     await wait_async(lambda: bucket_objects()[1] != [], "the multipart upload to start")
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
