@@ -24,21 +24,11 @@ class GrpcServer:
         self,
         services: Iterable[str],
         register: Iterable[Callable[[grpc.aio.Server], None]],
-        *,
-        interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
-        max_message_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self._services = list(services)
         self.health = health.aio.HealthServicer()
-        self.server = grpc.aio.server(
-            interceptors=list(interceptors),
-            options=[
-                ("grpc.max_receive_message_length", max_message_bytes),
-                ("grpc.max_send_message_length", max_message_bytes),
-                # A second server on a taken port must fail, not silently share it.
-                ("grpc.so_reuseport", 0),
-            ],
-        )
+        # A second server on a taken port must fail, not silently share it.
+        self.server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         for add in register:
             add(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

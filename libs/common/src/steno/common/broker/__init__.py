@@ -7,12 +7,15 @@ acknowledged, so a handler that raises (or a process that dies) gets the message
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from steno.common.errors import BrokerUnavailable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,4 +76,27 @@ class JobQueue(Protocol):
         ...
 
 
-__all__ = ["BrokerUnavailable", "FailurePause", "Handler", "JobQueue", "TranscriptionRequest"]
+async def deliver(handler: Handler, request: TranscriptionRequest, pause: FailurePause) -> bool:
+    """Runs ``handler`` on one delivery. True if it succeeded; on failure it logs, waits out
+    ``pause`` and returns False, and the caller hands the request back to its queue."""
+    try:
+        await handler(request)
+    except Exception:
+        log.exception(
+            "handler failed; request handed back",
+            extra={"job_id": str(request.job_id), "pause_seconds": pause.seconds},
+        )
+        await pause.after_failure()
+        return False
+    pause.succeeded()
+    return True
+
+
+__all__ = [
+    "BrokerUnavailable",
+    "FailurePause",
+    "Handler",
+    "JobQueue",
+    "TranscriptionRequest",
+    "deliver",
+]

@@ -21,7 +21,7 @@ from aio_pika.abc import (
 from aiormq.exceptions import AMQPError
 from google.protobuf.message import DecodeError
 
-from steno.common.broker import FailurePause, Handler, TranscriptionRequest
+from steno.common.broker import FailurePause, Handler, TranscriptionRequest, deliver
 from steno.common.errors import BrokerUnavailable
 from steno.v1 import events_pb2
 
@@ -107,18 +107,10 @@ class AmqpJobQueue:
                 log.exception("dropping unreadable message", extra={"type": message.type})
                 await message.reject(requeue=False)
                 return
-            try:
-                await handler(request)
-            except Exception:
-                log.exception(
-                    "handler failed; message requeued",
-                    extra={"job_id": str(request.job_id), "pause_seconds": pause.seconds},
-                )
-                await pause.after_failure()
+            if await deliver(handler, request, pause):
+                await message.ack()
+            else:
                 await message.nack(requeue=True)
-                return
-            pause.succeeded()
-            await message.ack()
 
         tag = await queue.consume(on_message)
         try:

@@ -7,11 +7,8 @@ the database when it starts.
 from __future__ import annotations
 
 import asyncio
-import logging
 
-from steno.common.broker import FailurePause, Handler, TranscriptionRequest
-
-log = logging.getLogger(__name__)
+from steno.common.broker import FailurePause, Handler, TranscriptionRequest, deliver
 
 
 class InProcessJobQueue:
@@ -31,14 +28,5 @@ class InProcessJobQueue:
         pause = FailurePause()
         while True:
             request = await self._queue.get()
-            try:
-                await handler(request)
-            except Exception:
-                log.exception(
-                    "handler failed; request requeued",
-                    extra={"job_id": str(request.job_id), "pause_seconds": pause.seconds},
-                )
-                await pause.after_failure()
+            if not await deliver(handler, request, pause):
                 self._queue.put_nowait(request)
-            else:
-                pause.succeeded()
