@@ -27,6 +27,7 @@ import pytest
 from steno.common.db.migrate import upgrade
 from steno.common.settings import Settings
 from steno.transcriber.engines.local import LocalWhisperEngine
+from steno.transcriber.engines.models import resolve_model
 from tests.support import free_port, wait_for
 
 POSTGRES_URL = os.environ.get(
@@ -183,8 +184,8 @@ def settings(
 
 
 @pytest.fixture(scope="session")
-async def whisper_engine() -> LocalWhisperEngine:
+async def whisper_engine(tmp_path_factory: pytest.TempPathFactory) -> LocalWhisperEngine:
     """The bundled tiny.en model, loaded once for the whole run."""
-    engine = LocalWhisperEngine()
+    engine = LocalWhisperEngine(resolve_model(None, tmp_path_factory.mktemp("models")))
     await engine.load()
     return engine

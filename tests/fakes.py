@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from steno.common.broker import Handler, TranscriptionRequest
+from steno.common.engine import TranscriptionOptions
 from steno.common.jobs import (
     DEFAULT_TENANT,
     TERMINAL_STATES,
@@ -23,10 +24,11 @@ from steno.common.jobs import (
     DuplicateRequest,
     Job,
     JobState,
-    PageCursor,
     Segment,
     Transcript,
 )
+from steno.common.lexicon import Lexicon, LexiconEntry
+from steno.common.paging import PageCursor
 from steno.common.storage import DeleteFailure
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -62,6 +64,80 @@ def make_transcript(**overrides: Any) -> Transcript:
     }
     fields.update(overrides)
     return Transcript(**fields)
+
+
+def make_lexicon(*entries: LexiconEntry, **overrides: Any) -> Lexicon:
+    """A version-1 lexicon of the default tenant; keyword arguments replace any field."""
+    fields: dict[str, Any] = {
+        "lexicon_id": uuid.uuid4(),
+        "tenant": DEFAULT_TENANT,
+        "name": "platform team",
+        "create_time": T0,
+        "update_time": T0,
+        "language": "en",
+        "entries": list(entries),
+    }
+    fields.update(overrides)
+    return Lexicon(**fields)
+
+
+class FakeLexiconRepository:
+    """LexiconRepository in a dict, copying in and out as a database would."""
+
+    def __init__(self, lexicons: Sequence[Lexicon] = ()) -> None:
+        self._lexicons = {lexicon.lexicon_id: copy.deepcopy(lexicon) for lexicon in lexicons}
+        self.error: BaseException | None = None
+
+    def stored(self, lexicon_id: uuid.UUID) -> Lexicon:
+        return copy.deepcopy(self._lexicons[lexicon_id])
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    async def add(self, lexicon: Lexicon) -> None:
+        self._check()
+        self._lexicons[lexicon.lexicon_id] = copy.deepcopy(lexicon)
+
+    async def get(self, lexicon_id: uuid.UUID, tenant: str) -> Lexicon | None:
+        self._check()
+        found = self._lexicons.get(lexicon_id)
+        return copy.deepcopy(found) if found and found.tenant == tenant else None
+
+    async def list_lexicons(
+        self, tenant: str, *, limit: int, after: PageCursor | None
+    ) -> list[Lexicon]:
+        self._check()
+        mine = sorted(
+            (
+                lexicon
+                for lexicon in self._lexicons.values()
+                if lexicon.tenant == tenant
+                and (
+                    after is None
+                    or (lexicon.create_time, lexicon.lexicon_id) < (after.create_time, after.id)
+                )
+            ),
+            key=lambda lexicon: (lexicon.create_time, lexicon.lexicon_id),
+            reverse=True,
+        )
+        return [copy.deepcopy(lexicon) for lexicon in mine[:limit]]
+
+    async def update(self, lexicon: Lexicon, *, expected_version: int) -> bool:
+        self._check()
+        stored = self._lexicons.get(lexicon.lexicon_id)
+        if stored is None or stored.tenant != lexicon.tenant or stored.version != expected_version:
+            return False
+        self._lexicons[lexicon.lexicon_id] = copy.deepcopy(lexicon)
+        return True
+
+    async def delete(self, lexicon_id: uuid.UUID, tenant: str) -> bool:
+        self._check()
+        stored = self._lexicons.get(lexicon_id)
+        if stored is None or stored.tenant != tenant:
+            return False
+        del self._lexicons[lexicon_id]
+        return True
 
 
 class FakeJobRepository:
@@ -116,7 +192,7 @@ class FakeJobRepository:
             for job in self._jobs.values()
             if tenant in (None, job.tenant)
             and (not states or job.state in states)
-            and (after is None or (job.create_time, job.job_id) < (after.create_time, after.job_id))
+            and (after is None or (job.create_time, job.job_id) < (after.create_time, after.id))
         ]
         matching.sort(key=lambda job: (job.create_time, job.job_id), reverse=True)
         return [copy.deepcopy(job) for job in matching[:limit]]
@@ -260,17 +336,25 @@ class FakeEngine:
     calls: int = 0
     audio_paths: list[Path] = field(default_factory=list)
     audio_bytes: list[bytes] = field(default_factory=list)
-    languages: list[str | None] = field(default_factory=list)
+    options: list[TranscriptionOptions] = field(default_factory=list)
+    # Fractions reported through on_progress before returning.
+    progress: Sequence[float] = ()
 
     @property
     def name(self) -> str:
         return self.engine_name
 
-    async def transcribe(self, audio: Path, *, language: str | None) -> Transcript:
+    @property
+    def languages(self) -> list[str | None]:
+        return [o.language for o in self.options]
+
+    async def transcribe(self, audio: Path, options: TranscriptionOptions) -> Transcript:
         self.calls += 1
         self.audio_paths.append(audio)
         self.audio_bytes.append(await asyncio.to_thread(audio.read_bytes))
-        self.languages.append(language)
+        self.options.append(options)
+        for fraction in self.progress:
+            options.on_progress(fraction)
         if self.error is not None:
             raise self.error
         return self.transcript

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from steno.common.adapters import open_database, open_job_queue, open_object_store
 from steno.common.broker import JobQueue
-from steno.common.db import SqlJobRepository
+from steno.common.db import SqlJobRepository, SqlLexiconRepository
 from steno.common.db.schema import jobs as jobs_table
 from steno.common.settings import Settings
 from steno.common.storage import ObjectStore
@@ -30,6 +30,7 @@ class Gateway:
     address: str
     database: AsyncEngine
     jobs: SqlJobRepository
+    lexicons: SqlLexiconRepository
     store: ObjectStore
     queue: JobQueue
     settings: Settings
@@ -49,7 +50,8 @@ async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
     await store.ensure_ready()
     await queue.connect()
     jobs = SqlJobRepository(database)
-    gateway = build_gateway(settings, jobs, store, queue)
+    lexicons = SqlLexiconRepository(database)
+    gateway = build_gateway(settings, jobs, lexicons, store, queue)
     port = await gateway.start("127.0.0.1", 0)
     address = f"127.0.0.1:{port}"
     channel = grpc.aio.insecure_channel(address)
@@ -61,6 +63,7 @@ async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
             address,
             database,
             jobs,
+            lexicons,
             store,
             queue,
             settings,

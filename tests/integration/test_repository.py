@@ -18,9 +18,9 @@ from steno.common.jobs import (
     JobError,
     JobRepository,
     JobState,
-    PageCursor,
     Segment,
 )
+from steno.common.paging import PageCursor
 from tests.fakes import T0, FakeJobRepository, make_job, make_transcript
 from tests.support import free_port
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from steno.common.broker import TranscriptionRequest
-from steno.common.engine import EngineError
+from steno.common.engine import EngineError, TranscriptionOptions
 from steno.common.jobs import JobState, Transcript
 from steno.transcriber.engines.local import LocalWhisperEngine, Stopped
 from steno.transcriber.pipeline import JobProcessor
@@ -31,16 +31,18 @@ class CountingEngine:
         self._engine = engine
         self.calls = 0
 
-    async def transcribe(self, audio: Path, *, language: str | None) -> Transcript:
+    async def transcribe(self, audio: Path, options: TranscriptionOptions) -> Transcript:
         self.calls += 1
-        return await self._engine.transcribe(audio, language=language)
+        return await self._engine.transcribe(audio, options)
 
 
 class Worker:
     """A consumer task whose handled requests can be awaited."""
 
     def __init__(self, gateway: Gateway, engine: CountingEngine) -> None:
-        self._processor = JobProcessor(gateway.jobs, gateway.store, {"local": engine})
+        self._processor = JobProcessor(
+            gateway.jobs, gateway.lexicons, gateway.store, {"local": engine}
+        )
         self.handled: list[TranscriptionRequest] = []
         self._changed = asyncio.Condition()
         self._consumer = asyncio.create_task(gateway.queue.consume(self.handle))
@@ -120,7 +122,9 @@ async def test_undecodable_audio_fails_the_job_with_a_clear_reason(
 async def test_the_local_engine_takes_bcp47_tags(
     whisper_engine: LocalWhisperEngine, language: str, expected: str
 ) -> None:
-    transcript = await whisper_engine.transcribe(AUDIO / "speech.flac", language=language)
+    transcript = await whisper_engine.transcribe(
+        AUDIO / "speech.flac", TranscriptionOptions(language=language)
+    )
     assert transcript.language == expected
     assert "good morning" in transcript.text.lower()
 
@@ -129,7 +133,9 @@ async def test_an_english_only_model_refuses_other_languages(
     whisper_engine: LocalWhisperEngine,
 ) -> None:
     with pytest.raises(EngineError, match="English only") as caught:
-        await whisper_engine.transcribe(AUDIO / "speech.flac", language="pt-BR")
+        await whisper_engine.transcribe(
+            AUDIO / "speech.flac", TranscriptionOptions(language="pt-BR")
+        )
     assert caught.value.code == "FAILED_PRECONDITION"
 
 
@@ -152,4 +158,6 @@ async def test_an_abandoned_transcription_stops_between_segments(
     stop = threading.Event()
     stop.set()
     with pytest.raises(Stopped, match="stopped after"):
-        await asyncio.to_thread(whisper_engine._transcribe, AUDIO / "speech.wav", None, stop)
+        await asyncio.to_thread(
+            whisper_engine._transcribe, AUDIO / "speech.wav", TranscriptionOptions(), stop
+        )

@@ -10,7 +10,8 @@ import pytest
 
 from steno.common.broker import TranscriptionRequest
 from steno.common.errors import BrokerUnavailable
-from steno.common.jobs import Job, JobState, PageCursor
+from steno.common.jobs import Job, JobState
+from steno.common.paging import PageCursor
 from tests.fakes import T0, FakeJobQueue, FakeJobRepository, FakeObjectStore, make_job
 
 

@@ -18,6 +18,7 @@ from tests.fakes import (
     T0,
     FakeEngine,
     FakeJobRepository,
+    FakeLexiconRepository,
     FakeObjectStore,
     make_job,
     make_transcript,
@@ -67,6 +68,7 @@ def build(job: Job | None = None, *, engine: FakeEngine | None = None) -> World:
 
     processor = JobProcessor(
         jobs,
+        FakeLexiconRepository(),
         store,
         {engine.name: engine},
         clock=StepClock(),

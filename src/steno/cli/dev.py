@@ -14,10 +14,12 @@ from datetime import UTC, datetime
 
 from steno.common.adapters import describe, open_database, open_job_queue, open_object_store
 from steno.common.broker import JobQueue, TranscriptionRequest
-from steno.common.db import SqlJobRepository
+from steno.common.db import SqlJobRepository, SqlLexiconRepository
 from steno.common.db.migrate import upgrade
-from steno.common.jobs import JobRepository, JobState, PageCursor
+from steno.common.jobs import JobRepository, JobState
+from steno.common.lexicon import LexiconRepository
 from steno.common.logs import configure_logging
+from steno.common.paging import PageCursor
 from steno.common.process import (
     keep_large_buffers_off_the_heap,
     run_until_stopped,
@@ -27,8 +29,7 @@ from steno.common.settings import Settings
 from steno.common.storage import ObjectStore
 from steno.gateway.service import DEFAULT_GRPC_PORT, SHUTDOWN_GRACE, build_gateway
 from steno.janitor.sweep import sweep_expired_audio
-from steno.transcriber.pipeline import JobProcessor
-from steno.transcriber.service import load_engines
+from steno.transcriber.service import build_processor, load_engines
 
 log = logging.getLogger("steno.dev")
 
@@ -53,12 +54,13 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
         await store.ensure_ready()
         await queue.connect()
         jobs = SqlJobRepository(database)
-        gateway = build_gateway(settings, jobs, store, queue)
+        lexicons = SqlLexiconRepository(database)
+        gateway = build_gateway(settings, jobs, lexicons, store, queue)
         # Bind first: a second `steno dev` on the same port and data must stop here, before
         # it touches the first one's jobs.
         bound = await gateway.start(host, port)
         try:
-            await _run(settings, jobs, store, queue, f"{host}:{bound}")
+            await _run(settings, jobs, lexicons, store, queue, f"{host}:{bound}")
         finally:
             await gateway.stop(SHUTDOWN_GRACE)
     finally:
@@ -67,12 +69,17 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
 
 
 async def _run(
-    settings: Settings, jobs: JobRepository, store: ObjectStore, queue: JobQueue, address: str
+    settings: Settings,
+    jobs: JobRepository,
+    lexicons: LexiconRepository,
+    store: ObjectStore,
+    queue: JobQueue,
+    address: str,
 ) -> None:
     """The transcriber and the janitor loop, until SIGTERM."""
     if settings.amqp_url is None:
         await requeue_unfinished(jobs, queue)
-    processor = JobProcessor(jobs, store, await load_engines(settings))
+    processor = build_processor(settings, jobs, lexicons, store, await load_engines(settings))
     tasks = [
         asyncio.create_task(queue.consume(processor.handle), name="transcriber"),
         asyncio.create_task(_janitor_loop(settings, jobs, store), name="janitor"),

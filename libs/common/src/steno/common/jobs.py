@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from steno.common.lexicon.model import Replacement
+from steno.common.paging import PageCursor
+
 DEFAULT_TENANT = "default"
 
 
@@ -31,6 +34,7 @@ TERMINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCE
 UPDATABLE_FIELDS = (
     "state",
     "language",
+    "language_probability",
     "lexicon_version",
     "engine",
     "model",
@@ -38,6 +42,8 @@ UPDATABLE_FIELDS = (
     "original_text",
     "processed_text",
     "segments",
+    "replacements",
+    "warnings",
     "error",
     "attempts",
     "progress",
@@ -78,6 +84,7 @@ class Job:
     audio_retention: timedelta
     create_time: datetime
     language: str = ""
+    language_probability: float | None = None
     lexicon_id: str = ""
     lexicon_version: int = 0
     engine: str = ""
@@ -86,6 +93,8 @@ class Job:
     original_text: str = ""
     processed_text: str = ""
     segments: list[Segment] = field(default_factory=list)
+    replacements: list[Replacement] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     error: JobError | None = None
     attempts: int = 0
     progress: float = 0.0
@@ -111,12 +120,21 @@ class Job:
         self.state = JobState.QUEUED
         self.progress = 0.0
 
-    def complete(self, transcript: Transcript, now: datetime) -> None:
-        """PROCESSING → COMPLETED with the engine's transcript."""
+    def complete(
+        self, transcript: Transcript, now: datetime, post: PostProcessing | None = None
+    ) -> None:
+        """PROCESSING → COMPLETED with the engine's transcript and what the lexicon made
+        of it."""
         self._require(JobState.PROCESSING)
+        post = post or PostProcessing()
         self.original_text = transcript.text
-        self.segments = list(transcript.segments)
+        self.processed_text = post.text
+        self.segments = list(transcript.segments if post.segments is None else post.segments)
+        self.replacements = list(post.replacements)
+        self.warnings = list(post.warnings)
+        self.lexicon_version = post.lexicon_version
         self.language = transcript.language
+        self.language_probability = transcript.language_probability
         self.duration_seconds = transcript.duration_seconds
         self.model = transcript.model
         self.progress = 1.0
@@ -160,14 +178,22 @@ class Transcript:
     language: str
     duration_seconds: float
     model: str
+    # How sure the engine is of ``language`` when it detected it (0..1); None if requested
+    # or not reported.
+    language_probability: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class PageCursor:
-    """Keyset position in the newest-first job listing: the last job of the previous page."""
+class PostProcessing:
+    """What lexicon post-processing made of a transcript. The default is "no lexicon": no
+    processed text, the engine's segments, nothing replaced."""
 
-    create_time: datetime
-    job_id: uuid.UUID
+    lexicon_version: int = 0
+    text: str = ""
+    # None keeps the engine's segments.
+    segments: Sequence[Segment] | None = None
+    replacements: Sequence[Replacement] = ()
+    warnings: Sequence[str] = ()
 
 
 class JobRepository(Protocol):

@@ -8,12 +8,13 @@ embedded default (SQLite, a directory, an in-process queue) under ``data_dir``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-EngineName = Literal["local"]
+EngineName = Literal["local", "openai"]
+ENGINE_NAMES: tuple[str, ...] = get_args(EngineName)
 
 MIB = 1024 * 1024
 
@@ -49,12 +50,31 @@ class Settings(BaseSettings):
     # An upload whose client sends nothing for this long is abandoned.
     upload_idle_timeout_seconds: float = Field(default=60, gt=0)
 
+    # The engine a job gets when its upload names none.
     engine: EngineName = "local"
-    # A faster-whisper model name or directory; unset means the bundled tiny.en.
+    # The engines a transcriber runs, comma-separated; unset means only the default engine.
+    engines: str | None = None
+    # A faster-whisper model name or directory; unset means the bundled tiny.en, and "base"
+    # the multilingual base model when the `multilingual` extra is installed.
     whisper_model: str | None = None
     whisper_compute_type: str = "int8"
     whisper_beam_size: int = Field(default=5, ge=1)
     whisper_cpu_threads: int = Field(default=0, ge=0)
+    # Skip silence (Silero VAD) before decoding.
+    whisper_vad_filter: bool = True
+    # Audio at least this long is transcribed in batches of whisper_batch_size windows.
+    whisper_batch_min_seconds: float = Field(default=300, gt=0)
+    whisper_batch_size: int = Field(default=8, ge=1)
+    # The OpenAI engine's model; the client itself reads OPENAI_API_KEY and OPENAI_BASE_URL.
+    openai_model: str = "whisper-1"
+    openai_timeout_seconds: float = Field(default=600, gt=0)
+    # A job whose engine is temporarily unavailable (rate limited, network, 5xx) is retried
+    # after first, then doubling delays up to max, until it has run max_attempts times.
+    engine_max_attempts: int = Field(default=5, ge=1)
+    engine_retry_first_seconds: float = Field(default=10, ge=0)
+    engine_retry_max_seconds: float = Field(default=600, ge=0)
+    # How often a running job's progress is written.
+    progress_interval_seconds: float = Field(default=2, gt=0)
 
     grpc_host: str = "0.0.0.0"
     # Unset means the service's own default (gateway 50051, transcriber 50052).
@@ -73,6 +93,25 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_url_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("engines")
+    @classmethod
+    def _known_engines(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        unknown = sorted(set(names) - set(ENGINE_NAMES))
+        if not names or unknown:
+            raise ValueError(
+                f"engines must name some of: {', '.join(ENGINE_NAMES)} "
+                f"(unknown: {', '.join(unknown) or 'none given'})"
+            )
+        return ",".join(names)
+
+    @property
+    def served_engines(self) -> list[str]:
+        """The engines this transcriber runs."""
+        return self.engines.split(",") if self.engines else [self.engine]
 
     @property
     def database_url_or_default(self) -> str:

@@ -36,7 +36,7 @@ JOB_VIEW_BASIC: JobView
 JOB_VIEW_FULL: JobView
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "state", "filename", "content_type", "size_bytes", "sha256", "duration", "language", "lexicon_id", "lexicon_version", "engine", "model", "original_text", "processed_text", "segments", "error", "attempts", "progress", "create_time", "start_time", "complete_time", "audio_expire_time", "audio_delete_time", "labels")
+    __slots__ = ("job_id", "state", "filename", "content_type", "size_bytes", "sha256", "duration", "language", "lexicon_id", "lexicon_version", "engine", "model", "original_text", "processed_text", "segments", "error", "attempts", "progress", "create_time", "start_time", "complete_time", "audio_expire_time", "audio_delete_time", "labels", "language_probability", "replacements", "warnings")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +68,9 @@ class Job(_message.Message):
     AUDIO_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     AUDIO_DELETE_TIME_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    REPLACEMENTS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: JobState
     filename: str
@@ -92,7 +95,20 @@ class Job(_message.Message):
     audio_expire_time: _timestamp_pb2.Timestamp
     audio_delete_time: _timestamp_pb2.Timestamp
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., filename: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., language: _Optional[str] = ..., lexicon_id: _Optional[str] = ..., lexicon_version: _Optional[int] = ..., engine: _Optional[str] = ..., model: _Optional[str] = ..., original_text: _Optional[str] = ..., processed_text: _Optional[str] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., attempts: _Optional[int] = ..., progress: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., audio_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., audio_delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    language_probability: float
+    replacements: _containers.RepeatedCompositeFieldContainer[Replacement]
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., filename: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., language: _Optional[str] = ..., lexicon_id: _Optional[str] = ..., lexicon_version: _Optional[int] = ..., engine: _Optional[str] = ..., model: _Optional[str] = ..., original_text: _Optional[str] = ..., processed_text: _Optional[str] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., attempts: _Optional[int] = ..., progress: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., audio_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., audio_delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., language_probability: _Optional[float] = ..., replacements: _Optional[_Iterable[_Union[Replacement, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Replacement(_message.Message):
+    __slots__ = ("original", "replacement", "offset")
+    ORIGINAL_FIELD_NUMBER: _ClassVar[int]
+    REPLACEMENT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    original: str
+    replacement: str
+    offset: int
+    def __init__(self, original: _Optional[str] = ..., replacement: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
 
 class Segment(_message.Message):
     __slots__ = ("start", "end", "text")

@@ -3,12 +3,26 @@ import datetime
 from google.protobuf import duration_pb2 as _duration_pb2
 from steno.v1 import job_pb2 as _job_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class TranscriptFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRANSCRIPT_FORMAT_UNSPECIFIED: _ClassVar[TranscriptFormat]
+    TRANSCRIPT_FORMAT_TEXT: _ClassVar[TranscriptFormat]
+    TRANSCRIPT_FORMAT_SRT: _ClassVar[TranscriptFormat]
+    TRANSCRIPT_FORMAT_VTT: _ClassVar[TranscriptFormat]
+    TRANSCRIPT_FORMAT_JSON: _ClassVar[TranscriptFormat]
+TRANSCRIPT_FORMAT_UNSPECIFIED: TranscriptFormat
+TRANSCRIPT_FORMAT_TEXT: TranscriptFormat
+TRANSCRIPT_FORMAT_SRT: TranscriptFormat
+TRANSCRIPT_FORMAT_VTT: TranscriptFormat
+TRANSCRIPT_FORMAT_JSON: TranscriptFormat
 
 class UploadAudioRequest(_message.Message):
     __slots__ = ("metadata", "chunk")
@@ -84,3 +98,21 @@ class ListJobsResponse(_message.Message):
     jobs: _containers.RepeatedCompositeFieldContainer[_job_pb2.Job]
     next_page_token: str
     def __init__(self, jobs: _Optional[_Iterable[_Union[_job_pb2.Job, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetTranscriptRequest(_message.Message):
+    __slots__ = ("job_id", "format")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    format: TranscriptFormat
+    def __init__(self, job_id: _Optional[str] = ..., format: _Optional[_Union[TranscriptFormat, str]] = ...) -> None: ...
+
+class GetTranscriptResponse(_message.Message):
+    __slots__ = ("content", "content_type", "segments")
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    content: str
+    content_type: str
+    segments: _containers.RepeatedCompositeFieldContainer[_job_pb2.Segment]
+    def __init__(self, content: _Optional[str] = ..., content_type: _Optional[str] = ..., segments: _Optional[_Iterable[_Union[_job_pb2.Segment, _Mapping]]] = ...) -> None: ...

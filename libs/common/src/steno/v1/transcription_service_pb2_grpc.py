@@ -50,6 +50,11 @@ class TranscriptionServiceStub:
                 request_serializer=steno_dot_v1_dot_transcription__service__pb2.ListJobsRequest.SerializeToString,
                 response_deserializer=steno_dot_v1_dot_transcription__service__pb2.ListJobsResponse.FromString,
                 _registered_method=True)
+        self.GetTranscript = channel.unary_unary(
+                '/steno.v1.TranscriptionService/GetTranscript',
+                request_serializer=steno_dot_v1_dot_transcription__service__pb2.GetTranscriptRequest.SerializeToString,
+                response_deserializer=steno_dot_v1_dot_transcription__service__pb2.GetTranscriptResponse.FromString,
+                _registered_method=True)
 
 
 class TranscriptionServiceServicer:
@@ -78,6 +83,13 @@ class TranscriptionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTranscript(self, request, context):
+        """The transcript of a completed job as plain text, SubRip, WebVTT or JSON.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TranscriptionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +107,11 @@ def add_TranscriptionServiceServicer_to_server(servicer, server):
                     servicer.ListJobs,
                     request_deserializer=steno_dot_v1_dot_transcription__service__pb2.ListJobsRequest.FromString,
                     response_serializer=steno_dot_v1_dot_transcription__service__pb2.ListJobsResponse.SerializeToString,
+            ),
+            'GetTranscript': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTranscript,
+                    request_deserializer=steno_dot_v1_dot_transcription__service__pb2.GetTranscriptRequest.FromString,
+                    response_serializer=steno_dot_v1_dot_transcription__service__pb2.GetTranscriptResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +196,33 @@ class TranscriptionService:
             '/steno.v1.TranscriptionService/ListJobs',
             steno_dot_v1_dot_transcription__service__pb2.ListJobsRequest.SerializeToString,
             steno_dot_v1_dot_transcription__service__pb2.ListJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTranscript(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steno.v1.TranscriptionService/GetTranscript',
+            steno_dot_v1_dot_transcription__service__pb2.GetTranscriptRequest.SerializeToString,
+            steno_dot_v1_dot_transcription__service__pb2.GetTranscriptResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,22 +4,26 @@ repository, and their outcomes to canonical gRPC codes."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any, TypeVar
 
 import grpc
 from prometheus_client import Counter
 
 from steno.common.errors import DependencyUnavailable
-from steno.common.jobs import DEFAULT_TENANT, Job, JobRepository
-from steno.gateway.convert import job_to_proto, state_from_proto
-from steno.gateway.errors import abort, abort_invalid
+from steno.common.jobs import Job, JobRepository, JobState
+from steno.common.lexicon import LexiconRepository
+from steno.common.paging import PageCursor
+from steno.common.settings import ENGINE_NAMES
+from steno.gateway.convert import job_to_proto, segment_to_proto, state_from_proto
+from steno.gateway.errors import Context, abort, abort_invalid, guarded, page_size, parse_id
+from steno.gateway.languages import is_language_tag
 from steno.gateway.paging import InvalidPageToken, decode_page_token, encode_page_token
+from steno.gateway.tenancy import tenant_of
+from steno.gateway.transcripts import TranscriptFormat, render
 from steno.gateway.uploads import (
     InvalidUpload,
     RequestConflict,
@@ -35,42 +39,17 @@ from steno.v1 import transcription_service_pb2 as pb
 
 log = logging.getLogger(__name__)
 
-Context = grpc.aio.ServicerContext[Any, Any]
-_Response = TypeVar("_Response")
-
 UPLOADS = Counter("steno_uploads_total", "UploadAudio calls by outcome", ["code"])
 UPLOAD_BYTES = Counter("steno_upload_bytes_total", "Bytes of audio accepted")
 
-ENGINES = ("local",)
+
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 MAX_RETENTION = timedelta(days=3650)
 MAX_FILENAME = 1024
 MAX_LABELS = 64
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
-_LEXICON_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_.-]{0,62}$")
-
-
-def _internal_on_unexpected(
-    method: Callable[[Any, Any, Context], Awaitable[_Response]],
-) -> Callable[[Any, Any, Context], Awaitable[_Response]]:
-    """Turns a bug into INTERNAL with a safe message: no stack or SQL reaches the client."""
-
-    @functools.wraps(method)
-    async def guarded(self: Any, request: Any, context: Context) -> _Response:
-        try:
-            return await method(self, request, context)
-        except grpc.aio.AbortError:
-            raise
-        except Exception:
-            log.exception("unexpected error", extra={"rpc": method.__name__})
-            await abort(
-                context, grpc.StatusCode.INTERNAL, "internal error; the server log has details"
-            )
-
-    return guarded
 
 
 class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServicer):
@@ -78,6 +57,7 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
         self,
         uploads: Uploads,
         jobs: JobRepository,
+        lexicons: LexiconRepository,
         *,
         default_engine: str,
         default_retention: timedelta,
@@ -85,11 +65,12 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
     ) -> None:
         self._uploads = uploads
         self._jobs = jobs
+        self._lexicons = lexicons
         self._default_engine = default_engine
         self._default_retention = default_retention
         self._idle_timeout = idle_timeout
 
-    @_internal_on_unexpected
+    @guarded
     async def UploadAudio(
         self, request_iterator: AsyncIterator[pb.UploadAudioRequest], context: Context
     ) -> pb.UploadAudioResponse:
@@ -106,6 +87,8 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             await _reject(context, grpc.StatusCode.ALREADY_EXISTS, str(exc))
         except UploadRaced as exc:
             await _reject(context, grpc.StatusCode.ABORTED, str(exc))
+        except LexiconMissing as exc:
+            await _reject(context, grpc.StatusCode.NOT_FOUND, str(exc))
         except DependencyUnavailable as exc:
             await _reject(context, grpc.StatusCode.UNAVAILABLE, f"{exc}; retry the upload later")
         UPLOADS.labels("OK").inc()
@@ -121,29 +104,31 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             raise InvalidUpload("metadata", "the stream is empty: send metadata first")
         if first.WhichOneof("payload") != "metadata":
             raise InvalidUpload("metadata", "the first message must carry metadata, not a chunk")
-        request = self._upload_request(first.metadata, _tenant(context))
+        request = self._upload_request(first.metadata, tenant_of(context))
+        await self._require_lexicon(request)
         return await self._uploads.accept(request, _chunks(messages, context))
 
-    @_internal_on_unexpected
+    async def _require_lexicon(self, request: UploadRequest) -> None:
+        """A job may only name a lexicon its tenant has; the worker uses whatever version
+        the lexicon has when it runs (and warns if it was deleted meanwhile)."""
+        if request.lexicon_id and not await self._lexicons.get(
+            uuid.UUID(request.lexicon_id), request.tenant
+        ):
+            raise LexiconMissing(
+                f"no lexicon {request.lexicon_id}; create one with LexiconService.CreateLexicon"
+            )
+
+    @guarded
     async def GetJob(self, request: pb.GetJobRequest, context: Context) -> pb.GetJobResponse:
-        try:
-            job_id = uuid.UUID(request.job_id)
-        except ValueError:
-            await abort_invalid(context, "job_id", f"job_id {request.job_id!r} is not a UUID")
-        try:
-            job = await self._jobs.get(job_id, tenant=_tenant(context))
-        except DependencyUnavailable as exc:
-            await abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
-        if job is None:
-            await abort(context, grpc.StatusCode.NOT_FOUND, f"no job {job_id}")
+        job = await self._job(request.job_id, context)
         view = request.view or job_pb2.JOB_VIEW_FULL
         return pb.GetJobResponse(job=job_to_proto(job, view))
 
-    @_internal_on_unexpected
+    @guarded
     async def ListJobs(self, request: pb.ListJobsRequest, context: Context) -> pb.ListJobsResponse:
-        if request.page_size < 0:
-            await abort_invalid(context, "page_size", "page_size must not be negative")
-        page_size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        size = await page_size(
+            context, request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE
+        )
         try:
             states = [state_from_proto(s) for s in request.states]
         except ValueError:
@@ -152,19 +137,52 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             cursor = decode_page_token(request.page_token)
         except InvalidPageToken as exc:
             await abort_invalid(context, "page_token", str(exc))
-        try:
-            # One extra row tells whether another page follows.
-            jobs = await self._jobs.list_jobs(
-                _tenant(context), states=states, limit=page_size + 1, after=cursor
-            )
-        except DependencyUnavailable as exc:
-            await abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
-        page = jobs[:page_size]
-        view = request.view or job_pb2.JOB_VIEW_BASIC
-        return pb.ListJobsResponse(
-            jobs=[job_to_proto(job, view) for job in page],
-            next_page_token=encode_page_token(page[-1]) if len(jobs) > page_size else "",
+        # One extra row tells whether another page follows.
+        jobs = await self._jobs.list_jobs(
+            tenant_of(context), states=states, limit=size + 1, after=cursor
         )
+        page = jobs[:size]
+        view = request.view or job_pb2.JOB_VIEW_BASIC
+        next_token = ""
+        if len(jobs) > size:
+            next_token = encode_page_token(PageCursor(page[-1].create_time, page[-1].job_id))
+        return pb.ListJobsResponse(
+            jobs=[job_to_proto(job, view) for job in page], next_page_token=next_token
+        )
+
+    @guarded
+    async def GetTranscript(
+        self, request: pb.GetTranscriptRequest, context: Context
+    ) -> pb.GetTranscriptResponse:
+        try:
+            name = pb.TranscriptFormat.Name(request.format).removeprefix("TRANSCRIPT_FORMAT_")
+            fmt = TranscriptFormat.TEXT if name == "UNSPECIFIED" else TranscriptFormat[name]
+        except (ValueError, KeyError):
+            await abort_invalid(context, "format", "format must be TEXT, SRT, VTT or JSON")
+        job = await self._job(request.job_id, context)
+        if job.state is not JobState.COMPLETED:
+            await abort(
+                context,
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"job {job.job_id} is {job.state.value}; "
+                "its transcript is ready once it is COMPLETED",
+            )
+        rendered = render(
+            fmt, job.processed_text or job.original_text, job.segments, language=job.language
+        )
+        return pb.GetTranscriptResponse(
+            content=rendered.content,
+            content_type=rendered.content_type,
+            segments=[segment_to_proto(s) for s in job.segments],
+        )
+
+    async def _job(self, job_id: str, context: Context) -> Job:
+        """The caller's job, or NOT_FOUND."""
+        parsed = await parse_id(context, "job_id", job_id)
+        job = await self._jobs.get(parsed, tenant=tenant_of(context))
+        if job is None:
+            await abort(context, grpc.StatusCode.NOT_FOUND, f"no job {parsed}")
+        return job
 
     def _upload_request(self, metadata: pb.UploadMetadata, tenant: str) -> UploadRequest:
         """Validates the metadata; raises InvalidUpload naming the first field that is wrong."""
@@ -173,14 +191,13 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
                 "metadata.filename",
                 f"filename must be at most {MAX_FILENAME} characters, without NUL",
             )
-        if metadata.language and not _LANGUAGE.match(metadata.language):
+        if metadata.language and not is_language_tag(metadata.language):
             raise InvalidUpload(
                 "metadata.language", "language must be a BCP-47 code such as en or pt-BR"
             )
-        if metadata.lexicon_id and not _LEXICON_ID.match(metadata.lexicon_id):
+        if metadata.lexicon_id and not _is_uuid(metadata.lexicon_id):
             raise InvalidUpload(
-                "metadata.lexicon_id",
-                "lexicon_id is at most 64 letters, digits, '_', '.' or '-'",
+                "metadata.lexicon_id", "lexicon_id must be the UUID of one of your lexicons"
             )
         if metadata.request_id and not _REQUEST_ID.match(metadata.request_id):
             raise InvalidUpload(
@@ -188,8 +205,10 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
                 "request_id is at most 128 letters, digits, '_', '.', ':' or '-' (a UUID is good)",
             )
         engine = metadata.engine or self._default_engine
-        if engine not in ENGINES:
-            raise InvalidUpload("metadata.engine", f"engine must be one of: {', '.join(ENGINES)}")
+        if engine not in ENGINE_NAMES:
+            raise InvalidUpload(
+                "metadata.engine", f"engine must be one of: {', '.join(ENGINE_NAMES)}"
+            )
         if len(metadata.labels) > MAX_LABELS:
             raise InvalidUpload("metadata.labels", f"at most {MAX_LABELS} labels")
         for key, value in metadata.labels.items():
@@ -224,9 +243,16 @@ async def _reject(context: Context, code: grpc.StatusCode, message: str) -> None
     await abort(context, code, message)
 
 
-def _tenant(context: Context) -> str:
-    """The caller's tenant. Until API keys map callers to tenants, everyone shares one."""
-    return DEFAULT_TENANT
+class LexiconMissing(Exception):
+    """The upload names a lexicon its tenant does not have."""
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 async def _with_idle_timeout(

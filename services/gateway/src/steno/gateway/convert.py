@@ -1,4 +1,4 @@
-"""Translation between domain jobs and ``steno.v1`` messages (the only place both meet)."""
+"""Translation between domain records and ``steno.v1`` messages (the only place both meet)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from steno.common.jobs import Job, JobState, Segment
-from steno.v1 import job_pb2
+from steno.common.lexicon import Lexicon
+from steno.v1 import job_pb2, lexicon_pb2
 
 
 def job_to_proto(job: Job, view: job_pb2.JobView) -> job_pb2.Job:
@@ -21,6 +22,7 @@ def job_to_proto(job: Job, view: job_pb2.JobView) -> job_pb2.Job:
         size_bytes=job.size_bytes,
         sha256=job.sha256,
         language=job.language,
+        language_probability=job.language_probability or 0.0,
         lexicon_id=job.lexicon_id,
         lexicon_version=job.lexicon_version,
         engine=job.engine,
@@ -28,6 +30,7 @@ def job_to_proto(job: Job, view: job_pb2.JobView) -> job_pb2.Job:
         attempts=job.attempts,
         progress=job.progress,
         labels=job.labels,
+        warnings=job.warnings,
         create_time=_timestamp(job.create_time),
         start_time=_timestamp(job.start_time),
         complete_time=_timestamp(job.complete_time),
@@ -42,7 +45,11 @@ def job_to_proto(job: Job, view: job_pb2.JobView) -> job_pb2.Job:
     if view == job_pb2.JOB_VIEW_FULL:
         message.original_text = job.original_text
         message.processed_text = job.processed_text
-        message.segments.extend(_segment(s) for s in job.segments)
+        message.segments.extend(segment_to_proto(s) for s in job.segments)
+        message.replacements.extend(
+            job_pb2.Replacement(original=r.original, replacement=r.replacement, offset=r.offset)
+            for r in job.replacements
+        )
     return message
 
 
@@ -56,9 +63,24 @@ def state_from_proto(state: int) -> JobState:
     return JobState(name)
 
 
-def _segment(segment: Segment) -> job_pb2.Segment:
+def segment_to_proto(segment: Segment) -> job_pb2.Segment:
     return job_pb2.Segment(
         start=_duration(segment.start), end=_duration(segment.end), text=segment.text
+    )
+
+
+def lexicon_to_proto(lexicon: Lexicon) -> lexicon_pb2.Lexicon:
+    return lexicon_pb2.Lexicon(
+        lexicon_id=str(lexicon.lexicon_id),
+        name=lexicon.name,
+        language=lexicon.language,
+        version=lexicon.version,
+        entries=[
+            lexicon_pb2.LexiconEntry(phrase=e.phrase, sounds_like=e.sounds_like)
+            for e in lexicon.entries
+        ],
+        create_time=_timestamp(lexicon.create_time),
+        update_time=_timestamp(lexicon.update_time),
     )
 
 

@@ -1,4 +1,4 @@
-"""Opaque page tokens for ListJobs: the keyset position of the last job returned."""
+"""Opaque page tokens for the List methods: the keyset position of the last item returned."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import json
 import uuid
 from datetime import datetime
 
-from steno.common.jobs import Job, PageCursor
+from steno.common.paging import PageCursor
 
 
 class InvalidPageToken(ValueError):
     pass
 
 
-def encode_page_token(last: Job) -> str:
-    payload = {"t": last.create_time.isoformat(), "id": str(last.job_id)}
+def encode_page_token(last: PageCursor) -> str:
+    payload = {"t": last.create_time.isoformat(), "id": str(last.id)}
     return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
 
 

@@ -8,16 +8,19 @@ from datetime import timedelta
 
 from steno.common.adapters import open_database, open_job_queue, open_object_store
 from steno.common.broker import JobQueue
-from steno.common.db import SqlJobRepository
+from steno.common.db import SqlJobRepository, SqlLexiconRepository
 from steno.common.grpc_server import GrpcServer
 from steno.common.jobs import JobRepository
+from steno.common.lexicon import LexiconRepository
 from steno.common.metrics import serve_metrics
 from steno.common.process import wait_for_shutdown
 from steno.common.settings import Settings
 from steno.common.storage import ObjectStore
 from steno.gateway.api import TranscriptionApi
+from steno.gateway.lexicons import LexiconApi
 from steno.gateway.uploads import Uploads
-from steno.v1 import transcription_service_pb2
+from steno.v1 import lexicon_pb2, transcription_service_pb2
+from steno.v1.lexicon_pb2_grpc import add_LexiconServiceServicer_to_server
 from steno.v1.transcription_service_pb2_grpc import add_TranscriptionServiceServicer_to_server
 
 log = logging.getLogger(__name__)
@@ -25,7 +28,8 @@ log = logging.getLogger(__name__)
 DEFAULT_GRPC_PORT = 50051
 DEFAULT_METRICS_PORT = 9090
 SERVICE_NAMES = [
-    transcription_service_pb2.DESCRIPTOR.services_by_name["TranscriptionService"].full_name
+    transcription_service_pb2.DESCRIPTOR.services_by_name["TranscriptionService"].full_name,
+    lexicon_pb2.DESCRIPTOR.services_by_name["LexiconService"].full_name,
 ]
 # Seconds in-flight calls (uploads above all) get to finish on shutdown.
 SHUTDOWN_GRACE = 30.0
@@ -49,7 +53,11 @@ class Gateway:
 
 
 def build_gateway(
-    settings: Settings, jobs: JobRepository, store: ObjectStore, queue: JobQueue
+    settings: Settings,
+    jobs: JobRepository,
+    lexicons: LexiconRepository,
+    store: ObjectStore,
+    queue: JobQueue,
 ) -> Gateway:
     """The gateway over the given adapters (also used by ``steno dev``)."""
     uploads = Uploads(
@@ -62,13 +70,19 @@ def build_gateway(
     api = TranscriptionApi(
         uploads,
         jobs,
+        lexicons,
         default_engine=settings.engine,
         default_retention=timedelta(hours=settings.audio_retention_hours),
         idle_timeout=settings.upload_idle_timeout_seconds,
     )
     server = GrpcServer(
         SERVICE_NAMES,
-        [lambda grpc_server: add_TranscriptionServiceServicer_to_server(api, grpc_server)],
+        [
+            lambda grpc_server: add_TranscriptionServiceServicer_to_server(api, grpc_server),
+            lambda grpc_server: add_LexiconServiceServicer_to_server(
+                LexiconApi(lexicons), grpc_server
+            ),
+        ],
     )
     return Gateway(server, uploads)
 
@@ -81,7 +95,9 @@ async def run(settings: Settings) -> None:
     try:
         await store.ensure_ready()
         await queue.connect()
-        gateway = build_gateway(settings, SqlJobRepository(database), store, queue)
+        gateway = build_gateway(
+            settings, SqlJobRepository(database), SqlLexiconRepository(database), store, queue
+        )
         port = await gateway.start(settings.grpc_host, settings.grpc_port_or(DEFAULT_GRPC_PORT))
         try:
             serve_metrics(settings.metrics_port_or(DEFAULT_METRICS_PORT))

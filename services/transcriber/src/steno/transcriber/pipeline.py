@@ -1,29 +1,38 @@
 """The job pipeline: one TranscriptionRequest in, one job in a terminal state out.
 
 Steps: load the job, claim it (QUEUED → PROCESSING, once, however often the request is
-delivered), download the audio to a temporary file, run the engine, store the transcript
-and mark the job COMPLETED, or FAILED with a reason a person understands. The temporary
-file is removed in every case. Returning means the outcome is committed and the request
-may be acknowledged; raising means it must be delivered again. A worker cancelled while the
-engine runs, or one that cannot reach the object store, hands the job back to QUEUED first.
+delivered), load its lexicon, download the audio to a temporary file, run the engine (its
+progress written as it goes), apply the lexicon, store the transcript and mark the job
+COMPLETED, or FAILED with a reason a person understands. The temporary file is removed in
+every case. Returning means the outcome is committed and the request may be acknowledged;
+raising means it must be delivered again. A worker cancelled while the engine runs, or one
+that cannot reach the object store or database, hands the job back to QUEUED first; an
+engine that is only temporarily unavailable gets the job back later through the broker
+(RetryLater), until the job has used its attempts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import tempfile
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from prometheus_client import Counter, Histogram
 
-from steno.common.broker import FailurePause, TranscriptionRequest
-from steno.common.engine import Engine, EngineError
+from steno.common.broker import FailurePause, RetryLater, TranscriptionRequest
+from steno.common.engine import Engine, EngineError, EngineUnavailable, TranscriptionOptions
 from steno.common.errors import DependencyUnavailable
-from steno.common.jobs import Job, JobError, JobRepository, JobState, Transcript
+from steno.common.jobs import Job, JobError, JobRepository, JobState, PostProcessing, Transcript
+from steno.common.lexicon import Lexicon, LexiconRepository
+from steno.common.lexicon.rewrite import vocabulary
 from steno.common.storage import ObjectStore
+from steno.transcriber.postprocess import post_process
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +48,41 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How a job whose engine is temporarily unavailable is tried again: after ``first``
+    seconds, doubling up to ``ceiling`` (or the provider's own hint, if longer), until it has
+    run ``max_attempts`` times."""
+
+    max_attempts: int = 5
+    first: float = 10.0
+    ceiling: float = 600.0
+
+    def delay(self, attempt: int, hint: float | None) -> float:
+        backoff = min(self.ceiling, self.first * 2.0 ** max(0, attempt - 1))
+        return max(backoff, hint or 0.0)
+
+
 class JobProcessor:
     def __init__(
         self,
         jobs: JobRepository,
+        lexicons: LexiconRepository,
         store: ObjectStore,
         engines: Mapping[str, Engine],
         *,
+        retry: RetryPolicy = RetryPolicy(),
+        progress_interval: float = 2.0,
         clock: Clock = utc_now,
         new_pause: Callable[[], FailurePause] = FailurePause,
         commit_attempts: int = 5,
     ) -> None:
         self._jobs = jobs
+        self._lexicons = lexicons
         self._store = store
         self._engines = engines
+        self._retry = retry
+        self._progress_interval = progress_interval
         self._clock = clock
         self._new_pause = new_pause
         self._commit_attempts = commit_attempts
@@ -66,12 +96,15 @@ class JobProcessor:
             "job started", extra={**context, "state": job.state.value, "attempt": job.attempts}
         )
         try:
-            transcript = await self._transcribe(job)
+            lexicon = await self._lexicon(job)
+            transcript = await self._transcribe(job, lexicon)
         except (asyncio.CancelledError, DependencyUnavailable):
             # The worker is stopping, or the store is down rather than the audio bad: hand
             # the job back, so that the request, delivered again, finds it QUEUED.
             await self._hand_back(job)
             raise
+        except EngineUnavailable as exc:
+            await self._retry_later(job, exc)
         except EngineError as exc:
             await self._fail(job, JobError(exc.code, str(exc)))
         except FileNotFoundError:
@@ -85,7 +118,16 @@ class JobProcessor:
             log.exception("job crashed", extra=context)
             await self._fail(job, JobError("INTERNAL", f"transcription failed unexpectedly: {exc}"))
         else:
-            job.complete(transcript, self._clock())
+            if job.lexicon_id and lexicon is None:
+                post = PostProcessing(
+                    warnings=[
+                        f"lexicon {job.lexicon_id} was deleted before the job ran; "
+                        "the text is the engine's own"
+                    ]
+                )
+            else:
+                post = post_process(transcript, lexicon)
+            job.complete(transcript, self._clock(), post)
             await self._finish(job)
 
     async def _claim(self, request: TranscriptionRequest) -> Job | None:
@@ -106,7 +148,13 @@ class JobProcessor:
             return None
         return job
 
-    async def _transcribe(self, job: Job) -> Transcript:
+    async def _lexicon(self, job: Job) -> Lexicon | None:
+        """The job's lexicon as it is now: the version this job uses and records."""
+        if not job.lexicon_id:
+            return None
+        return await self._lexicons.get(uuid.UUID(job.lexicon_id), job.tenant)
+
+    async def _transcribe(self, job: Job, lexicon: Lexicon | None) -> Transcript:
         engine = self._engines.get(job.engine)
         if engine is None:
             raise EngineError(
@@ -117,8 +165,56 @@ class JobProcessor:
         with tempfile.TemporaryDirectory(prefix="steno-") as workdir:
             audio = Path(workdir) / "audio"
             await self._store.download(job.object_key, audio)
-            with TRANSCRIBE_SECONDS.time():
-                return await engine.transcribe(audio, language=job.language or None)
+            async with self._progress_written(job) as progress:
+                options = TranscriptionOptions(
+                    language=job.language or None,
+                    vocabulary=vocabulary(lexicon.entries) if lexicon else (),
+                    on_progress=progress.report,
+                )
+                with TRANSCRIBE_SECONDS.time():
+                    return await engine.transcribe(audio, options)
+
+    @contextlib.asynccontextmanager
+    async def _progress_written(self, job: Job) -> AsyncIterator[Progress]:
+        """A Progress the engine reports to, written to the job every progress interval
+        while the block runs."""
+        progress = Progress()
+        writer = asyncio.create_task(self._write_progress(job, progress), name="progress")
+        try:
+            yield progress
+        finally:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+    async def _write_progress(self, job: Job, progress: Progress) -> None:
+        while True:
+            await asyncio.sleep(self._progress_interval)
+            if progress.fraction <= job.progress:
+                continue
+            job.progress = progress.fraction
+            try:
+                await self._jobs.update(job, expected=JobState.PROCESSING)
+            except DependencyUnavailable:
+                # Progress is a courtesy; the result is what must be stored.
+                log.warning("could not store progress", extra={"job_id": str(job.job_id)})
+
+    async def _retry_later(self, job: Job, exc: EngineUnavailable) -> None:
+        """Hands the job back for another try through the broker, or fails it once it has
+        used its attempts."""
+        if job.attempts >= self._retry.max_attempts:
+            await self._fail(
+                job,
+                JobError(
+                    "UNAVAILABLE",
+                    f"the {job.engine} engine was unavailable on all {job.attempts} attempts "
+                    f"(last: {exc}); upload the audio again later",
+                ),
+            )
+            return
+        delay = self._retry.delay(job.attempts, exc.retry_after)
+        await self._hand_back(job)
+        raise RetryLater(delay, f"engine unavailable on attempt {job.attempts}: {exc}")
 
     async def _fail(self, job: Job, error: JobError) -> None:
         job.fail(error, self._clock())
@@ -163,3 +259,14 @@ class JobProcessor:
                 **({"error": job.error.message} if job.error else {}),
             },
         )
+
+
+class Progress:
+    """The latest fraction of the audio an engine has transcribed. Engines report from their
+    own thread; a float assignment is atomic, and only ever moves forward."""
+
+    def __init__(self) -> None:
+        self.fraction = 0.0
+
+    def report(self, fraction: float) -> None:
+        self.fraction = max(self.fraction, min(1.0, fraction))

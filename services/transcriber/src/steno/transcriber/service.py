@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 
 from steno.common.adapters import open_database, open_job_queue, open_object_store
 from steno.common.broker import JobQueue
-from steno.common.db import SqlJobRepository
+from steno.common.db import SqlJobRepository, SqlLexiconRepository
 from steno.common.engine import Engine
 from steno.common.grpc_server import GrpcServer
+from steno.common.jobs import JobRepository
+from steno.common.lexicon import LexiconRepository
 from steno.common.metrics import serve_metrics
 from steno.common.process import wait_for_shutdown
 from steno.common.settings import Settings
+from steno.common.storage import ObjectStore
 from steno.transcriber.engines.local import LocalWhisperEngine
-from steno.transcriber.pipeline import JobProcessor
+from steno.transcriber.engines.models import resolve_model
+from steno.transcriber.engines.openai import OpenAIEngine
+from steno.transcriber.pipeline import JobProcessor, RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -23,16 +29,50 @@ DEFAULT_METRICS_PORT = 9091
 
 
 async def load_engines(settings: Settings) -> dict[str, Engine]:
-    """The engines this worker runs, by the name clients choose them with, models loaded
-    before any work is taken so that the first job is not slow."""
-    local = LocalWhisperEngine(
-        settings.whisper_model,
-        compute_type=settings.whisper_compute_type,
-        beam_size=settings.whisper_beam_size,
-        cpu_threads=settings.whisper_cpu_threads,
+    """The engines this worker runs (STENO_ENGINES, or just the default), by the name clients
+    choose them with; models are loaded before any work is taken so the first job is not
+    slow."""
+    engines: dict[str, Engine] = {}
+    for name in settings.served_engines:
+        if name == "local":
+            local = LocalWhisperEngine(
+                resolve_model(settings.whisper_model, settings.data_dir / "models"),
+                compute_type=settings.whisper_compute_type,
+                beam_size=settings.whisper_beam_size,
+                cpu_threads=settings.whisper_cpu_threads,
+                vad_filter=settings.whisper_vad_filter,
+                batch_min_seconds=settings.whisper_batch_min_seconds,
+                batch_size=settings.whisper_batch_size,
+            )
+            await local.load()
+            engines[name] = local
+        else:
+            engines[name] = OpenAIEngine(
+                model=settings.openai_model, timeout=settings.openai_timeout_seconds
+            )
+    return engines
+
+
+def build_processor(
+    settings: Settings,
+    jobs: JobRepository,
+    lexicons: LexiconRepository,
+    store: ObjectStore,
+    engines: Mapping[str, Engine],
+) -> JobProcessor:
+    """The job pipeline as configured (also used by ``steno dev``)."""
+    return JobProcessor(
+        jobs,
+        lexicons,
+        store,
+        engines,
+        retry=RetryPolicy(
+            max_attempts=settings.engine_max_attempts,
+            first=settings.engine_retry_first_seconds,
+            ceiling=settings.engine_retry_max_seconds,
+        ),
+        progress_interval=settings.progress_interval_seconds,
     )
-    await local.load()
-    return {local.name: local}
 
 
 async def run(settings: Settings) -> None:
@@ -47,7 +87,9 @@ async def run(settings: Settings) -> None:
         serve_metrics(settings.metrics_port_or(DEFAULT_METRICS_PORT))
         engines = await load_engines(settings)
         await queue.connect()
-        processor = JobProcessor(SqlJobRepository(database), store, engines)
+        processor = build_processor(
+            settings, SqlJobRepository(database), SqlLexiconRepository(database), store, engines
+        )
         await _consume(queue, processor, health, port)
     finally:
         await health.stop(5)

@@ -1,12 +1,15 @@
 """The job queue port: how the gateway hands work to transcribers.
 
 Delivery is at least once. A consumer's handler runs to completion before its message is
-acknowledged, so a handler that raises (or a process that dies) gets the message again.
+acknowledged, so a handler that raises (or a process that dies) gets the message again. A
+handler that raises :class:`RetryLater` gets it again after a delay, through the broker: the
+worker never sleeps on a job it cannot do yet.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -25,6 +28,22 @@ class TranscriptionRequest:
 
 
 Handler = Callable[[TranscriptionRequest], Awaitable[None]]
+
+
+class RetryLater(Exception):
+    """Raised by a handler to have its request delivered again in ``delay`` seconds."""
+
+    def __init__(self, delay: float, reason: str) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
+class Outcome(enum.Enum):
+    """What a consumer does with a delivery once its handler is done with it."""
+
+    ACK = "ack"
+    REQUEUE = "requeue"
+    DELAY = "delay"
 
 
 class FailurePause:
@@ -72,24 +91,38 @@ class JobQueue(Protocol):
 
     async def consume(self, handler: Handler) -> None:
         """Feeds requests to ``handler`` until cancelled. A request is acknowledged after
-        ``handler`` returns and redelivered if it raises."""
+        ``handler`` returns, delivered again after a delay if it raises RetryLater, and
+        redelivered if it raises anything else."""
         ...
 
 
-async def deliver(handler: Handler, request: TranscriptionRequest, pause: FailurePause) -> bool:
-    """Runs ``handler`` on one delivery. True if it succeeded; on failure it logs, waits out
-    ``pause`` and returns False, and the caller hands the request back to its queue."""
+async def deliver(
+    handler: Handler, request: TranscriptionRequest, pause: FailurePause
+) -> tuple[Outcome, float]:
+    """Runs ``handler`` on one delivery and says what to do with it: ACK when it succeeded;
+    DELAY (with the delay in seconds) when it asked to be retried later; REQUEUE on a failure,
+    after logging it and waiting out ``pause``."""
     try:
         await handler(request)
+    except RetryLater as retry:
+        log.info(
+            "request will be retried later",
+            extra={
+                "job_id": str(request.job_id),
+                "delay_seconds": retry.delay,
+                "reason": str(retry),
+            },
+        )
+        return Outcome.DELAY, retry.delay
     except Exception:
         log.exception(
             "handler failed; request handed back",
             extra={"job_id": str(request.job_id), "pause_seconds": pause.seconds},
         )
         await pause.after_failure()
-        return False
+        return Outcome.REQUEUE, 0.0
     pause.succeeded()
-    return True
+    return Outcome.ACK, 0.0
 
 
 __all__ = [
@@ -97,6 +130,8 @@ __all__ = [
     "FailurePause",
     "Handler",
     "JobQueue",
+    "Outcome",
+    "RetryLater",
     "TranscriptionRequest",
     "deliver",
 ]

@@ -3,6 +3,12 @@
 A durable quorum queue, persistent messages and publisher confirms: ``publish`` returns only
 once RabbitMQ has the message safely. Messages are ``steno.v1.TranscriptionRequested``
 protobufs with ``content_type=application/x-protobuf`` and a ``type`` header.
+
+Delayed retries use TTL queues, one per delay in :data:`RETRY_DELAYS` (a requested delay is
+rounded up to the next one): a message waits there until its TTL, then RabbitMQ dead-letters
+it back to the main queue. One queue per delay means a short delay never waits behind a long
+one; the queues are quorum queues with at-least-once dead-lettering, so a retry survives a
+broker restart.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from aio_pika.abc import (
 from aiormq.exceptions import AMQPError
 from google.protobuf.message import DecodeError
 
-from steno.common.broker import FailurePause, Handler, TranscriptionRequest, deliver
+from steno.common.broker import FailurePause, Handler, Outcome, TranscriptionRequest, deliver
 from steno.common.errors import BrokerUnavailable
 from steno.v1 import events_pb2
 
@@ -31,6 +37,17 @@ CONTENT_TYPE = "application/x-protobuf"
 # Seconds to wait for the broker's confirm (it withholds them during a memory alarm).
 PUBLISH_TIMEOUT = 30.0
 MESSAGE_TYPE = events_pb2.TranscriptionRequested.DESCRIPTOR.full_name
+# Seconds a delayed retry can wait.
+RETRY_DELAYS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+
+
+def retry_delay(seconds: float) -> int:
+    """The shortest delay in RETRY_DELAYS that is at least ``seconds`` (at most the longest)."""
+    return next((delay for delay in RETRY_DELAYS if delay >= seconds), RETRY_DELAYS[-1])
+
+
+def retry_queue_name(queue_name: str, delay: int) -> str:
+    return f"{queue_name}.retry.{delay}s"
 
 
 def encode(request: TranscriptionRequest) -> aio_pika.Message:
@@ -64,7 +81,7 @@ class AmqpJobQueue:
         self._prefetch = prefetch
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractRobustChannel | None = None
-        self._consume_channel: AbstractRobustChannel | None = None
+        self._retry_queues: set[str] = set()
 
     async def connect(self) -> None:
         try:
@@ -82,16 +99,44 @@ class AmqpJobQueue:
             self._connection = None
 
     async def publish(self, request: TranscriptionRequest) -> None:
+        await self._publish(request, self._queue_name)
+
+    async def publish_later(self, request: TranscriptionRequest, seconds: float) -> None:
+        """Publishes ``request`` to come back to the main queue in about ``seconds``."""
+        assert self._publish_channel is not None, "connect() first"
+        name = retry_queue_name(self._queue_name, retry_delay(seconds))
+        if name not in self._retry_queues:
+            try:
+                await self._publish_channel.declare_queue(
+                    name, durable=True, arguments=self._retry_arguments(retry_delay(seconds))
+                )
+            except (AMQPError, OSError) as exc:
+                raise BrokerUnavailable(f"cannot declare the retry queue: {exc}") from exc
+            self._retry_queues.add(name)
+        await self._publish(request, name)
+
+    async def _publish(self, request: TranscriptionRequest, routing_key: str) -> None:
         assert self._publish_channel is not None, "connect() first"
         try:
             await self._publish_channel.default_exchange.publish(
                 encode(request),
-                routing_key=self._queue_name,
+                routing_key=routing_key,
                 mandatory=True,
                 timeout=PUBLISH_TIMEOUT,
             )
         except (TimeoutError, AMQPError, OSError) as exc:
             raise BrokerUnavailable(f"the broker did not accept the job: {exc}") from exc
+
+    def _retry_arguments(self, delay: int) -> dict[str, str | int]:
+        return {
+            "x-queue-type": "quorum",
+            "x-message-ttl": delay * 1000,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self._queue_name,
+            # At-least-once dead-lettering (quorum queues) needs reject-publish overflow.
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
 
     async def consume(self, handler: Handler) -> None:
         assert self._connection is not None, "connect() first"
@@ -107,10 +152,17 @@ class AmqpJobQueue:
                 log.exception("dropping unreadable message", extra={"type": message.type})
                 await message.reject(requeue=False)
                 return
-            if await deliver(handler, request, pause):
-                await message.ack()
-            else:
+            outcome, delay = await deliver(handler, request, pause)
+            if outcome is Outcome.DELAY:
+                try:
+                    await self.publish_later(request, delay)
+                except BrokerUnavailable:
+                    log.exception("could not delay a retry; redelivering now")
+                    outcome = Outcome.REQUEUE
+            if outcome is Outcome.REQUEUE:
                 await message.nack(requeue=True)
+            else:
+                await message.ack()
 
         tag = await queue.consume(on_message)
         try:

@@ -1,14 +1,14 @@
 """An in-process job queue: the embedded default for ``steno dev``.
 
-Nothing survives a restart here; ``steno dev`` re-queues the jobs that were still QUEUED in
-the database when it starts.
+Nothing survives a restart here, delayed retries included; ``steno dev`` re-queues the jobs
+that were still QUEUED in the database when it starts.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from steno.common.broker import FailurePause, Handler, TranscriptionRequest, deliver
+from steno.common.broker import FailurePause, Handler, Outcome, TranscriptionRequest, deliver
 
 
 class InProcessJobQueue:
@@ -28,5 +28,8 @@ class InProcessJobQueue:
         pause = FailurePause()
         while True:
             request = await self._queue.get()
-            if not await deliver(handler, request, pause):
+            outcome, delay = await deliver(handler, request, pause)
+            if outcome is Outcome.REQUEUE:
                 self._queue.put_nowait(request)
+            elif outcome is Outcome.DELAY:
+                asyncio.get_running_loop().call_later(delay, self._queue.put_nowait, request)

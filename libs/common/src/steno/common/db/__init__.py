@@ -1,6 +1,7 @@
-"""The database adapter: schema, repository and migrations, on Postgres or SQLite."""
+"""The database adapter: schema, repositories and migrations, on Postgres or SQLite."""
 
 from steno.common.db.connection import create_engine
+from steno.common.db.lexicons import SqlLexiconRepository
 from steno.common.db.repository import SqlJobRepository
 
-__all__ = ["SqlJobRepository", "create_engine"]
+__all__ = ["SqlJobRepository", "SqlLexiconRepository", "create_engine"]

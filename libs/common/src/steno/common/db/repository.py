@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, and_, delete, insert, select, tuple_, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from steno.common.db.schema import jobs
-from steno.common.errors import DatabaseUnavailable
+from steno.common.db.transaction import transaction
 from steno.common.jobs import (
     TERMINAL_STATES,
     UPDATABLE_FIELDS,
@@ -21,9 +20,10 @@ from steno.common.jobs import (
     Job,
     JobError,
     JobState,
-    PageCursor,
     Segment,
 )
+from steno.common.lexicon import Replacement
+from steno.common.paging import PageCursor
 
 # The columns behind UPDATABLE_FIELDS; the error is stored as two.
 _UPDATABLE_COLUMNS = tuple(
@@ -45,6 +45,7 @@ def _to_row(job: Job, now: datetime) -> dict[str, Any]:
         "sha256": job.sha256,
         "audio_retention_seconds": int(job.audio_retention.total_seconds()),
         "language": job.language,
+        "language_probability": job.language_probability,
         "lexicon_id": job.lexicon_id,
         "lexicon_version": job.lexicon_version,
         "engine": job.engine,
@@ -53,6 +54,8 @@ def _to_row(job: Job, now: datetime) -> dict[str, Any]:
         "original_text": job.original_text,
         "processed_text": job.processed_text,
         "segments": [[s.start, s.end, s.text] for s in job.segments],
+        "replacements": [[r.original, r.replacement, r.offset] for r in job.replacements],
+        "warnings": list(job.warnings),
         "error_code": job.error.code if job.error else None,
         "error_message": job.error.message if job.error else None,
         "attempts": job.attempts,
@@ -87,6 +90,7 @@ def _from_row(row: Row[Any]) -> Job:
         audio_retention=timedelta(seconds=m["audio_retention_seconds"]),
         create_time=m["create_time"],
         language=m["language"],
+        language_probability=m["language_probability"],
         lexicon_id=m["lexicon_id"],
         lexicon_version=m["lexicon_version"],
         engine=m["engine"],
@@ -95,6 +99,8 @@ def _from_row(row: Row[Any]) -> Job:
         original_text=m["original_text"],
         processed_text=m["processed_text"],
         segments=[Segment(start, end, text) for start, end, text in m["segments"]],
+        replacements=[Replacement(*replacement) for replacement in m["replacements"]],
+        warnings=list(m["warnings"]),
         error=error,
         attempts=m["attempts"],
         progress=m["progress"],
@@ -107,34 +113,15 @@ def _from_row(row: Row[Any]) -> Job:
     )
 
 
-def _brief(exc: BaseException) -> str:
-    """The driver's own first line, without the SQL and parameters SQLAlchemy appends."""
-    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    return (str(cause).splitlines() or [type(cause).__name__])[0][:200]
-
-
 class SqlJobRepository:
     """Jobs in a SQL database; each method is its own short transaction."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction; a lost or refused connection becomes DatabaseUnavailable."""
-        try:
-            async with self._engine.begin() as conn:
-                yield conn
-        except (OperationalError, InterfaceError, OSError) as exc:
-            raise DatabaseUnavailable(f"the database is unavailable: {_brief(exc)}") from exc
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            raise DatabaseUnavailable(f"the database connection was lost: {_brief(exc)}") from exc
-
     async def add(self, job: Job) -> None:
         try:
-            async with self._transaction() as conn:
+            async with transaction(self._engine) as conn:
                 await conn.execute(insert(jobs).values(_to_row(job, job.create_time)))
         except IntegrityError as exc:
             # Job ids are fresh UUIDs: the one constraint a new row can break is the
@@ -143,7 +130,7 @@ class SqlJobRepository:
 
     async def find_by_request(self, tenant: str, request_id: str) -> Job | None:
         query = select(jobs).where(jobs.c.tenant == tenant, jobs.c.request_id == request_id)
-        async with self._transaction() as conn:
+        async with transaction(self._engine) as conn:
             row = (await conn.execute(query)).first()
         return _from_row(row) if row else None
 
@@ -151,7 +138,7 @@ class SqlJobRepository:
         query = select(jobs).where(jobs.c.job_id == job_id)
         if tenant is not None:
             query = query.where(jobs.c.tenant == tenant)
-        async with self._transaction() as conn:
+        async with transaction(self._engine) as conn:
             row = (await conn.execute(query)).first()
         return _from_row(row) if row else None
 
@@ -170,15 +157,15 @@ class SqlJobRepository:
             query = query.where(jobs.c.state.in_([s.value for s in states]))
         if after is not None:
             query = query.where(
-                tuple_(jobs.c.create_time, jobs.c.job_id) < tuple_(after.create_time, after.job_id)
+                tuple_(jobs.c.create_time, jobs.c.job_id) < tuple_(after.create_time, after.id)
             )
         query = query.order_by(jobs.c.create_time.desc(), jobs.c.job_id.desc()).limit(limit)
-        async with self._transaction() as conn:
+        async with transaction(self._engine) as conn:
             rows = (await conn.execute(query)).all()
         return [_from_row(row) for row in rows]
 
     async def delete(self, job_id: uuid.UUID) -> None:
-        async with self._transaction() as conn:
+        async with transaction(self._engine) as conn:
             await conn.execute(delete(jobs).where(jobs.c.job_id == job_id))
 
     async def update(self, job: Job, *, expected: JobState) -> bool:
@@ -189,7 +176,7 @@ class SqlJobRepository:
             .where(and_(jobs.c.job_id == job.job_id, jobs.c.state == expected.value))
             .values(values)
         )
-        async with self._transaction() as conn:
+        async with transaction(self._engine) as conn:
             result = await conn.execute(statement)
         return result.rowcount == 1
 
@@ -204,7 +191,7 @@ class SqlJobRepository:
         if after is not None:
             query = query.where(jobs.c.job_id > after)
         query = query.order_by(jobs.c.job_id).limit(limit)
-        async with self._transaction() as conn:
+        async with transaction(self._engine) as conn:
             rows = (await conn.execute(query)).all()
         return [_from_row(row) for row in rows]
 
@@ -216,5 +203,5 @@ class SqlJobRepository:
             .where(jobs.c.job_id.in_(list(job_ids)), jobs.c.audio_delete_time.is_(None))
             .values(audio_delete_time=now, update_time=now)
         )
-        async with self._transaction() as conn:
+        async with transaction(self._engine) as conn:
             await conn.execute(statement)

@@ -59,6 +59,7 @@ jobs = Table(
     Column("sha256", String(64), nullable=False),
     Column("audio_retention_seconds", BigInteger, nullable=False),
     Column("language", String(35), nullable=False),
+    Column("language_probability", Float, nullable=True),
     Column("lexicon_id", String(64), nullable=False),
     Column("lexicon_version", Integer, nullable=False),
     Column("engine", String(32), nullable=False),
@@ -67,6 +68,9 @@ jobs = Table(
     Column("original_text", Text, nullable=False),
     Column("processed_text", Text, nullable=False),
     Column("segments", JSON, nullable=False),
+    # [[original, replacement, offset], ...]
+    Column("replacements", JSON, nullable=False),
+    Column("warnings", JSON, nullable=False),
     Column("error_code", String(32), nullable=True),
     Column("error_message", Text, nullable=True),
     Column("attempts", Integer, nullable=False),
@@ -83,4 +87,19 @@ jobs = Table(
     Index("ix_jobs_tenant_create_time", "tenant", "create_time", "job_id"),
     Index("ix_jobs_audio_expire_time", "audio_expire_time"),
     Index("ux_jobs_tenant_request_id", "tenant", "request_id", unique=True),
+)
+
+lexicons = Table(
+    "lexicons",
+    metadata,
+    Column("lexicon_id", Uuid, primary_key=True),
+    Column("tenant", String(128), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("language", String(35), nullable=False),
+    Column("version", Integer, nullable=False),
+    # [{"phrase": ..., "sounds_like": [...]}, ...]: read and written whole, never queried.
+    Column("entries", JSON, nullable=False),
+    Column("create_time", UTCDateTime, nullable=False),
+    Column("update_time", UTCDateTime, nullable=False),
+    Index("ix_lexicons_tenant_create_time", "tenant", "create_time", "lexicon_id"),
 )

