@@ -144,16 +144,20 @@ def running(
 
 
 class FailsOnce:
-    """A consumer handler that fails its first call, as on a database blip, then succeeds."""
+    """A consumer handler that fails its first call with ``error`` (by default as on a
+    database blip), then succeeds; it notes when each call came."""
 
-    def __init__(self) -> None:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error or RuntimeError("database blip")
         self.calls: list[TranscriptionRequest] = []
+        self.times: list[float] = []
         self.succeeded = asyncio.Event()
 
     async def __call__(self, request: TranscriptionRequest) -> None:
         self.calls.append(request)
+        self.times.append(time.monotonic())
         if len(self.calls) == 1:
-            raise RuntimeError("database blip")
+            raise self.error
         self.succeeded.set()
 
 

@@ -136,6 +136,39 @@ def test_grpcurl_lists_describes_and_reads_jobs(
     )
     assert completed_job_id in [job["job_id"] for job in listed["jobs"]]
 
+    subtitles = json.loads(
+        call("-d", json.dumps({"job_id": completed_job_id, "format": "TRANSCRIPT_FORMAT_SRT"}),
+             dev_stack.address, "steno.v1.TranscriptionService/GetTranscript")
+    )  # fmt: skip
+    assert subtitles["content_type"] == "application/x-subrip"
+    assert subtitles["content"].startswith("1\n00:00:0")
+
+
+def test_grpcurl_manages_lexicons(dev_stack: DevStack, grpcurl: str) -> None:
+    def call(method: str, body: dict[str, object]) -> dict[str, object]:
+        done = subprocess.run(
+            [grpcurl, "-plaintext", "-d", json.dumps(body), dev_stack.address,
+             f"steno.v1.LexiconService/{method}"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        result: dict[str, object] = json.loads(done.stdout)
+        return result
+
+    entry = {"phrase": "Kubernetes", "sounds_like": ["cooper netties"]}
+    created = call("CreateLexicon", {"lexicon": {"name": "platform", "entries": [entry]}})
+    lexicon = created["lexicon"]
+    assert isinstance(lexicon, dict) and lexicon["version"] == "1"
+    updated = call(
+        "UpdateLexicon",
+        {"lexicon": {"lexicon_id": lexicon["lexicon_id"], "name": "platform team"},
+         "update_mask": "name"},
+    )  # fmt: skip
+    changed = updated["lexicon"]
+    assert isinstance(changed, dict)
+    assert (changed["name"], changed["version"]) == ("platform team", "2")
+    assert changed["entries"] == [entry], "a masked update leaves the other fields alone"
+
 
 def test_a_second_dev_on_the_same_port_refuses_to_start(dev_stack: DevStack) -> None:
     port = dev_stack.address.rsplit(":", 1)[1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from steno.common.adapters import open_database, open_job_queue, open_object_store
 from steno.common.broker import JobQueue
 from steno.common.db import SqlJobRepository, SqlLexiconRepository
+from steno.common.db.migrate import upgrade
 from steno.common.db.schema import jobs as jobs_table
 from steno.common.settings import Settings
 from steno.common.storage import ObjectStore
@@ -40,6 +42,20 @@ class Gateway:
             return int(
                 (await conn.execute(select(func.count()).select_from(jobs_table))).scalar_one()
             )
+
+
+@pytest.fixture(params=["postgres", "sqlite", "fake"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    """A migrated database of each kind, or None for the in-memory fake: repository contract
+    tests run against all three."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'steno.db'}"
+        upgrade(url)
+        return url
+    return None
 
 
 @pytest.fixture

@@ -6,36 +6,23 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from steno.common.db import SqlJobRepository, create_engine
-from steno.common.db.migrate import upgrade
 from steno.common.errors import DatabaseUnavailable
 from steno.common.jobs import (
     DuplicateRequest,
     JobError,
     JobRepository,
     JobState,
+    PostProcessing,
     Segment,
 )
+from steno.common.lexicon import Replacement
 from steno.common.paging import PageCursor
 from tests.fakes import T0, FakeJobRepository, make_job, make_transcript
 from tests.support import free_port
-
-
-@pytest.fixture(params=["postgres", "sqlite", "fake"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
-    """A migrated database of each kind, or None for the in-memory fake."""
-    if request.param == "postgres":
-        url: str = request.getfixturevalue("postgres_url")
-        return url
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'steno.db'}"
-        upgrade(url)
-        return url
-    return None
 
 
 @pytest.fixture
@@ -49,10 +36,17 @@ async def repository(database_url: str | None) -> AsyncIterator[JobRepository]:
 
 
 async def test_a_job_round_trips_every_field(repository: JobRepository) -> None:
-    job = make_job(labels={"team": "blue"}, language="de", lexicon_id="lex")
+    job = make_job(labels={"team": "blue"}, language="de", lexicon_id=str(uuid.uuid4()))
     await repository.add(job)
     job.start(T0)
-    job.complete(make_transcript(), T0 + timedelta(seconds=3))
+    post = PostProcessing(
+        lexicon_version=3,
+        text="good morning Kubernetes",
+        segments=[Segment(0.0, 2.25, "good morning Kubernetes")],
+        replacements=[Replacement("cooper netties", "Kubernetes", 13)],
+        warnings=["a warning for a person"],
+    )
+    job.complete(make_transcript(language_probability=0.875), T0 + timedelta(seconds=3), post)
     assert await repository.update(job, expected=JobState.PROCESSING) is False
     assert await repository.update(job, expected=JobState.QUEUED) is True
     assert await repository.get(job.job_id) == job

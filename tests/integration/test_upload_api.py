@@ -61,12 +61,13 @@ async def then_silence(size: int, hold: asyncio.Event) -> AsyncIterator[pb.Uploa
     await hold.wait()
 
 
-async def queued_messages(settings: Settings) -> int:
+async def queued_messages(settings: Settings, queue_name: str | None = None) -> int:
+    """Messages ready in the test's queue (or in ``queue_name``)."""
     assert settings.amqp_url is not None
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     async with connection:
         channel = await connection.channel()
-        queue = await channel.declare_queue(settings.amqp_queue, passive=True)
+        queue = await channel.declare_queue(queue_name or settings.amqp_queue, passive=True)
         count = queue.declaration_result.message_count
         assert count is not None
         return count
@@ -161,10 +162,10 @@ async def test_upload_streams_large_files_as_multipart(gateway: Gateway, s3_serv
             id="bad-language",
         ),
         pytest.param(
-            [metadata_message(lexicon_id="x" * 65), *chunks_of(WAV_HEAD)],
+            [metadata_message(lexicon_id="platform-team"), *chunks_of(WAV_HEAD)],
             "metadata.lexicon_id",
-            "at most 64",
-            id="long-lexicon-id",
+            "must be the UUID",
+            id="lexicon-id-not-a-uuid",
         ),
         pytest.param(
             [metadata_message(language="en-" + "-".join(["abcdefgh"] * 6)), *chunks_of(WAV_HEAD)],
@@ -202,6 +203,18 @@ async def test_bad_upload_is_invalid_argument_and_leaves_nothing(
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert phrase in (caught.value.details() or "")
     assert field_violations(caught.value) == [field]
+    await assert_nothing_left(gateway, rows_before, bucket_objects)
+
+
+async def test_an_unknown_lexicon_is_not_found_and_leaves_nothing(
+    gateway: Gateway, bucket_objects: Callable
+) -> None:
+    missing = str(uuid.uuid4())
+    rows_before = await gateway.row_count()
+    with pytest.raises(grpc.RpcError) as caught:
+        await upload(gateway, [metadata_message(lexicon_id=missing), *chunks_of(WAV_HEAD)])
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert f"no lexicon {missing}" in (caught.value.details() or "")
     await assert_nothing_left(gateway, rows_before, bucket_objects)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from steno.common.broker import TranscriptionRequest
+from steno.common.broker import RetryLater, TranscriptionRequest
 from steno.common.engine import EngineError, TranscriptionOptions
 from steno.common.jobs import JobState, Transcript
 from steno.transcriber.engines.local import LocalWhisperEngine, Stopped
@@ -161,3 +161,20 @@ async def test_an_abandoned_transcription_stops_between_segments(
         await asyncio.to_thread(
             whisper_engine._transcribe, AUDIO / "speech.wav", TranscriptionOptions(), stop
         )
+
+
+async def test_a_request_to_retry_later_comes_back_through_a_rabbitmq_delay_queue(
+    gateway: Gateway,
+) -> None:
+    """The delayed requeue: the message waits out its delay in a TTL queue, not in the
+    worker, then RabbitMQ dead-letters it back to the main queue."""
+    request = TranscriptionRequest(uuid.uuid4(), "default")
+    handler = FailsOnce(RetryLater(1, "rate limited"))
+
+    await gateway.queue.publish(request)
+    await consume_until_success(gateway.queue, handler, timeout=30)
+
+    assert handler.calls == [request, request]
+    assert handler.times[1] - handler.times[0] >= 1.0
+    assert await queued_messages(gateway.settings) == 0
+    assert await queued_messages(gateway.settings, f"{gateway.settings.amqp_queue}.retry.1s") == 0

@@ -1,4 +1,4 @@
-"""Domain jobs as steno.v1 messages: the views, the state mapping, times and durations."""
+"""Domain records as steno.v1 messages: the views, the state mapping, times and durations."""
 
 from __future__ import annotations
 
@@ -6,17 +6,22 @@ from datetime import UTC, timedelta, timezone
 
 import pytest
 
-from steno.common.jobs import Job, JobError, JobState, Segment
-from steno.gateway.convert import job_to_proto, state_from_proto, state_to_proto
+from steno.common.jobs import Job, JobError, JobState, PostProcessing, Segment
+from steno.common.lexicon import LexiconEntry, Replacement
+from steno.gateway.convert import (
+    job_to_proto,
+    lexicon_to_proto,
+    state_from_proto,
+    state_to_proto,
+)
 from steno.v1 import job_pb2
-from tests.fakes import T0, make_job, make_transcript
+from tests.fakes import T0, make_job, make_lexicon, make_transcript
 
 
 def completed_job() -> Job:
     job = make_job(
         language="en",
         lexicon_id="medical",
-        lexicon_version=3,
         labels={"team": "blue"},
         size_bytes=4096,
         sha256="ab" * 32,
@@ -27,10 +32,16 @@ def completed_job() -> Job:
             text="hello world",
             segments=[Segment(0.0, 1.25, "hello"), Segment(1.25, 2.5, "world")],
             duration_seconds=2.5,
+            language_probability=0.5,
         ),
         T0 + timedelta(seconds=30),
+        PostProcessing(
+            lexicon_version=3,
+            text="Hello, world.",
+            replacements=[Replacement("hello", "Hello", 0)],
+            warnings=["something to know"],
+        ),
     )
-    job.processed_text = "Hello, world."
     return job
 
 
@@ -40,6 +51,7 @@ def test_basic_view_omits_the_transcript() -> None:
     assert message.original_text == ""
     assert message.processed_text == ""
     assert len(message.segments) == 0
+    assert len(message.replacements) == 0
     # Everything else is there.
     assert message.state == job_pb2.JOB_STATE_COMPLETED
     assert message.model == "tiny.en"
@@ -60,6 +72,9 @@ def test_full_view_includes_text_and_segments() -> None:
         (0, 1_250_000_000, "hello"),
         (1_250_000_000, 2_500_000_000, "world"),
     ]
+    assert [(r.original, r.replacement, r.offset) for r in message.replacements] == [
+        ("hello", "Hello", 0)
+    ]
 
 
 def test_scalar_fields_are_copied() -> None:
@@ -74,6 +89,8 @@ def test_scalar_fields_are_copied() -> None:
     assert message.language == "en"
     assert message.lexicon_id == "medical"
     assert message.lexicon_version == 3
+    assert message.language_probability == pytest.approx(0.5)
+    assert list(message.warnings) == ["something to know"]
     assert message.engine == "local"
     assert message.attempts == 1
     assert message.progress == pytest.approx(1.0)
@@ -158,3 +175,21 @@ def test_every_domain_state_has_a_proto_state() -> None:
 def test_unspecified_or_unknown_proto_state_raises(value: int) -> None:
     with pytest.raises(ValueError):
         state_from_proto(value)
+
+
+def test_a_lexicon_keeps_its_entries_version_and_times() -> None:
+    lexicon = make_lexicon(
+        LexiconEntry("Kubernetes", ("cooper netties", "kuber netes")),
+        version=7,
+        update_time=T0 + timedelta(hours=2),
+    )
+    message = lexicon_to_proto(lexicon)
+
+    assert (message.lexicon_id, message.name, message.language, message.version) == (
+        str(lexicon.lexicon_id), "platform team", "en", 7
+    )  # fmt: skip
+    assert [(e.phrase, list(e.sounds_like)) for e in message.entries] == [
+        ("Kubernetes", ["cooper netties", "kuber netes"])
+    ]
+    assert message.create_time.ToDatetime(tzinfo=UTC) == T0
+    assert message.update_time.ToDatetime(tzinfo=UTC) == T0 + timedelta(hours=2)

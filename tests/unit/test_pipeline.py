@@ -6,14 +6,16 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from steno.common.broker import FailurePause, TranscriptionRequest
-from steno.common.engine import EngineError
+from steno.common.broker import FailurePause, RetryLater, TranscriptionRequest
+from steno.common.engine import EngineError, EngineUnavailable, TranscriptionOptions
 from steno.common.errors import DatabaseUnavailable, StorageUnavailable
-from steno.common.jobs import Job, JobError, JobState
-from steno.transcriber.pipeline import JobProcessor
+from steno.common.jobs import Job, JobError, JobState, Segment, Transcript
+from steno.common.lexicon import LexiconEntry, Replacement
+from steno.transcriber.pipeline import JobProcessor, RetryPolicy
 from tests.fakes import (
     T0,
     FakeEngine,
@@ -21,6 +23,7 @@ from tests.fakes import (
     FakeLexiconRepository,
     FakeObjectStore,
     make_job,
+    make_lexicon,
     make_transcript,
 )
 
@@ -44,6 +47,7 @@ class StepClock:
 class World:
     job: Job
     jobs: FakeJobRepository
+    lexicons: FakeLexiconRepository
     store: FakeObjectStore
     engine: FakeEngine
     processor: JobProcessor
@@ -56,9 +60,17 @@ class World:
         await self.processor.handle(TranscriptionRequest(self.job.job_id, self.job.tenant))
 
 
-def build(job: Job | None = None, *, engine: FakeEngine | None = None) -> World:
+def build(
+    job: Job | None = None,
+    *,
+    engine: FakeEngine | None = None,
+    lexicons: FakeLexiconRepository | None = None,
+    retry: RetryPolicy | None = None,
+    progress_interval: float = 60.0,
+) -> World:
     job = job or make_job(language="en", audio_retention=timedelta(hours=3))
     jobs = FakeJobRepository([job])
+    lexicons = lexicons or FakeLexiconRepository()
     store = FakeObjectStore({job.object_key: AUDIO})
     engine = engine or FakeEngine()
     pauses: list[float] = []
@@ -68,13 +80,15 @@ def build(job: Job | None = None, *, engine: FakeEngine | None = None) -> World:
 
     processor = JobProcessor(
         jobs,
-        FakeLexiconRepository(),
+        lexicons,
         store,
         {engine.name: engine},
+        retry=retry or RetryPolicy(),
+        progress_interval=progress_interval,
         clock=StepClock(),
         new_pause=lambda: FailurePause(sleep=record),
     )
-    return World(job, jobs, store, engine, processor, pauses)
+    return World(job, jobs, lexicons, store, engine, processor, pauses)
 
 
 @pytest.fixture
@@ -240,7 +254,9 @@ async def test_job_is_run_by_the_engine_it_asked_for() -> None:
     job = make_job(engine="openai")
     jobs = FakeJobRepository([job])
     store = FakeObjectStore({job.object_key: AUDIO})
-    processor = JobProcessor(jobs, store, {"local": local, "openai": openai})
+    processor = JobProcessor(
+        jobs, FakeLexiconRepository(), store, {"local": local, "openai": openai}
+    )
 
     await processor.handle(TranscriptionRequest(job.job_id, job.tenant))
 
@@ -325,3 +341,149 @@ async def test_cancelled_worker_hands_the_job_back_to_queued() -> None:
     await world.handle()
     assert world.stored().state is JobState.COMPLETED
     assert world.stored().attempts == 2
+
+
+KUBERNETES = LexiconEntry("Kubernetes", ("cooper netties",))
+
+
+def with_lexicon(*entries: LexiconEntry, text: str) -> World:
+    lexicon = make_lexicon(*entries, version=4)
+    transcript = make_transcript(
+        text=text, segments=[Segment(0.0, 1.0, text)], language_probability=0.75
+    )
+    return build(
+        make_job(lexicon_id=str(lexicon.lexicon_id)),
+        engine=FakeEngine(transcript=transcript),
+        lexicons=FakeLexiconRepository([lexicon]),
+    )
+
+
+async def test_the_lexicon_corrects_text_and_segments_and_biases_the_engine() -> None:
+    world = with_lexicon(KUBERNETES, text="we run cooper netties daily")
+
+    await world.handle()
+
+    job = world.stored()
+    assert job.state is JobState.COMPLETED
+    assert job.original_text == "we run cooper netties daily"
+    assert job.processed_text == "we run Kubernetes daily"
+    assert job.segments == [Segment(0.0, 1.0, "we run Kubernetes daily")]
+    assert job.replacements == [Replacement("cooper netties", "Kubernetes", 7)]
+    assert job.lexicon_version == 4
+    assert job.language_probability == 0.75
+    assert job.warnings == []
+    assert list(world.engine.options[0].vocabulary) == ["Kubernetes"]
+
+
+async def test_the_job_uses_the_lexicon_as_it_is_when_the_job_runs() -> None:
+    """Updated after the upload: the worker applies, and records, the newer version."""
+    world = with_lexicon(KUBERNETES, text="ask neve")
+    [lexicon] = await world.lexicons.list_lexicons("default", limit=1, after=None)
+    lexicon.entries.append(LexiconEntry("Niamh", ("neve",)))
+    lexicon.version = 5
+    assert await world.lexicons.update(lexicon, expected_version=4)
+
+    await world.handle()
+
+    assert world.stored().lexicon_version == 5
+    assert world.stored().processed_text == "ask Niamh"
+
+
+async def test_a_lexicon_deleted_before_the_job_ran_completes_it_with_a_warning() -> None:
+    world = build(make_job(lexicon_id=str(uuid.uuid4())))
+
+    await world.handle()
+
+    job = world.stored()
+    assert job.state is JobState.COMPLETED
+    assert job.original_text == world.engine.transcript.text
+    assert job.processed_text == ""
+    assert job.lexicon_version == 0
+    assert len(job.warnings) == 1 and "was deleted" in job.warnings[0]
+
+
+async def test_a_post_processing_failure_keeps_the_original_and_warns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = with_lexicon(KUBERNETES, text="we run cooper netties daily")
+
+    def broken(self: object, text: str) -> None:
+        raise RuntimeError("rewrite exploded")
+
+    monkeypatch.setattr("steno.common.lexicon.rewrite.Rewriter.apply", broken)
+    await world.handle()
+
+    job = world.stored()
+    assert job.state is JobState.COMPLETED
+    assert job.original_text == "we run cooper netties daily"
+    assert job.processed_text == ""
+    assert job.segments == world.engine.transcript.segments
+    assert job.replacements == []
+    assert job.lexicon_version == 4
+    assert len(job.warnings) == 1 and "rewrite exploded" in job.warnings[0]
+
+
+async def test_an_unreachable_lexicon_store_hands_the_job_back() -> None:
+    world = with_lexicon(KUBERNETES, text="x")
+    world.lexicons.error = DatabaseUnavailable("connection lost")
+
+    with pytest.raises(DatabaseUnavailable):
+        await world.handle()
+
+    assert world.stored().state is JobState.QUEUED
+    assert world.engine.calls == 0
+
+
+async def test_an_unavailable_engine_hands_the_job_back_to_be_retried_later() -> None:
+    world = build(
+        engine=FakeEngine(error=EngineUnavailable("rate limited", retry_after=None)),
+        retry=RetryPolicy(max_attempts=3, first=10, ceiling=25),
+    )
+
+    delays = []
+    for _ in range(2):
+        with pytest.raises(RetryLater) as retry:
+            await world.handle()
+        delays.append(retry.value.delay)
+        assert world.stored().state is JobState.QUEUED
+
+    assert delays == [10, 20], "backoff doubles per attempt"
+    await world.handle()  # the third attempt is the last
+
+    job = world.stored()
+    assert job.state is JobState.FAILED
+    assert job.attempts == 3
+    assert job.error is not None and job.error.code == "UNAVAILABLE"
+    assert "all 3 attempts" in job.error.message and "rate limited" in job.error.message
+    assert world.engine.calls == 3
+
+
+async def test_the_providers_retry_hint_wins_when_it_is_longer() -> None:
+    world = build(
+        engine=FakeEngine(error=EngineUnavailable("slow down", retry_after=42)),
+        retry=RetryPolicy(max_attempts=3, first=1, ceiling=25),
+    )
+    with pytest.raises(RetryLater) as retry:
+        await world.handle()
+    assert retry.value.delay == 42
+
+
+async def test_progress_is_written_while_the_engine_runs() -> None:
+    release = asyncio.Event()
+
+    class SlowEngine(FakeEngine):
+        async def transcribe(self, audio: Path, options: TranscriptionOptions) -> Transcript:
+            options.on_progress(0.5)
+            await release.wait()
+            return await super().transcribe(audio, options)
+
+    world = build(engine=SlowEngine(), progress_interval=0.01)
+    handling = asyncio.create_task(world.handle())
+
+    async with asyncio.timeout(5):
+        while world.stored().progress != 0.5:
+            await asyncio.sleep(0.01)
+    assert world.stored().state is JobState.PROCESSING
+    release.set()
+    await handling
+    assert world.stored().progress == 1.0

@@ -129,3 +129,20 @@ def test_an_engine_that_does_not_exist_is_refused(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("STENO_ENGINE", "nonesuch")
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_a_transcriber_runs_the_default_engine_unless_told_which(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().served_engines == ["local"]
+    monkeypatch.setenv("STENO_ENGINE", "openai")
+    assert Settings().served_engines == ["openai"]
+    monkeypatch.setenv("STENO_ENGINES", " local , openai ")
+    assert Settings().served_engines == ["local", "openai"]
+
+
+@pytest.mark.parametrize("engines", ["local,whisperx", ",", "gpt"])
+def test_unknown_engines_are_refused_by_name(monkeypatch: pytest.MonkeyPatch, engines: str) -> None:
+    monkeypatch.setenv("STENO_ENGINES", engines)
+    with pytest.raises(ValidationError, match="engines must name some of: local, openai"):
+        Settings()

@@ -126,7 +126,8 @@ class JobProcessor:
                     ]
                 )
             else:
-                post = post_process(transcript, lexicon)
+                # Matching a large lexicon is CPU work: keep it off the event loop.
+                post = await asyncio.to_thread(post_process, transcript, lexicon)
             job.complete(transcript, self._clock(), post)
             await self._finish(job)
 

@@ -3,7 +3,7 @@
 The model loads once per process, on first use or at start-up via :meth:`load`, and every
 inference runs on one dedicated thread so the event loop keeps serving. Short audio is decoded
 window by window (optionally skipping silence with VAD); long audio goes through
-faster-whisper's batched pipeline. The lexicon's phrases are passed as hotwords.
+faster-whisper's batched pipeline. The lexicon's phrases go in as the initial prompt.
 """
 
 from __future__ import annotations
@@ -99,9 +99,9 @@ class LocalWhisperEngine:
             language = _whisper_language(
                 options.language, model.supported_languages, self.model_name
             )
-        # Hotwords bias every 30 s window towards the lexicon's phrases (an initial prompt
-        # would only reach the first, with previous text taking over after it).
-        hotwords = _hint(options.vocabulary)
+        # The prompt conditions decoding on the lexicon's phrases: every batch of a long
+        # file, and the first window of a short one, whose text then carries it forward.
+        prompt = _glossary(options.vocabulary)
         try:
             duration = _duration_seconds(audio)
             if duration is not None and duration >= self._batch_min_seconds:
@@ -110,7 +110,7 @@ class LocalWhisperEngine:
                     str(audio),
                     language=language,
                     beam_size=self._beam_size,
-                    hotwords=hotwords,
+                    initial_prompt=prompt,
                     batch_size=self._batch_size,
                 )
             else:
@@ -118,7 +118,7 @@ class LocalWhisperEngine:
                     str(audio),
                     language=language,
                     beam_size=self._beam_size,
-                    hotwords=hotwords,
+                    initial_prompt=prompt,
                     vad_filter=self._vad_filter,
                 )
             # The segments are a lazy generator: decoding happens while it is consumed.
@@ -146,12 +146,22 @@ class LocalWhisperEngine:
         )
 
 
-def _hint(vocabulary: Sequence[str]) -> str | None:
-    """The lexicon's phrases as one hint, cut to what Whisper reads."""
-    hint = ", ".join(vocabulary)
-    if len(hint) > MAX_VOCABULARY_CHARS:
-        hint = hint[:MAX_VOCABULARY_CHARS].rsplit(",", 1)[0]
-    return hint or None
+def _glossary(vocabulary: Sequence[str]) -> str | None:
+    """The lexicon's phrases as Whisper's initial prompt, cut to what it reads.
+
+    Measured on the spoken term fixtures with tiny.en, a "Glossary: …" prompt beat hotwords
+    both on term recall and on the text around the terms: hotwords listed with commas made
+    the model punctuate the speech like a list, and without commas it repeated them.
+    """
+    if not vocabulary:
+        return None
+    phrases = ""
+    for phrase in vocabulary:
+        candidate = f"{phrases}, {phrase}" if phrases else phrase
+        if len(candidate) > MAX_VOCABULARY_CHARS:
+            break
+        phrases = candidate
+    return f"Glossary: {phrases}."
 
 
 def _duration_seconds(audio: Path) -> float | None:
