@@ -93,6 +93,10 @@ def amqp_url() -> str:
     return AMQP_URL
 
 
+# The fake OpenAI API, ``openai_server``.
+pytest_plugins = ["tests.openai_server"]
+
+
 @dataclass(frozen=True)
 class S3Server:
     endpoint: str

@@ -162,7 +162,7 @@ def test_grpcurl_manages_lexicons(dev_stack: DevStack, grpcurl: str) -> None:
     updated = call(
         "UpdateLexicon",
         {"lexicon": {"lexicon_id": lexicon["lexicon_id"], "name": "platform team"},
-         "update_mask": "name"},
+         "update_mask": {"paths": ["name"]}},
     )  # fmt: skip
     changed = updated["lexicon"]
     assert isinstance(changed, dict)

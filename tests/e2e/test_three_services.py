@@ -18,6 +18,7 @@ from steno.client import StenoClient
 from steno.common.settings import Settings
 from steno.v1 import job_pb2
 from tests.conftest import S3Server
+from tests.openai_server import FakeOpenAI
 from tests.support import (
     AUDIO,
     SPEECH_TEXT,
@@ -46,9 +47,20 @@ def run_janitor(env: dict[str, str]) -> dict[str, object]:
 
 
 def test_upload_transcribe_and_expire_across_three_services(
-    settings: Settings, s3_server: S3Server, bucket: str, tmp_path: Path
+    settings: Settings,
+    s3_server: S3Server,
+    bucket: str,
+    tmp_path: Path,
+    openai_server: FakeOpenAI,
 ) -> None:
     env = service_env(settings)
+    # The transcriber runs both engines; its OpenAI client talks to the local fake API.
+    transcriber_env = {
+        **env,
+        "STENO_ENGINES": "local,openai",
+        "OPENAI_BASE_URL": openai_server.base_url,
+        "OPENAI_API_KEY": "sk-e2e-test",
+    }
     gateway_metrics, transcriber_metrics = free_port(), free_port()
     with (
         running(
@@ -58,7 +70,8 @@ def test_upload_transcribe_and_expire_across_three_services(
         ) as gateway,
         running(
             ["-m", "steno.transcriber"],
-            {**env, "STENO_GRPC_PORT": "0", "STENO_METRICS_PORT": str(transcriber_metrics)},
+            {**transcriber_env, "STENO_GRPC_PORT": "0",
+             "STENO_METRICS_PORT": str(transcriber_metrics)},
             tmp_path / "transcriber.log",
         ) as transcriber,
     ):  # fmt: skip
@@ -118,3 +131,21 @@ def test_upload_transcribe_and_expire_across_three_services(
                 "bytes_freed": 0,
                 "errors": [],
             }
+
+            # The OpenAI engine and a lexicon, across the processes: the fake API writes
+            # "Part 1. Part 2.", and the team's lexicon says a part is a "Chapter".
+            lexicon = client.create_lexicon("book", {"Chapter": ["part"]}, language="en")
+            uploaded = client.upload(
+                AUDIO / "speech.ogg", engine="openai", lexicon_id=lexicon.lexicon_id
+            )
+            job = client.wait(uploaded.job_id, timeout=60)
+            assert job.state == job_pb2.JOB_STATE_COMPLETED, job.error.message
+            assert (job.engine, job.model, job.language) == ("openai", "whisper-1", "en")
+            assert job.original_text == "Part 1. Part 2."
+            assert job.processed_text == "Chapter 1. Chapter 2."
+            assert job.lexicon_version == 1
+            [request] = openai_server.requests
+            assert request.authorization == "Bearer sk-e2e-test"
+            assert "Chapter" in (request.field("prompt") or "")
+            subtitles = client.get_transcript(job.job_id, "vtt").content
+            assert "00:00:05.000 --> " in subtitles and "Chapter 2." in subtitles

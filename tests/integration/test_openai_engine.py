@@ -30,9 +30,6 @@ from tests.tone_bursts import ToneBursts, write_tone_bursts
 if TYPE_CHECKING:
     from tests.openai_server import FakeOpenAI
 
-# The fake API's fixture, ``openai_server``.
-pytest_plugins = ["tests.openai_server"]
-
 T = TypeVar("T")
 
 KEY = "sk-test-0123456789abcdefSECRET"

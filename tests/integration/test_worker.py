@@ -9,17 +9,19 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import jiwer
 import pytest
 
 from steno.common.broker import RetryLater, TranscriptionRequest
 from steno.common.engine import EngineError, TranscriptionOptions
 from steno.common.jobs import JobState, Transcript
 from steno.transcriber.engines.local import LocalWhisperEngine, Stopped
+from steno.transcriber.engines.models import resolve_model
 from steno.transcriber.pipeline import JobProcessor
 from steno.v1 import transcription_service_pb2 as pb
 from tests.integration.conftest import Gateway
 from tests.integration.test_upload_api import chunks_of, queued_messages, upload
-from tests.support import AUDIO, FailsOnce, consume_until_success
+from tests.support import AUDIO, SPEECH_TEXT, FailsOnce, consume_until_success, normalise
 
 
 class CountingEngine:
@@ -178,3 +180,26 @@ async def test_a_request_to_retry_later_comes_back_through_a_rabbitmq_delay_queu
     assert handler.times[1] - handler.times[0] >= 1.0
     assert await queued_messages(gateway.settings) == 0
     assert await queued_messages(gateway.settings, f"{gateway.settings.amqp_queue}.retry.1s") == 0
+
+
+async def test_the_local_engine_reports_progress_through_the_file(
+    whisper_engine: LocalWhisperEngine,
+) -> None:
+    reported: list[float] = []
+    await whisper_engine.transcribe(
+        AUDIO / "speech.wav", TranscriptionOptions(on_progress=reported.append)
+    )
+    assert len(reported) >= 2
+    assert reported == sorted(reported)
+    assert 0 < reported[0] < 1 and reported[-1] == 1.0
+
+
+async def test_long_audio_goes_through_batched_inference(tmp_path: Path) -> None:
+    """The batched pipeline (used from STENO_WHISPER_BATCH_MIN_SECONDS on) hears the same
+    words; here every file counts as long."""
+    engine = LocalWhisperEngine(resolve_model(None, tmp_path), batch_min_seconds=1, batch_size=4)
+    transcript = await engine.transcribe(AUDIO / "speech.ogg", TranscriptionOptions())
+    error_rate = jiwer.wer(normalise(SPEECH_TEXT), normalise(transcript.text))
+    print(f"batched WER {error_rate:.3f}: {transcript.text!r}")
+    assert error_rate <= 0.3
+    assert transcript.language == "en" and transcript.duration_seconds > 7

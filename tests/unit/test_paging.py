@@ -26,20 +26,22 @@ def _token(payload: object) -> str:
 def test_token_round_trips_to_the_last_jobs_position(create_time: datetime) -> None:
     job = make_job(create_time=create_time)
 
-    cursor = decode_page_token(encode_page_token(PageCursor(job.create_time, job.job_id)))
+    cursor = decode_page_token(
+        encode_page_token(PageCursor(job.create_time, job.job_id), "jobs"), "jobs"
+    )
 
     assert cursor == PageCursor(create_time=create_time, id=job.job_id)
     assert cursor is not None and cursor.create_time.utcoffset() == create_time.utcoffset()
 
 
 def test_token_is_url_safe_and_unpadded() -> None:
-    token = encode_page_token(PageCursor(T0, uuid.uuid4()))
+    token = encode_page_token(PageCursor(T0, uuid.uuid4()), "jobs")
     assert "=" not in token
     assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 def test_empty_token_means_first_page() -> None:
-    assert decode_page_token("") is None
+    assert decode_page_token("", "jobs") is None
 
 
 @pytest.mark.parametrize(
@@ -67,7 +69,13 @@ def test_empty_token_means_first_page() -> None:
 )
 def test_garbled_tokens_are_rejected(token: str) -> None:
     with pytest.raises(InvalidPageToken):
-        decode_page_token(token)
+        decode_page_token(token, "jobs")
+
+
+def test_a_token_from_another_listing_is_refused() -> None:
+    token = encode_page_token(PageCursor(T0, uuid.uuid4()), "lexicons")
+    with pytest.raises(InvalidPageToken):
+        decode_page_token(token, "jobs")
 
 
 def test_invalid_page_token_is_a_value_error() -> None:

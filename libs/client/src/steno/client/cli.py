@@ -1,4 +1,5 @@
-"""The client half of the ``steno`` command: ``upload``, ``jobs`` and ``job``."""
+"""The client half of the ``steno`` command: ``upload``, ``jobs``, ``job``, ``transcript``
+and (from :mod:`steno.client.lexicon_cli`) ``lexicon``."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import grpc
 from google.protobuf.json_format import MessageToJson
 
-from steno.client.sdk import DEFAULT_SERVER, StenoClient
+from steno.client import lexicon_cli
+from steno.client.lexicon_cli import InvalidInput
+from steno.client.sdk import DEFAULT_SERVER, TRANSCRIPT_FORMATS, StenoClient
 from steno.v1 import job_pb2
 
-Command = Callable[[argparse.Namespace], int]
+# A subcommand: the parsed arguments and a connected client in, the exit status out.
+Command = Callable[[argparse.Namespace, StenoClient], int]
 
 
 def add_commands(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,7 +37,8 @@ def add_commands(subcommands: argparse._SubParsersAction[argparse.ArgumentParser
     upload.add_argument("file")
     upload.add_argument("--language", default="", help="BCP-47 code; default: detect")
     upload.add_argument("--engine", default="", help="local or openai; default: the server's")
-    upload.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    upload.add_argument("--lexicon", default="", metavar="ID", help="apply this lexicon")
+    upload.add_argument("--label", action="append", default=[], type=_label, metavar="KEY=VALUE")
     upload.add_argument(
         "--retention-hours",
         type=float,
@@ -43,6 +49,12 @@ def add_commands(subcommands: argparse._SubParsersAction[argparse.ArgumentParser
         "--request-id", default="", help="idempotency key: a retry with it gets the same job"
     )
     upload.add_argument("--wait", action="store_true", help="wait and print the transcript")
+    upload.add_argument(
+        "--format",
+        choices=TRANSCRIPT_FORMATS,
+        default=None,
+        help="print the transcript in this format (implies --wait; default text)",
+    )
     upload.add_argument("--timeout", type=float, default=None, help="seconds to --wait at most")
     upload.set_defaults(command=_upload)
 
@@ -54,61 +66,93 @@ def add_commands(subcommands: argparse._SubParsersAction[argparse.ArgumentParser
     job.add_argument("job_id")
     job.set_defaults(command=_job)
 
+    transcript = subcommands.add_parser(
+        "transcript", parents=[connection], help="print the transcript of a completed job"
+    )
+    transcript.add_argument("job_id")
+    transcript.add_argument("--format", choices=TRANSCRIPT_FORMATS, default="text")
+    transcript.add_argument(
+        "--output", "-o", type=Path, default=None, metavar="FILE", help="write it here instead"
+    )
+    transcript.set_defaults(command=_transcript)
+
+    lexicon_cli.add_commands(subcommands, connection)
+
 
 def run(args: argparse.Namespace) -> int:
     """Runs a client subcommand; errors become a one-line message and exit status 1."""
     command: Command = args.command
     try:
-        return command(args)
+        with StenoClient(args.server, api_key=os.environ.get("STENO_API_KEY") or None) as client:
+            return command(args, client)
     except grpc.RpcError as exc:
         print(f"steno: {exc.code().name}: {exc.details()}", file=sys.stderr)
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, InvalidInput) as exc:
         print(f"steno: {exc}", file=sys.stderr)
     return 1
 
 
-def _client(args: argparse.Namespace) -> StenoClient:
-    return StenoClient(args.server, api_key=os.environ.get("STENO_API_KEY") or None)
+def _label(value: str) -> tuple[str, str]:
+    key, sep, text = value.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{value!r} is not KEY=VALUE")
+    return key, text
 
 
-def _upload(args: argparse.Namespace) -> int:
-    labels = dict(label.split("=", 1) for label in args.label if "=" in label)
-    with _client(args) as client:
-        retention = None if args.retention_hours is None else timedelta(hours=args.retention_hours)
-        job = client.upload(
-            args.file,
-            language=args.language,
-            engine=args.engine,
-            labels=labels,
-            audio_retention=retention,
-            request_id=args.request_id,
-        )
-        if not args.wait:
-            print(job.job_id)
-            return 0
-        print(f"job {job.job_id} queued; waiting…", file=sys.stderr)
-        job = client.wait(job.job_id, timeout=args.timeout)
+def _upload(args: argparse.Namespace, client: StenoClient) -> int:
+    retention = None if args.retention_hours is None else timedelta(hours=args.retention_hours)
+    job = client.upload(
+        args.file,
+        language=args.language,
+        engine=args.engine,
+        lexicon_id=args.lexicon,
+        labels=dict(args.label),
+        audio_retention=retention,
+        request_id=args.request_id,
+    )
+    if not (args.wait or args.format):
+        print(job.job_id)
+        return 0
+    print(f"job {job.job_id} queued; waiting…", file=sys.stderr)
+    job = client.wait(job.job_id, timeout=args.timeout)
     if job.state != job_pb2.JOB_STATE_COMPLETED:
         print(f"steno: job {job.job_id} {_state(job)}: {job.error.message}", file=sys.stderr)
         return 1
-    print(job.processed_text or job.original_text)
+    for warning in job.warnings:
+        print(f"steno: warning: {warning}", file=sys.stderr)
+    if args.format in (None, "text"):
+        # The job already holds the text; no second call needed for it.
+        _write(job.processed_text or job.original_text, None)
+    else:
+        _write(client.get_transcript(job.job_id, args.format).content, None)
     return 0
 
 
-def _jobs(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        for index, job in enumerate(client.iter_jobs(page_size=min(args.limit, 100))):
-            if index == args.limit:
-                break
-            created = job.create_time.ToDatetime().isoformat(timespec="seconds")
-            print(f"{job.job_id}  {_state(job):<10}  {created}  {job.filename}")
+def _jobs(args: argparse.Namespace, client: StenoClient) -> int:
+    for index, job in enumerate(client.iter_jobs(page_size=min(args.limit, 100))):
+        if index == args.limit:
+            break
+        created = job.create_time.ToDatetime().isoformat(timespec="seconds")
+        print(f"{job.job_id}  {_state(job):<10}  {created}  {job.filename}")
     return 0
 
 
-def _job(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        print(MessageToJson(client.get_job(args.job_id)))
+def _job(args: argparse.Namespace, client: StenoClient) -> int:
+    print(MessageToJson(client.get_job(args.job_id)))
     return 0
+
+
+def _transcript(args: argparse.Namespace, client: StenoClient) -> int:
+    _write(client.get_transcript(args.job_id, args.format).content, args.output)
+    return 0
+
+
+def _write(content: str, output: Path | None) -> None:
+    """The transcript to ``output`` as it came, or to stdout ending in one newline."""
+    if output is not None:
+        output.write_text(content, encoding="utf-8")
+    else:
+        print(content, end="" if content.endswith("\n") else "\n")
 
 
 def _state(job: job_pb2.Job) -> str:

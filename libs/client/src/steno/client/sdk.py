@@ -1,18 +1,24 @@
-"""A small synchronous client over the generated ``steno.v1`` stubs."""
+"""A small synchronous client over the generated ``steno.v1`` stubs.
+
+It speaks protobuf in and out (the responses are the generated messages), and takes plain
+Python values where building a message by hand would be tedious: a transcript format by name,
+lexicon entries as a mapping.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, Literal, TypeAlias
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.field_mask_pb2 import FieldMask
 
-from steno.v1 import job_pb2, transcription_service_pb2_grpc
+from steno.v1 import job_pb2, lexicon_pb2, lexicon_pb2_grpc, transcription_service_pb2_grpc
 from steno.v1 import transcription_service_pb2 as pb
 
 DEFAULT_SERVER = "127.0.0.1:50051"
@@ -21,11 +27,31 @@ TERMINAL_STATES = frozenset(
     {job_pb2.JOB_STATE_COMPLETED, job_pb2.JOB_STATE_FAILED, job_pb2.JOB_STATE_CANCELLED}
 )
 
+TranscriptFormatName: TypeAlias = Literal["text", "srt", "vtt", "json"]
+TRANSCRIPT_FORMATS: dict[str, pb.TranscriptFormat] = {
+    "text": pb.TRANSCRIPT_FORMAT_TEXT,
+    "srt": pb.TRANSCRIPT_FORMAT_SRT,
+    "vtt": pb.TRANSCRIPT_FORMAT_VTT,
+    "json": pb.TRANSCRIPT_FORMAT_JSON,
+}
+
+# Lexicon entries as the SDK takes them: each phrase (the display form, e.g. "Kubernetes")
+# mapped to what an engine may write instead (e.g. ["cooper netties"]). A mapping, because a
+# phrase appears once; dicts keep their order, and so does the stored lexicon.
+Entries: TypeAlias = Mapping[str, Sequence[str]]
+
 
 class StenoClient:
+    """One connection to a Steno gateway; every method is one blocking RPC (or a few, for
+    the ``iter_*`` and ``wait`` helpers) and raises ``grpc.RpcError`` as the server answers.
+
+    Use it as a context manager, or call :meth:`close`, to release the channel.
+    """
+
     def __init__(self, server: str = DEFAULT_SERVER, *, api_key: str | None = None) -> None:
         self._channel = grpc.insecure_channel(server)
         self._stub = transcription_service_pb2_grpc.TranscriptionServiceStub(self._channel)
+        self._lexicons = lexicon_pb2_grpc.LexiconServiceStub(self._channel)
         self._metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
 
     def __enter__(self) -> StenoClient:
@@ -107,6 +133,22 @@ class StenoClient:
             if not token:
                 return
 
+    def get_transcript(
+        self, job_id: str, format: TranscriptFormatName = "text"
+    ) -> pb.GetTranscriptResponse:
+        """The transcript of a COMPLETED job as ``text``, ``srt``, ``vtt`` or ``json``;
+        FAILED_PRECONDITION while the job is still running."""
+        try:
+            proto_format = TRANSCRIPT_FORMATS[format]
+        except KeyError:
+            known = ", ".join(TRANSCRIPT_FORMATS)
+            raise ValueError(f"unknown transcript format {format!r}; use one of {known}") from None
+        request = pb.GetTranscriptRequest(job_id=job_id, format=proto_format)
+        response: pb.GetTranscriptResponse = self._stub.GetTranscript(
+            request, metadata=self._metadata
+        )
+        return response
+
     def wait(
         self, job_id: str, *, timeout: float | None = None, poll_interval: float = 0.5
     ) -> job_pb2.Job:
@@ -120,6 +162,98 @@ class StenoClient:
                 state = job_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_")
                 raise TimeoutError(f"job {job_id} is still {state} after {timeout:g} s")
             time.sleep(poll_interval)
+
+    # -- lexicons ---------------------------------------------------------------------------
+
+    def create_lexicon(
+        self, name: str, entries: Entries, *, language: str = ""
+    ) -> lexicon_pb2.Lexicon:
+        """A new lexicon (version 1). ``language`` is a BCP-47 code; empty means any."""
+        lexicon = lexicon_pb2.Lexicon(name=name, language=language, entries=_entries(entries))
+        request = lexicon_pb2.CreateLexiconRequest(lexicon=lexicon)
+        response: lexicon_pb2.CreateLexiconResponse = self._lexicons.CreateLexicon(
+            request, metadata=self._metadata
+        )
+        return response.lexicon
+
+    def get_lexicon(self, lexicon_id: str) -> lexicon_pb2.Lexicon:
+        request = lexicon_pb2.GetLexiconRequest(lexicon_id=lexicon_id)
+        response: lexicon_pb2.GetLexiconResponse = self._lexicons.GetLexicon(
+            request, metadata=self._metadata
+        )
+        return response.lexicon
+
+    def list_lexicons(
+        self, *, page_size: int = 0, page_token: str = ""
+    ) -> lexicon_pb2.ListLexiconsResponse:
+        """One page of lexicons, newest first; ``page_size`` 0 means the server's default."""
+        request = lexicon_pb2.ListLexiconsRequest(page_size=page_size, page_token=page_token)
+        response: lexicon_pb2.ListLexiconsResponse = self._lexicons.ListLexicons(
+            request, metadata=self._metadata
+        )
+        return response
+
+    def iter_lexicons(self, *, page_size: int = 0) -> Iterator[lexicon_pb2.Lexicon]:
+        """Every lexicon, newest first, following page tokens."""
+        token = ""
+        while True:
+            page = self.list_lexicons(page_size=page_size, page_token=token)
+            yield from page.lexicons
+            token = page.next_page_token
+            if not token:
+                return
+
+    def update_lexicon(
+        self,
+        lexicon_id: str,
+        *,
+        name: str | None = None,
+        language: str | None = None,
+        entries: Entries | None = None,
+        version: int = 0,
+    ) -> lexicon_pb2.Lexicon:
+        """Replaces the fields given (``language=""`` clears the language; ``entries``
+        replaces them all) and returns the lexicon with its bumped version.
+
+        With ``version``, the update applies only if the lexicon is still at that version,
+        else ABORTED: read, change, write back without losing someone else's update.
+        """
+        lexicon = lexicon_pb2.Lexicon(lexicon_id=lexicon_id, version=version)
+        paths = []
+        if name is not None:
+            lexicon.name = name
+            paths.append("name")
+        if language is not None:
+            lexicon.language = language
+            paths.append("language")
+        if entries is not None:
+            lexicon.entries.extend(_entries(entries))
+            paths.append("entries")
+        if not paths:
+            # An empty mask means "every field" to the server: never send one by accident.
+            raise ValueError("nothing to update: give name, language or entries")
+        request = lexicon_pb2.UpdateLexiconRequest(
+            lexicon=lexicon, update_mask=FieldMask(paths=paths)
+        )
+        response: lexicon_pb2.UpdateLexiconResponse = self._lexicons.UpdateLexicon(
+            request, metadata=self._metadata
+        )
+        return response.lexicon
+
+    def delete_lexicon(self, lexicon_id: str) -> None:
+        """Deletes the lexicon; jobs that already used it keep their transcripts."""
+        request = lexicon_pb2.DeleteLexiconRequest(lexicon_id=lexicon_id)
+        self._lexicons.DeleteLexicon(request, metadata=self._metadata)
+
+
+def _entries(entries: Entries) -> list[lexicon_pb2.LexiconEntry]:
+    result = []
+    for phrase, sounds_like in entries.items():
+        # A bare string is a Sequence[str] too, and would become one variant per letter.
+        if isinstance(sounds_like, str):
+            raise TypeError(f"the variants of {phrase!r} must be a list of strings, not a string")
+        result.append(lexicon_pb2.LexiconEntry(phrase=phrase, sounds_like=list(sounds_like)))
+    return result
 
 
 def _upload_requests(

@@ -134,7 +134,7 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
         except ValueError:
             await abort_invalid(context, "states", "states must be named JobState values")
         try:
-            cursor = decode_page_token(request.page_token)
+            cursor = decode_page_token(request.page_token, "jobs")
         except InvalidPageToken as exc:
             await abort_invalid(context, "page_token", str(exc))
         # One extra row tells whether another page follows.
@@ -145,7 +145,9 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
         view = request.view or job_pb2.JOB_VIEW_BASIC
         next_token = ""
         if len(jobs) > size:
-            next_token = encode_page_token(PageCursor(page[-1].create_time, page[-1].job_id))
+            next_token = encode_page_token(
+                PageCursor(page[-1].create_time, page[-1].job_id), "jobs"
+            )
         return pb.ListJobsResponse(
             jobs=[job_to_proto(job, view) for job in page], next_page_token=next_token
         )

@@ -80,7 +80,7 @@ class LexiconApi(lexicon_pb2_grpc.LexiconServiceServicer):
             context, request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE
         )
         try:
-            cursor = decode_page_token(request.page_token)
+            cursor = decode_page_token(request.page_token, "lexicons")
         except InvalidPageToken as exc:
             await abort_invalid(context, "page_token", str(exc))
         # One extra row tells whether another page follows.
@@ -88,7 +88,9 @@ class LexiconApi(lexicon_pb2_grpc.LexiconServiceServicer):
         page = found[:size]
         next_token = ""
         if len(found) > size:
-            next_token = encode_page_token(PageCursor(page[-1].create_time, page[-1].lexicon_id))
+            next_token = encode_page_token(
+                PageCursor(page[-1].create_time, page[-1].lexicon_id), "lexicons"
+            )
         return pb.ListLexiconsResponse(
             lexicons=[lexicon_to_proto(lexicon) for lexicon in page], next_page_token=next_token
         )
@@ -109,6 +111,10 @@ class LexiconApi(lexicon_pb2_grpc.LexiconServiceServicer):
             name, language, entries = _validated(request.lexicon, paths)
         except InvalidLexicon as exc:
             await abort_invalid(context, exc.field, str(exc))
+        if request.lexicon.version < 0:
+            await abort_invalid(
+                context, "lexicon.version", "version is the one you read, or 0 for any"
+            )
         lexicon = await self._lexicon(request.lexicon.lexicon_id, context, field="lexicon")
         expected = request.lexicon.version or lexicon.version
         if expected != lexicon.version:
@@ -122,7 +128,13 @@ class LexiconApi(lexicon_pb2_grpc.LexiconServiceServicer):
         lexicon.version = expected + 1
         lexicon.update_time = self._clock()
         if not await self._lexicons.update(lexicon, expected_version=expected):
-            await _abort_stale(context, lexicon, expected)
+            # Someone else updated (or deleted) it between our read and our write.
+            await abort(
+                context,
+                grpc.StatusCode.ABORTED,
+                f"lexicon {lexicon.lexicon_id} changed while it was being updated; "
+                "get it again and reapply your change",
+            )
         return pb.UpdateLexiconResponse(lexicon=lexicon_to_proto(lexicon))
 
     @guarded
@@ -148,8 +160,8 @@ async def _abort_stale(context: Context, lexicon: Lexicon, expected: int) -> Non
     await abort(
         context,
         grpc.StatusCode.ABORTED,
-        f"lexicon {lexicon.lexicon_id} changed (you sent version {expected}); "
-        "get it again and reapply your change",
+        f"lexicon {lexicon.lexicon_id} is at version {lexicon.version}, not the {expected} "
+        "you sent; get it again and reapply your change",
     )
 
 
@@ -167,8 +179,18 @@ def _validated(message: pb.Lexicon, fields: Sequence[str]) -> tuple[str, str, li
     if "entries" in fields:
         if len(message.entries) > MAX_ENTRIES:
             raise InvalidLexicon("lexicon.entries", f"at most {MAX_ENTRIES} entries")
+        seen: dict[str, int] = {}
         for index, entry in enumerate(message.entries):
-            entries.append(_entry(entry, f"lexicon.entries[{index}]"))
+            parsed = _entry(entry, f"lexicon.entries[{index}]")
+            first = seen.setdefault(parsed.phrase.casefold(), index)
+            if first != index:
+                # Two entries for one phrase would make its replacement ambiguous.
+                raise InvalidLexicon(
+                    f"lexicon.entries[{index}].phrase",
+                    f"phrase {parsed.phrase!r} is already entry {first}; "
+                    "merge their sounds_like lists",
+                )
+            entries.append(parsed)
     return name, message.language, entries
 
 

@@ -1,0 +1,235 @@
+"""``steno lexicon …``: create, list, read, update and delete lexicons from the shell.
+
+Entries come from ``--entry 'PHRASE=VARIANT|VARIANT'`` options or a JSON ``--file``. The file
+is either a list of ``{"phrase", "sounds_like"}`` objects, or an object with ``entries`` and
+optionally ``name`` and ``language``: the shape ``steno lexicon get`` prints, so a lexicon can
+be saved, edited and sent back with ``update --file``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.json_format import MessageToJson
+
+from steno.client.sdk import StenoClient
+from steno.v1 import lexicon_pb2
+
+# Keys of a lexicon file the server assigns: present when the file came from `lexicon get`,
+# and ignored, so that file can be sent back as it is.
+_SERVER_KEYS = frozenset({"lexicon_id", "version", "create_time", "update_time"})
+
+
+class InvalidInput(Exception):
+    """An option or a file the user gave cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class LexiconInput:
+    """What the command line and ``--file`` say about a lexicon; None where they are silent."""
+
+    name: str | None = None
+    language: str | None = None
+    entries: dict[str, list[str]] | None = None
+
+
+def add_commands(
+    subcommands: argparse._SubParsersAction[argparse.ArgumentParser],
+    connection: argparse.ArgumentParser,
+) -> None:
+    """Registers ``steno lexicon`` and its subcommands; ``connection`` holds ``--server``."""
+    lexicon = subcommands.add_parser("lexicon", help="manage lexicons (words to get right)")
+    actions = lexicon.add_subparsers(required=True, metavar="ACTION")
+
+    create = actions.add_parser(
+        "create", parents=[connection], help="create a lexicon and print its id"
+    )
+    create.add_argument("name", nargs="?", help="default: the file's name")
+    create.add_argument("--language", default=None, help="BCP-47 code; default: any language")
+    _add_entry_options(create, required=True)
+    create.set_defaults(command=_create)
+
+    listing = actions.add_parser("list", parents=[connection], help="list lexicons, newest first")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(command=_list)
+
+    get = actions.add_parser("get", parents=[connection], help="print one lexicon as JSON")
+    get.add_argument("lexicon_id")
+    get.set_defaults(command=_get)
+
+    update = actions.add_parser(
+        "update",
+        parents=[connection],
+        help="change a lexicon's name, language or entries (replacing them all) and print it",
+    )
+    update.add_argument("lexicon_id")
+    update.add_argument("--name", default=None)
+    update.add_argument("--language", default=None, help="BCP-47 code; '' for any language")
+    _add_entry_options(update, required=False)
+    update.add_argument(
+        "--version",
+        type=int,
+        default=0,
+        help="apply only if the lexicon is still at this version (else ABORTED)",
+    )
+    update.set_defaults(command=_update)
+
+    delete = actions.add_parser("delete", parents=[connection], help="delete a lexicon")
+    delete.add_argument("lexicon_id")
+    delete.set_defaults(command=_delete)
+
+
+def _add_entry_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    source = parser.add_mutually_exclusive_group(required=required)
+    source.add_argument(
+        "--file",
+        type=Path,
+        help="JSON: a list of {phrase, sounds_like}, or an object with entries, name, language",
+    )
+    source.add_argument(
+        "--entry",
+        action="append",
+        metavar="'PHRASE=VARIANT|VARIANT'",
+        help="one entry; repeat for more (e.g. 'Kubernetes=cooper netties|kuber netes')",
+    )
+
+
+def _create(args: argparse.Namespace, client: StenoClient) -> int:
+    given = _lexicon_input(args)
+    if not given.name:
+        raise InvalidInput('give the lexicon a NAME, or a --file with a "name"')
+    created = client.create_lexicon(given.name, given.entries or {}, language=given.language or "")
+    print(created.lexicon_id)
+    return 0
+
+
+def _list(args: argparse.Namespace, client: StenoClient) -> int:
+    for index, lexicon in enumerate(client.iter_lexicons(page_size=min(args.limit, 100))):
+        if index == args.limit:
+            break
+        version = f"v{lexicon.version}"
+        count = f"{len(lexicon.entries)} entries"
+        language = lexicon.language or "any"
+        print(f"{lexicon.lexicon_id}  {version:<4}  {language:<6}  {count:<12}  {lexicon.name}")
+    return 0
+
+
+def _get(args: argparse.Namespace, client: StenoClient) -> int:
+    print(_json(client.get_lexicon(args.lexicon_id)))
+    return 0
+
+
+def _update(args: argparse.Namespace, client: StenoClient) -> int:
+    given = _lexicon_input(args)
+    if given == LexiconInput():
+        raise InvalidInput("nothing to update: give --name, --language, --file or --entry")
+    updated = client.update_lexicon(
+        args.lexicon_id,
+        name=given.name,
+        language=given.language,
+        entries=given.entries,
+        version=args.version,
+    )
+    print(_json(updated))
+    return 0
+
+
+def _delete(args: argparse.Namespace, client: StenoClient) -> int:
+    client.delete_lexicon(args.lexicon_id)
+    return 0
+
+
+def _json(lexicon: lexicon_pb2.Lexicon) -> str:
+    """The lexicon as ``--file`` reads it back: proto field names, empty fields included."""
+    return MessageToJson(
+        lexicon, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+def _lexicon_input(args: argparse.Namespace) -> LexiconInput:
+    """The options given, over what ``--file`` says (options win)."""
+    from_file = read_lexicon_file(args.file) if args.file else LexiconInput()
+    entries = parse_entries(args.entry) if args.entry else from_file.entries
+    return LexiconInput(
+        name=args.name or from_file.name,
+        language=args.language if args.language is not None else from_file.language,
+        entries=entries,
+    )
+
+
+def parse_entries(options: list[str]) -> dict[str, list[str]]:
+    """``--entry`` values, each ``PHRASE=VARIANT|VARIANT`` (or a bare ``PHRASE``)."""
+    entries: dict[str, list[str]] = {}
+    for option in options:
+        phrase, _, variants = option.partition("=")
+        phrase = phrase.strip()
+        if not phrase:
+            raise InvalidInput(f"--entry {option!r}: the phrase before '=' is empty")
+        sounds_like = [variant.strip() for variant in variants.split("|")] if variants else []
+        if "" in sounds_like:
+            raise InvalidInput(f"--entry {option!r}: a variant between '|' is empty")
+        _add_entry(entries, phrase, sounds_like, f"--entry {option!r}")
+    return entries
+
+
+def read_lexicon_file(path: Path) -> LexiconInput:
+    """A lexicon JSON file (see the module docstring); InvalidInput says what is wrong."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"{path} is not JSON: {exc}") from exc
+    if isinstance(document, list):
+        return LexiconInput(entries=_file_entries(document, path))
+    if not isinstance(document, dict):
+        raise InvalidInput(f"{path}: expected a list of entries or an object with entries")
+    unknown = sorted(set(document) - {"name", "language", "entries"} - _SERVER_KEYS)
+    if unknown:
+        raise InvalidInput(f"{path}: unknown keys {', '.join(unknown)}")
+    if "entries" not in document:
+        raise InvalidInput(f'{path}: the object has no "entries"')
+    return LexiconInput(
+        name=_optional_string(document, "name", path),
+        language=_optional_string(document, "language", path),
+        entries=_file_entries(document["entries"], path),
+    )
+
+
+def _file_entries(items: Any, path: Path) -> dict[str, list[str]]:
+    if not isinstance(items, list):
+        raise InvalidInput(f'{path}: "entries" must be a list')
+    entries: dict[str, list[str]] = {}
+    for index, item in enumerate(items):
+        where = f"{path}: entry {index}"
+        if not isinstance(item, dict) or set(item) - {"phrase", "sounds_like"}:
+            raise InvalidInput(f'{where} must be an object with "phrase" and "sounds_like"')
+        phrase = item.get("phrase")
+        sounds_like = item.get("sounds_like", [])
+        if not isinstance(phrase, str) or not phrase.strip():
+            raise InvalidInput(f'{where}: "phrase" must be a non-empty string')
+        if not isinstance(sounds_like, list) or not all(isinstance(s, str) for s in sounds_like):
+            raise InvalidInput(f'{where}: "sounds_like" must be a list of strings')
+        _add_entry(entries, phrase.strip(), sounds_like, where)
+    return entries
+
+
+def _add_entry(
+    entries: dict[str, list[str]], phrase: str, sounds_like: list[str], where: str
+) -> None:
+    # Twice the same phrase is almost certainly a mistake; merging could hide which is meant.
+    if phrase in entries:
+        raise InvalidInput(f"{where}: the phrase {phrase!r} is given twice")
+    entries[phrase] = sounds_like
+
+
+def _optional_string(document: Mapping[str, Any], key: str, path: Path) -> str | None:
+    value = document.get(key)
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f'{path}: "{key}" must be a string')
+    return value
