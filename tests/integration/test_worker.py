@@ -15,10 +15,12 @@ import pytest
 from steno.common.broker import RetryLater, TranscriptionRequest
 from steno.common.engine import EngineError, TranscriptionOptions
 from steno.common.jobs import JobState, Transcript
+from steno.common.lexicon import LexiconEntry
 from steno.transcriber.engines.local import LocalWhisperEngine, Stopped
 from steno.transcriber.engines.models import resolve_model
 from steno.transcriber.pipeline import JobProcessor
 from steno.v1 import transcription_service_pb2 as pb
+from tests.fakes import make_lexicon
 from tests.integration.conftest import Gateway
 from tests.integration.test_upload_api import chunks_of, queued_messages, upload
 from tests.support import AUDIO, SPEECH_TEXT, FailsOnce, consume_until_success, normalise
@@ -203,3 +205,31 @@ async def test_long_audio_goes_through_batched_inference(tmp_path: Path) -> None
     print(f"batched WER {error_rate:.3f}: {transcript.text!r}")
     assert error_rate <= 0.3
     assert transcript.language == "en" and transcript.duration_seconds > 7
+
+
+async def test_a_job_uses_and_records_the_lexicon_version_current_when_it_runs(
+    gateway: Gateway, whisper_engine: LocalWhisperEngine
+) -> None:
+    """Queued with version 1 of a lexicon, which is updated before a worker gets the job:
+    the job is processed with version 2, and says so."""
+    lexicon = make_lexicon(LexiconEntry("Dawn", ("good morning",)))
+    await gateway.lexicons.add(lexicon)
+    metadata = pb.UploadMetadata(filename="speech.wav", lexicon_id=str(lexicon.lexicon_id))
+    audio = (AUDIO / "speech.wav").read_bytes()
+    response = await upload(gateway, [pb.UploadAudioRequest(metadata=metadata), *chunks_of(audio)])
+    assert response.job.lexicon_version == 0, "the version is fixed when the job runs"
+
+    lexicon.entries.append(LexiconEntry("Crew", ("the team",)))
+    lexicon.version = 2
+    assert await gateway.lexicons.update(lexicon, expected_version=1)
+    consumer = Worker(gateway, CountingEngine(whisper_engine))
+    try:
+        await consumer.wait_handled(1)
+    finally:
+        await consumer.stop()
+
+    job = await gateway.jobs.get(uuid.UUID(response.job.job_id))
+    assert job is not None and job.state is JobState.COMPLETED
+    assert job.lexicon_version == 2
+    assert "Crew" in job.processed_text, "an entry only version 2 has was applied"
+    assert "Dawn" in job.processed_text
