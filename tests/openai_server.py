@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ class Received:
     sha256: str = ""  # of the file
     # The audio's duration when the server decoded it (default replies only).
     audio_seconds: float | None = None
+    # When it arrived (time.monotonic).
+    at: float = field(default_factory=time.monotonic)
 
     def field(self, name: str) -> str | None:
         values = self.fields.get(name)

@@ -361,6 +361,10 @@ async def test_what_lexicon_get_prints_can_be_sent_back_with_update(
     stored = await call(client.get_lexicon, lexicon.lexicon_id)
     assert [e.phrase for e in stored.entries] == ["Grafana", "Helm"]
 
+    # The same edited copy again: it was made from version 1, so it would undo version 2.
+    stale = await steno("lexicon", "update", lexicon.lexicon_id, "--file", str(saved))
+    one_line_error(stale, "steno: ABORTED: ")
+
 
 @pytest.mark.parametrize(
     ("args", "message"),

@@ -9,7 +9,9 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import av
 import jiwer
+import numpy as np
 import pytest
 
 from steno.common.broker import RetryLater, TranscriptionRequest
@@ -233,3 +235,21 @@ async def test_a_job_uses_and_records_the_lexicon_version_current_when_it_runs(
     assert job.lexicon_version == 2
     assert "Crew" in job.processed_text, "an entry only version 2 has was applied"
     assert "Dawn" in job.processed_text
+
+
+async def test_a_file_without_an_audio_stream_is_refused_as_invalid(
+    whisper_engine: LocalWhisperEngine, tmp_path: Path
+) -> None:
+    """A video-only MP4 passes the gateway's sniffing (it is an MP4) but has nothing to hear."""
+    silent_film = tmp_path / "film.mp4"
+    with av.open(str(silent_film), "w", format="mp4") as container:
+        stream = container.add_stream("mpeg4", rate=4)
+        stream.width, stream.height = 32, 32
+        for _ in range(4):
+            frame = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+    with pytest.raises(EngineError, match="no audio stream") as caught:
+        await whisper_engine.transcribe(silent_film, TranscriptionOptions())
+    assert caught.value.code == "INVALID_ARGUMENT"

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from steno.transcriber.engines.chunking import (
+    MAX_CHUNK_SECONDS,
     MIN_CHUNK_SECONDS,
     SAMPLE_RATE,
     Chunk,
@@ -75,8 +76,8 @@ def test_of_equal_pauses_the_latest_wins() -> None:
     assert abs(quietest_point(samples) / SAMPLE_RATE - 1.75) < 0.03
 
 
-def test_a_chunk_holds_what_its_byte_limit_allows() -> None:
-    assert max_chunk_seconds(25 * 1024 * 1024) > 2 * 3600
+def test_a_chunk_holds_what_its_byte_limit_allows_up_to_twenty_minutes() -> None:
+    assert max_chunk_seconds(25 * 1024 * 1024) == MAX_CHUNK_SECONDS == 20 * 60
     assert max_chunk_seconds(2_000_000) > 2 * max_chunk_seconds(1_000_000) * 0.99
     with pytest.raises(ValueError, match="too little audio"):
         max_chunk_seconds(5_000)

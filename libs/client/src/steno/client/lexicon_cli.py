@@ -21,7 +21,8 @@ from steno.client.sdk import StenoClient
 from steno.v1 import lexicon_pb2
 
 # Keys of a lexicon file the server assigns: present when the file came from `lexicon get`,
-# and ignored, so that file can be sent back as it is.
+# so that file can be sent back as it is. Only `version` is used, as the version the edit
+# was made from.
 _SERVER_KEYS = frozenset({"lexicon_id", "version", "create_time", "update_time"})
 
 
@@ -36,6 +37,9 @@ class LexiconInput:
     name: str | None = None
     language: str | None = None
     entries: dict[str, list[str]] | None = None
+    # The version the file was read at (what `steno lexicon get` printed), so that an
+    # update from an edited copy is refused if the lexicon changed since.
+    version: int = 0
 
 
 def add_commands(
@@ -126,14 +130,14 @@ def _get(args: argparse.Namespace, client: StenoClient) -> int:
 
 def _update(args: argparse.Namespace, client: StenoClient) -> int:
     given = _lexicon_input(args)
-    if given == LexiconInput():
+    if (given.name, given.language, given.entries) == (None, None, None):
         raise InvalidInput("nothing to update: give --name, --language, --file or --entry")
     updated = client.update_lexicon(
         args.lexicon_id,
         name=given.name,
         language=given.language,
         entries=given.entries,
-        version=args.version,
+        version=args.version or given.version,
     )
     print(_json(updated))
     return 0
@@ -159,6 +163,7 @@ def _lexicon_input(args: argparse.Namespace) -> LexiconInput:
         name=args.name or from_file.name,
         language=args.language if args.language is not None else from_file.language,
         entries=entries,
+        version=from_file.version,
     )
 
 
@@ -198,6 +203,7 @@ def read_lexicon_file(path: Path) -> LexiconInput:
         name=_optional_string(document, "name", path),
         language=_optional_string(document, "language", path),
         entries=_file_entries(document["entries"], path),
+        version=_version(document, path),
     )
 
 
@@ -226,6 +232,15 @@ def _add_entry(
     if phrase in entries:
         raise InvalidInput(f"{where}: the phrase {phrase!r} is given twice")
     entries[phrase] = sounds_like
+
+
+def _version(document: Mapping[str, Any], path: Path) -> int:
+    """The file's ``version``: a number, or the string the JSON form of an int64 is."""
+    value = document.get("version", 0)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f'{path}: "version" must be a whole number') from None
 
 
 def _optional_string(document: Mapping[str, Any], key: str, path: Path) -> str | None:

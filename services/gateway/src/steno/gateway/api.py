@@ -232,7 +232,8 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             tenant=tenant,
             filename=metadata.filename,
             language=metadata.language,
-            lexicon_id=metadata.lexicon_id,
+            # The canonical form, so the job's lexicon_id is the lexicon's own.
+            lexicon_id=str(uuid.UUID(metadata.lexicon_id)) if metadata.lexicon_id else "",
             engine=engine,
             audio_retention=retention,
             labels=dict(metadata.labels),

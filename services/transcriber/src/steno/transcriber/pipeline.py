@@ -98,13 +98,20 @@ class JobProcessor:
         try:
             lexicon = await self._lexicon(job)
             transcript = await self._transcribe(job, lexicon)
+            post = await self._post_process(job, transcript, lexicon)
         except (asyncio.CancelledError, DependencyUnavailable):
             # The worker is stopping, or the store is down rather than the audio bad: hand
             # the job back, so that the request, delivered again, finds it QUEUED.
             await self._hand_back(job)
             raise
         except EngineUnavailable as exc:
-            await self._retry_later(job, exc)
+            await self._retry_later(
+                job, f"the {job.engine} engine was unavailable ({exc})", "UNAVAILABLE",
+                hint=exc.retry_after,
+            )  # fmt: skip
+        except EngineNotHere as exc:
+            # Another transcriber may run it: leave the job for one of them, a few times.
+            await self._retry_later(job, str(exc), "FAILED_PRECONDITION")
         except EngineError as exc:
             await self._fail(job, JobError(exc.code, str(exc)))
         except FileNotFoundError:
@@ -116,20 +123,25 @@ class JobProcessor:
             )
         except Exception as exc:
             log.exception("job crashed", extra=context)
-            await self._fail(job, JobError("INTERNAL", f"transcription failed unexpectedly: {exc}"))
+            # The exception's text stays in the log: it may hold SQL or paths.
+            message = f"transcription failed unexpectedly ({type(exc).__name__}); see the log"
+            await self._fail(job, JobError("INTERNAL", message))
         else:
-            if job.lexicon_id and lexicon is None:
-                post = PostProcessing(
-                    warnings=[
-                        f"lexicon {job.lexicon_id} was deleted before the job ran; "
-                        "the text is the engine's own"
-                    ]
-                )
-            else:
-                # Matching a large lexicon is CPU work: keep it off the event loop.
-                post = await asyncio.to_thread(post_process, transcript, lexicon)
             job.complete(transcript, self._clock(), post)
             await self._finish(job)
+
+    async def _post_process(
+        self, job: Job, transcript: Transcript, lexicon: Lexicon | None
+    ) -> PostProcessing:
+        if job.lexicon_id and lexicon is None:
+            return PostProcessing(
+                warnings=[
+                    f"lexicon {job.lexicon_id} was deleted before the job ran; "
+                    "the text is the engine's own"
+                ]
+            )
+        # Matching a large lexicon is CPU work: keep it off the event loop.
+        return await asyncio.to_thread(post_process, transcript, lexicon)
 
     async def _claim(self, request: TranscriptionRequest) -> Job | None:
         """The job, now PROCESSING on this worker; None if there is nothing to do."""
@@ -158,10 +170,9 @@ class JobProcessor:
     async def _transcribe(self, job: Job, lexicon: Lexicon | None) -> Transcript:
         engine = self._engines.get(job.engine)
         if engine is None:
-            raise EngineError(
-                f"engine {job.engine!r} is not configured on this transcriber; "
-                f"available: {', '.join(sorted(self._engines))}",
-                code="FAILED_PRECONDITION",
+            raise EngineNotHere(
+                f"no transcriber that took the job runs the {job.engine!r} engine "
+                f"(this one runs: {', '.join(sorted(self._engines))}); set STENO_ENGINES"
             )
         with tempfile.TemporaryDirectory(prefix="steno-") as workdir:
             audio = Path(workdir) / "audio"
@@ -196,56 +207,45 @@ class JobProcessor:
             job.progress = progress.fraction
             try:
                 await self._jobs.update(job, expected=JobState.PROCESSING)
-            except DependencyUnavailable:
+            except Exception as exc:
                 # Progress is a courtesy; the result is what must be stored.
-                log.warning("could not store progress", extra={"job_id": str(job.job_id)})
+                log.warning(
+                    "could not store progress",
+                    extra={"job_id": str(job.job_id), "error": type(exc).__name__},
+                )
 
-    async def _retry_later(self, job: Job, exc: EngineUnavailable) -> None:
-        """Hands the job back for another try through the broker, or fails it once it has
-        used its attempts."""
+    async def _retry_later(
+        self, job: Job, reason: str, code: str, *, hint: float | None = None
+    ) -> None:
+        """Hands the job back to be tried again after a backoff, through the broker, or
+        fails it with ``code`` once it has used its attempts."""
         if job.attempts >= self._retry.max_attempts:
             await self._fail(
                 job,
-                JobError(
-                    "UNAVAILABLE",
-                    f"the {job.engine} engine was unavailable on all {job.attempts} attempts "
-                    f"(last: {exc}); upload the audio again later",
-                ),
+                JobError(code, f"{reason}, on all {job.attempts} attempts; try again later"),
             )
             return
-        delay = self._retry.delay(job.attempts, exc.retry_after)
+        delay = self._retry.delay(job.attempts, hint)
         await self._hand_back(job)
-        raise RetryLater(delay, f"engine unavailable on attempt {job.attempts}: {exc}")
+        raise RetryLater(delay, f"attempt {job.attempts}: {reason}")
 
     async def _fail(self, job: Job, error: JobError) -> None:
         job.fail(error, self._clock())
         await self._finish(job)
 
     async def _hand_back(self, job: Job) -> None:
+        """PROCESSING → QUEUED, riding out a short database outage: a job left PROCESSING
+        would be taken for another worker's by every later delivery."""
         job.release()
-        await self._jobs.update(job, expected=JobState.PROCESSING)
+        await self._write(job)
         log.info(
             "job handed back",
             extra={"job_id": str(job.job_id), "tenant": job.tenant, "state": job.state.value},
         )
 
     async def _finish(self, job: Job) -> None:
-        """Commits the terminal state, retrying through a short database outage (the result
-        exists only in memory); raises, so the request is delivered again, if it cannot."""
-        pause = self._new_pause()
-        for attempt in range(1, self._commit_attempts + 1):
-            try:
-                written = await self._jobs.update(job, expected=JobState.PROCESSING)
-                break
-            except DependencyUnavailable:
-                if attempt == self._commit_attempts:
-                    raise
-                log.warning(
-                    "could not store the result; retrying",
-                    extra={"job_id": str(job.job_id), "attempt": attempt},
-                )
-                await pause.after_failure()
-        if not written:
+        """Commits the terminal state (the result exists only in memory)."""
+        if not await self._write(job):
             log.warning(
                 "job changed under this worker; result dropped", extra={"job_id": str(job.job_id)}
             )
@@ -260,6 +260,28 @@ class JobProcessor:
                 **({"error": job.error.message} if job.error else {}),
             },
         )
+
+    async def _write(self, job: Job) -> bool:
+        """Writes the job over its PROCESSING row, retrying through a short database
+        outage; raises, so the request is delivered again, if it cannot. False if the row
+        is no longer PROCESSING."""
+        pause = self._new_pause()
+        for attempt in range(1, self._commit_attempts + 1):
+            try:
+                return await self._jobs.update(job, expected=JobState.PROCESSING)
+            except DependencyUnavailable:
+                if attempt == self._commit_attempts:
+                    raise
+                log.warning(
+                    "could not store the job; retrying",
+                    extra={"job_id": str(job.job_id), "attempt": attempt},
+                )
+                await pause.after_failure()
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+class EngineNotHere(Exception):
+    """The job asks for an engine this transcriber does not run."""
 
 
 class Progress:

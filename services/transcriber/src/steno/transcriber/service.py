@@ -35,8 +35,12 @@ async def load_engines(settings: Settings) -> dict[str, Engine]:
     engines: dict[str, Engine] = {}
     for name in settings.served_engines:
         if name == "local":
+            # Resolving may assemble a model on disk the first time: not on the event loop.
+            model = await asyncio.to_thread(
+                resolve_model, settings.whisper_model, settings.data_dir / "models"
+            )
             local = LocalWhisperEngine(
-                resolve_model(settings.whisper_model, settings.data_dir / "models"),
+                model,
                 compute_type=settings.whisper_compute_type,
                 beam_size=settings.whisper_beam_size,
                 cpu_threads=settings.whisper_cpu_threads,

@@ -113,7 +113,12 @@ class AmqpJobQueue:
             except (AMQPError, OSError) as exc:
                 raise BrokerUnavailable(f"cannot declare the retry queue: {exc}") from exc
             self._retry_queues.add(name)
-        await self._publish(request, name)
+        try:
+            await self._publish(request, name)
+        except BrokerUnavailable:
+            # Declared again next time: the queue may have been deleted under us.
+            self._retry_queues.discard(name)
+            raise
 
     async def _publish(self, request: TranscriptionRequest, routing_key: str) -> None:
         assert self._publish_channel is not None, "connect() first"
@@ -157,7 +162,9 @@ class AmqpJobQueue:
                 try:
                     await self.publish_later(request, delay)
                 except BrokerUnavailable:
-                    log.exception("could not delay a retry; redelivering now")
+                    # Redelivered at once, after a pause: never a tight retry loop.
+                    log.exception("could not delay a retry; redelivering after a pause")
+                    await pause.after_failure()
                     outcome = Outcome.REQUEUE
             if outcome is Outcome.REQUEUE:
                 await message.nack(requeue=True)

@@ -44,6 +44,9 @@ PAUSE_SECONDS = 0.2
 _QUIET_FACTOR = 2.0
 # Servers refuse audio shorter than 0.1 s; a shorter last chunk is padded with silence.
 MIN_CHUNK_SECONDS = 0.5
+# The longest chunk, whatever the byte limit allows (about 2.3 hours at BIT_RATE): a request
+# for more audio than this risks the client's timeout, and a retry redoes all of it.
+MAX_CHUNK_SECONDS = 20 * 60.0
 
 Samples = NDArray[np.float32]
 
@@ -70,11 +73,12 @@ class Chunk:
 
 
 def max_chunk_seconds(max_bytes: int) -> float:
-    """The longest chunk whose encoded file stays within ``max_bytes``."""
+    """The longest chunk whose encoded file stays within ``max_bytes``, and at most
+    MAX_CHUNK_SECONDS."""
     seconds = (max_bytes - _HEADER_BYTES) / (BIT_RATE / 8 * _CONTAINER_OVERHEAD)
     if seconds < 4 * MIN_CHUNK_SECONDS:
         raise ValueError(f"{max_bytes} bytes hold too little audio to split into ({seconds:.1f} s)")
-    return seconds
+    return min(seconds, MAX_CHUNK_SECONDS)
 
 
 def quietest_point(samples: Samples, rate: int = SAMPLE_RATE) -> int:

@@ -165,10 +165,16 @@ def _glossary(vocabulary: Sequence[str]) -> str | None:
 
 
 def _duration_seconds(audio: Path) -> float | None:
-    """The container's stated duration, without decoding; None if it does not say."""
+    """The container's stated duration, without decoding; None if it does not say.
+    EngineError if the file has no audio stream at all (a video-only MP4, say)."""
     import av
 
     with av.open(str(audio)) as container:
+        if not container.streams.audio:
+            raise EngineError(
+                "the file has no audio stream; upload a recording with sound",
+                code="INVALID_ARGUMENT",
+            )
         if container.duration is None:
             return None
         return float(container.duration / av.time_base)
