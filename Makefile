@@ -38,6 +38,7 @@ fixtures:
 
 bench: $(STAMP)
 	$(UV) run --no-sync python -m bench.upload_memory
+	$(UV) run --no-sync python -m bench.lexicon_rewrite
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
