@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -90,6 +90,18 @@ def build(
         new_pause=lambda: FailurePause(sleep=record),
     )
     return World(job, jobs, lexicons, store, engine, processor, pauses)
+
+
+@dataclass
+class HalfwayEngine(FakeEngine):
+    """Reports half the audio done, then waits for ``release`` before finishing."""
+
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def transcribe(self, audio: Path, options: TranscriptionOptions) -> Transcript:
+        options.on_progress(0.5)
+        await self.release.wait()
+        return await super().transcribe(audio, options)
 
 
 @pytest.fixture
@@ -476,36 +488,22 @@ async def test_the_providers_retry_hint_wins_when_it_is_longer() -> None:
 
 
 async def test_progress_is_written_while_the_engine_runs() -> None:
-    release = asyncio.Event()
-
-    class SlowEngine(FakeEngine):
-        async def transcribe(self, audio: Path, options: TranscriptionOptions) -> Transcript:
-            options.on_progress(0.5)
-            await release.wait()
-            return await super().transcribe(audio, options)
-
-    world = build(engine=SlowEngine(), progress_interval=0.01)
+    engine = HalfwayEngine()
+    world = build(engine=engine, progress_interval=0.01)
     handling = asyncio.create_task(world.handle())
 
     async with asyncio.timeout(5):
         while world.stored().progress != 0.5:
             await asyncio.sleep(0.01)
     assert world.stored().state is JobState.PROCESSING
-    release.set()
+    engine.release.set()
     await handling
     assert world.stored().progress == 1.0
 
 
 async def test_a_failing_progress_write_does_not_cost_the_transcript() -> None:
-    release = asyncio.Event()
-
-    class SlowEngine(FakeEngine):
-        async def transcribe(self, audio: Path, options: TranscriptionOptions) -> Transcript:
-            options.on_progress(0.5)
-            await release.wait()
-            return await super().transcribe(audio, options)
-
-    world = build(engine=SlowEngine(), progress_interval=0.01)
+    engine = HalfwayEngine()
+    world = build(engine=engine, progress_interval=0.01)
     real_update = world.jobs.update
     failed = asyncio.Event()
 
@@ -519,7 +517,7 @@ async def test_a_failing_progress_write_does_not_cost_the_transcript() -> None:
     handling = asyncio.create_task(world.handle())
     async with asyncio.timeout(5):
         await failed.wait()
-    release.set()
+    engine.release.set()
     await handling
 
     assert world.stored().state is JobState.COMPLETED
