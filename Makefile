@@ -39,6 +39,7 @@ fixtures:
 bench: $(STAMP)
 	$(UV) run --no-sync python -m bench.upload_memory
 	$(UV) run --no-sync python -m bench.lexicon_rewrite
+	$(UV) run --no-sync python -m bench.transcriber_memory
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)

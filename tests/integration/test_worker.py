@@ -253,3 +253,21 @@ async def test_a_file_without_an_audio_stream_is_refused_as_invalid(
     with pytest.raises(EngineError, match="no audio stream") as caught:
         await whisper_engine.transcribe(silent_film, TranscriptionOptions())
     assert caught.value.code == "INVALID_ARGUMENT"
+
+
+async def test_long_audio_is_transcribed_a_piece_at_a_time(tmp_path: Path) -> None:
+    """Past STENO_WHISPER_CHUNK_SECONDS the recording is decoded as a stream and transcribed
+    in pieces cut in its pauses; the segments come back on the recording's own clock."""
+    engine = LocalWhisperEngine(resolve_model(None, tmp_path), piece_seconds=4)
+    reported: list[float] = []
+    transcript = await engine.transcribe(
+        AUDIO / "speech.wav", TranscriptionOptions(on_progress=reported.append)
+    )
+
+    error_rate = jiwer.wer(normalise(SPEECH_TEXT), normalise(transcript.text))
+    print(f"in pieces WER {error_rate:.3f}: {transcript.text!r}")
+    assert error_rate <= 0.3
+    starts = [s.start for s in transcript.segments]
+    assert starts == sorted(starts) and transcript.segments[-1].end > 5, "offsets were added"
+    assert transcript.duration_seconds == pytest.approx(8.03, abs=0.1)
+    assert reported == sorted(reported) and reported[-1] == 1.0

@@ -21,6 +21,7 @@ from steno.transcriber.engines.chunking import (
     UndecodableAudio,
     decode_mono,
     max_chunk_seconds,
+    pieces_on_silence,
     quietest_point,
     split_on_silence,
 )
@@ -168,3 +169,20 @@ def write_wav(path: Path, samples: np.ndarray) -> Path:
         out.setframerate(SAMPLE_RATE)
         out.writeframes((samples * 32767).astype("<i2").tobytes())
     return path
+
+
+def test_pieces_are_bounded_cut_in_pauses_and_cover_the_audio(tmp_path: Path) -> None:
+    bursts = write_tone_bursts(tmp_path / "long.wav", 60)
+    limit = 10 * SAMPLE_RATE
+
+    pieces = list(pieces_on_silence(decode_mono(bursts.path), limit))
+
+    assert len(pieces) >= 6
+    assert all(len(piece.samples) <= limit for piece in pieces)
+    assert [piece.start for piece in pieces[1:]] == [
+        piece.start + len(piece.samples) for piece in pieces[:-1]
+    ], "each piece starts where the one before ended"
+    total = pieces[-1].start + len(pieces[-1].samples)
+    assert total == sum(len(block) for block in decode_mono(bursts.path))
+    cuts = [piece.offset for piece in pieces[1:]]
+    assert all(bursts.in_gap(cut) for cut in cuts), (cuts, bursts.gaps)

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # Audio at least this long is transcribed in batches of whisper_batch_size windows.
     whisper_batch_min_seconds: float = Field(default=300, gt=0)
     whisper_batch_size: int = Field(default=8, ge=1)
+    # Longer audio is decoded as a stream and transcribed this many seconds at a time, cut in
+    # pauses: what bounds a transcriber's memory, whatever the recording's length.
+    whisper_chunk_seconds: float = Field(default=600, ge=1)
     # The OpenAI engine's model; the client itself reads OPENAI_API_KEY and OPENAI_BASE_URL.
     openai_model: str = "whisper-1"
     openai_timeout_seconds: float = Field(default=600, gt=0)

@@ -47,6 +47,7 @@ async def load_engines(settings: Settings) -> dict[str, Engine]:
                 vad_filter=settings.whisper_vad_filter,
                 batch_min_seconds=settings.whisper_batch_min_seconds,
                 batch_size=settings.whisper_batch_size,
+                piece_seconds=settings.whisper_chunk_seconds,
             )
             await local.load()
             engines[name] = local

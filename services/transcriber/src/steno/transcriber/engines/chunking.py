@@ -1,4 +1,5 @@
-"""Cutting long audio into compact chunks that each fit an upload limit, in the pauses.
+"""Cutting long audio in its pauses: into compact chunks that each fit an upload limit, or
+into pieces of samples a local model transcribes one at a time.
 
 A transcription API with an upload limit (OpenAI's is 25 MB) cannot take a long recording in
 one request. The audio is decoded once, as a stream, to 16 kHz mono (all that a speech model
@@ -8,14 +9,15 @@ cut in two.
 
 Memory stays bounded whatever the length of the audio: samples go straight to the current
 chunk's encoder until the stretch where its cut is looked for, and only that stretch (at most
-:data:`MAX_SEARCH_SECONDS`) is held while the cut is chosen. Chunks are files on disk.
+:data:`MAX_SEARCH_SECONDS`) is held while the cut is chosen. Chunks are files on disk. Pieces
+(:func:`pieces_on_silence`) are held in memory one at a time, so their length is the bound.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,6 +180,42 @@ def split_on_silence(
         writer.abort()
         raise
     return chunks
+
+
+def pieces_on_silence(blocks: Iterable[Samples], max_samples: int) -> Iterator[Piece]:
+    """Regroups a stream of sample blocks into pieces of at most ``max_samples``, each but the
+    last cut at the quietest point of its final stretch; at most one piece (and the block
+    being read) is held at a time."""
+    search = int(min(max_samples * SEARCH_FRACTION, MAX_SEARCH_SECONDS * SAMPLE_RATE))
+    held: list[Samples] = []
+    held_len = 0
+    start = 0
+    for block in blocks:
+        held.append(block)
+        held_len += len(block)
+        while held_len > max_samples:
+            samples = np.concatenate(held)
+            stretch = max_samples - search
+            cut = stretch + quietest_point(samples[stretch:max_samples])
+            yield Piece(start, samples[:cut])
+            start += cut
+            rest = samples[cut:]
+            held, held_len = ([rest] if len(rest) else []), len(rest)
+    if held_len:
+        yield Piece(start, np.concatenate(held))
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """Samples of the audio, from ``start`` samples into it."""
+
+    start: int
+    samples: Samples
+
+    @property
+    def offset(self) -> float:
+        """Where the piece starts, in seconds."""
+        return self.start / SAMPLE_RATE
 
 
 class _ChunkWriter:

@@ -1,9 +1,11 @@
 """The local engine: faster-whisper (CTranslate2) on this machine's CPU or GPU.
 
 The model loads once per process, on first use or at start-up via :meth:`load`, and every
-inference runs on one dedicated thread so the event loop keeps serving. Short audio is decoded
-window by window (optionally skipping silence with VAD); long audio goes through
-faster-whisper's batched pipeline. The lexicon's phrases go in as the initial prompt.
+inference runs on one dedicated thread so the event loop keeps serving. A recording longer
+than ``piece_seconds`` is decoded as a stream and transcribed in pieces cut in its pauses, so
+memory is bounded by the piece, not the recording; each piece (or a short file whole) is
+decoded window by window, skipping silence with VAD, or, from ``batch_min_seconds`` on, in
+faster-whisper's parallel batches. The lexicon's phrases go in as the initial prompt.
 """
 
 from __future__ import annotations
@@ -12,16 +14,30 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import av
+
 from steno.common.engine import EngineError, TranscriptionOptions
 from steno.common.jobs import Segment, Transcript
+from steno.transcriber.engines.chunking import (
+    SAMPLE_RATE,
+    Samples,
+    Stopped,
+    UndecodableAudio,
+    decode_mono,
+    pieces_on_silence,
+)
 from steno.transcriber.engines.models import ResolvedModel
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
+    from faster_whisper.transcribe import Segment as WhisperSegment
+    from faster_whisper.transcribe import TranscriptionInfo
+
+__all__ = ["LocalWhisperEngine", "Stopped"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +58,7 @@ class LocalWhisperEngine:
         vad_filter: bool = True,
         batch_min_seconds: float = 300.0,
         batch_size: int = 8,
+        piece_seconds: float = 600.0,
     ) -> None:
         self._resolved = model
         self._compute_type = compute_type
@@ -50,6 +67,7 @@ class LocalWhisperEngine:
         self._vad_filter = vad_filter
         self._batch_min_seconds = batch_min_seconds
         self._batch_size = batch_size
+        self._piece_seconds = piece_seconds
         self._model: WhisperModel | None = None
         # One inference at a time per process: the model already uses every core it is given.
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="whisper")
@@ -90,9 +108,6 @@ class LocalWhisperEngine:
     def _transcribe(
         self, audio: Path, options: TranscriptionOptions, stop: threading.Event
     ) -> Transcript:
-        import av
-        from faster_whisper import BatchedInferencePipeline
-
         model = self._loaded()
         language = None
         if options.language is not None:
@@ -102,48 +117,87 @@ class LocalWhisperEngine:
         # The prompt conditions decoding on the lexicon's phrases: every batch of a long
         # file, and the first window of a short one, whose text then carries it forward.
         prompt = _glossary(options.vocabulary)
+        found: list[Segment] = []
+        detected: tuple[str, float] | None = None
+        end = 0.0
         try:
             duration = _duration_seconds(audio)
-            if duration is not None and duration >= self._batch_min_seconds:
-                # Long audio: VAD cuts it into speech windows decoded in parallel batches.
-                segments, info = BatchedInferencePipeline(model).transcribe(
-                    str(audio),
-                    language=language,
-                    beam_size=self._beam_size,
-                    initial_prompt=prompt,
-                    batch_size=self._batch_size,
+            for offset, source, seconds in self._sources(audio, duration, stop):
+                # Later pieces keep the language heard in the first.
+                segments, info = self._decode(
+                    model, source, seconds, language or (detected and detected[0]), prompt
                 )
-            else:
-                segments, info = model.transcribe(
-                    str(audio),
-                    language=language,
-                    beam_size=self._beam_size,
-                    initial_prompt=prompt,
-                    vad_filter=self._vad_filter,
-                )
-            # The segments are a lazy generator: decoding happens while it is consumed.
-            found = []
-            for segment in segments:
-                if stop.is_set():
-                    raise Stopped(f"transcription of {audio} stopped after {segment.end:.1f} s")
-                found.append(Segment(segment.start, segment.end, segment.text.strip()))
-                if info.duration:
-                    options.on_progress(segment.end / info.duration)
-        except av.error.FFmpegError as exc:
+                detected = detected or (info.language, info.language_probability)
+                # The segments are a lazy generator: decoding happens while it is consumed.
+                for segment in segments:
+                    if stop.is_set():
+                        raise Stopped(f"transcription stopped after {offset + segment.end:.1f} s")
+                    found.append(
+                        Segment(offset + segment.start, offset + segment.end, segment.text.strip())
+                    )
+                    if duration:
+                        options.on_progress((offset + segment.end) / duration)
+                end = offset + info.duration
+        except (av.error.FFmpegError, UndecodableAudio) as exc:
             raise EngineError(
                 f"the audio could not be decoded ({exc}); upload a valid audio file",
                 code="INVALID_ARGUMENT",
             ) from exc
+        if detected is None:
+            raise EngineError("the file holds no audio samples", code="INVALID_ARGUMENT")
         options.on_progress(1.0)
         return Transcript(
             text=" ".join(s.text for s in found if s.text),
             segments=found,
-            language=info.language,
+            language=detected[0],
             # A requested language is not a detection; Whisper reports 1.0 for it.
-            language_probability=None if language else info.language_probability,
-            duration_seconds=info.duration,
+            language_probability=None if language else detected[1],
+            duration_seconds=duration or end,
             model=self.model_name,
         )
+
+    def _sources(
+        self, audio: Path, duration: float | None, stop: threading.Event
+    ) -> Iterator[tuple[float, str | Samples, float | None]]:
+        """What to decode, as (offset, file or samples, seconds): the file itself when it is
+        short, else pieces of at most ``piece_seconds`` cut in pauses, decoded one at a time,
+        so that memory does not grow with the length of the recording."""
+        if duration is not None and duration <= self._piece_seconds:
+            yield 0.0, str(audio), duration
+            return
+        blocks = decode_mono(audio, stop)
+        for piece in pieces_on_silence(blocks, int(self._piece_seconds * SAMPLE_RATE)):
+            yield piece.offset, piece.samples, len(piece.samples) / SAMPLE_RATE
+
+    def _decode(
+        self,
+        model: WhisperModel,
+        source: str | Samples,
+        seconds: float | None,
+        language: str | None,
+        prompt: str | None,
+    ) -> tuple[Iterable[WhisperSegment], TranscriptionInfo]:
+        from faster_whisper import BatchedInferencePipeline
+
+        decoded: tuple[Iterable[WhisperSegment], TranscriptionInfo]
+        if seconds is not None and seconds >= self._batch_min_seconds:
+            # Long audio: VAD cuts it into speech windows decoded in parallel batches.
+            decoded = BatchedInferencePipeline(model).transcribe(
+                source,
+                language=language,
+                beam_size=self._beam_size,
+                initial_prompt=prompt,
+                batch_size=self._batch_size,
+            )
+        else:
+            decoded = model.transcribe(
+                source,
+                language=language,
+                beam_size=self._beam_size,
+                initial_prompt=prompt,
+                vad_filter=self._vad_filter,
+            )
+        return decoded
 
 
 def _glossary(vocabulary: Sequence[str]) -> str | None:
@@ -167,8 +221,6 @@ def _glossary(vocabulary: Sequence[str]) -> str | None:
 def _duration_seconds(audio: Path) -> float | None:
     """The container's stated duration, without decoding; None if it does not say.
     EngineError if the file has no audio stream at all (a video-only MP4, say)."""
-    import av
-
     with av.open(str(audio)) as container:
         if not container.streams.audio:
             raise EngineError(
@@ -178,10 +230,6 @@ def _duration_seconds(audio: Path) -> float | None:
         if container.duration is None:
             return None
         return float(container.duration / av.time_base)
-
-
-class Stopped(Exception):
-    """The caller stopped waiting, so the transcription was abandoned between segments."""
 
 
 def _whisper_language(requested: str, supported: list[str], model: str) -> str:
