@@ -140,6 +140,13 @@ class Job:
         self.progress = 1.0
         self._end(JobState.COMPLETED, now)
 
+    def cancel(self, now: datetime) -> None:
+        """QUEUED or PROCESSING → CANCELLED, at the client's request. The audio is kept
+        until its retention runs out, counted from now."""
+        if self.state.is_terminal:
+            raise InvalidTransition(self.job_id, self.state, JobState.CANCELLED)
+        self._end(JobState.CANCELLED, now)
+
     def fail(self, error: JobError, now: datetime) -> None:
         """Any live state → FAILED, saying why."""
         if self.state.is_terminal:

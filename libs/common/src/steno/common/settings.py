@@ -76,8 +76,11 @@ class Settings(BaseSettings):
     engine_max_attempts: int = Field(default=5, ge=1)
     engine_retry_first_seconds: float = Field(default=10, ge=0)
     engine_retry_max_seconds: float = Field(default=600, ge=0)
-    # How often a running job's progress is written.
+    # How often a running job's progress is written, renewing its lease.
     progress_interval_seconds: float = Field(default=2, gt=0)
+    # How long a worker's claim on a PROCESSING job lasts without a renewal: after that the
+    # job is taken to be abandoned (its worker died) and is queued again.
+    lease_seconds: float = Field(default=60, gt=0)
 
     grpc_host: str = "0.0.0.0"
     # Unset means the service's own default (gateway 50051, transcriber 50052).

@@ -20,7 +20,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prometheus_client import Counter, Histogram
@@ -73,6 +73,7 @@ class JobProcessor:
         *,
         retry: RetryPolicy = RetryPolicy(),
         progress_interval: float = 2.0,
+        lease_seconds: float = 60.0,
         clock: Clock = utc_now,
         new_pause: Callable[[], FailurePause] = FailurePause,
         commit_attempts: int = 5,
@@ -83,6 +84,7 @@ class JobProcessor:
         self._engines = engines
         self._retry = retry
         self._progress_interval = progress_interval
+        self._lease = timedelta(seconds=lease_seconds)
         self._clock = clock
         self._new_pause = new_pause
         self._commit_attempts = commit_attempts

@@ -77,6 +77,7 @@ def build_processor(
             ceiling=settings.engine_retry_max_seconds,
         ),
         progress_interval=settings.progress_interval_seconds,
+        lease_seconds=settings.lease_seconds,
     )
 
 
