@@ -209,17 +209,50 @@ class FakeJobRepository:
         self.deleted.append(job_id)
         self._jobs.pop(job_id, None)
 
-    async def update(self, job: Job, *, expected: JobState) -> bool:
+    async def update(self, job: Job, *, expected: JobState, owner: str | None = None) -> bool:
         if expected in self.update_errors:
             raise self.update_errors[expected]
         stored = self._jobs.get(job.job_id)
-        written = stored is not None and stored.state is expected
+        written = (
+            stored is not None
+            and stored.state is expected
+            and (owner is None or stored.lease_owner == owner)
+        )
         self.updates.append((job.job_id, expected, written))
         if stored is None or not written:
             return False
         for name in UPDATABLE_FIELDS:
             setattr(stored, name, copy.deepcopy(getattr(job, name)))
         return True
+
+    async def mark_published(self, job_id: uuid.UUID, now: datetime) -> None:
+        stored = self._jobs.get(job_id)
+        if stored is not None and stored.publish_time is None:
+            stored.publish_time = now
+
+    async def unpublished(self, created_before: datetime, *, limit: int) -> list[Job]:
+        found = sorted(
+            (
+                job
+                for job in self._jobs.values()
+                if job.state is JobState.QUEUED
+                and job.publish_time is None
+                and job.create_time < created_before
+            ),
+            key=lambda job: job.create_time,
+        )
+        return [copy.deepcopy(job) for job in found[:limit]]
+
+    async def lease_expired(self, now: datetime, *, limit: int) -> list[Job]:
+        found = sorted(
+            (
+                job
+                for job in self._jobs.values()
+                if job.state is JobState.PROCESSING and job.lease_expired(now)
+            ),
+            key=lambda job: job.lease_expire_time or datetime.min.replace(tzinfo=UTC),
+        )
+        return [copy.deepcopy(job) for job in found[:limit]]
 
     async def audio_expired(
         self, now: datetime, *, after: uuid.UUID | None, limit: int

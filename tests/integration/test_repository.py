@@ -153,3 +153,44 @@ async def test_a_request_id_is_unique_per_tenant(repository: JobRepository) -> N
 
     assert await repository.find_by_request("default", "r-1") == first
     assert await repository.find_by_request("default", "r-2") is None
+
+
+async def test_an_owned_update_needs_the_lease_to_still_be_that_workers(
+    repository: JobRepository,
+) -> None:
+    job = make_job()
+    await repository.add(job)
+    job.start(T0, owner="worker-a", lease_until=T0 + timedelta(seconds=60))
+    assert await repository.update(job, expected=JobState.QUEUED)
+
+    job.progress = 0.5
+    assert await repository.update(job, expected=JobState.PROCESSING, owner="worker-b") is False
+    assert await repository.update(job, expected=JobState.PROCESSING, owner="worker-a") is True
+    stored = await repository.get(job.job_id)
+    assert stored is not None
+    assert (stored.lease_owner, stored.lease_expire_time, stored.progress) == (
+        "worker-a", T0 + timedelta(seconds=60), 0.5
+    )  # fmt: skip
+
+
+async def test_unpublished_and_lease_expired_find_the_stranded_jobs(
+    repository: JobRepository,
+) -> None:
+    now = T0 + timedelta(minutes=5)
+    unpublished = make_job(create_time=T0)
+    published = make_job(create_time=T0)
+    expired = make_job(create_time=T0, publish_time=T0)
+    live = make_job(create_time=T0, publish_time=T0)
+    for job in (unpublished, published, expired, live):
+        await repository.add(job)
+    await repository.mark_published(published.job_id, T0)
+    for job, until in ((expired, now - timedelta(seconds=1)), (live, now + timedelta(minutes=1))):
+        job.start(T0, owner="w", lease_until=until)
+        assert await repository.update(job, expected=JobState.QUEUED)
+
+    assert [j.job_id for j in await repository.unpublished(now, limit=10)] == [unpublished.job_id]
+    assert await repository.unpublished(T0, limit=10) == [], "younger than the cut-off"
+    assert [j.job_id for j in await repository.lease_expired(now, limit=10)] == [expired.job_id]
+    await repository.mark_published(published.job_id, now)
+    stored = await repository.get(published.job_id)
+    assert stored is not None and stored.publish_time == T0, "the first confirmation stays"

@@ -322,10 +322,10 @@ async def test_a_short_database_outage_at_the_final_write_is_ridden_out(world: W
     world.jobs.update_errors[JobState.PROCESSING] = outage
     real_update = world.jobs.update
 
-    async def recovering(job: Job, *, expected: JobState) -> bool:
+    async def recovering(job: Job, *, expected: JobState, owner: str | None = None) -> bool:
         if len(world.pauses) == 2:
             world.jobs.update_errors.clear()
-        return await real_update(job, expected=expected)
+        return await real_update(job, expected=expected, owner=owner)
 
     world.jobs.update = recovering  # type: ignore[method-assign]
     await world.handle()
@@ -507,11 +507,11 @@ async def test_a_failing_progress_write_does_not_cost_the_transcript() -> None:
     real_update = world.jobs.update
     failed = asyncio.Event()
 
-    async def progress_fails(job: Job, *, expected: JobState) -> bool:
+    async def progress_fails(job: Job, *, expected: JobState, owner: str | None = None) -> bool:
         if job.state is JobState.PROCESSING and job.progress == 0.5:
             failed.set()
             raise RuntimeError("statement timeout")
-        return await real_update(job, expected=expected)
+        return await real_update(job, expected=expected, owner=owner)
 
     world.jobs.update = progress_fails  # type: ignore[method-assign]
     handling = asyncio.create_task(world.handle())
@@ -529,12 +529,12 @@ async def test_a_hand_back_rides_out_a_short_database_outage() -> None:
     real_update = world.jobs.update
     blips = 2
 
-    async def flaky(job: Job, *, expected: JobState) -> bool:
+    async def flaky(job: Job, *, expected: JobState, owner: str | None = None) -> bool:
         nonlocal blips
         if job.state is JobState.QUEUED and expected is JobState.PROCESSING and blips:
             blips -= 1
             raise DatabaseUnavailable("connection lost")
-        return await real_update(job, expected=expected)
+        return await real_update(job, expected=expected, owner=owner)
 
     world.jobs.update = flaky  # type: ignore[method-assign]
     with pytest.raises(RetryLater):

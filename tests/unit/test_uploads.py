@@ -98,9 +98,10 @@ async def test_accepts_audio_and_queues_a_job(world: World) -> None:
     assert world.store.content_types[job.object_key] == "audio/wav"
     assert [w.committed for w in world.store.writers] == [True]
     assert world.store.aborted_keys == []
-    # The row is stored as returned, and the request is queued.
+    # The row is stored as returned, and the request is queued, which the row notes.
     assert world.jobs.stored(job.job_id) == job
     assert world.queue.published == [TranscriptionRequest(job.job_id, "acme")]
+    assert job.publish_time is not None
 
 
 async def test_client_content_type_claims_do_not_matter(world: World) -> None:

@@ -51,6 +51,9 @@ UPDATABLE_FIELDS = (
     "complete_time",
     "audio_expire_time",
     "audio_delete_time",
+    "lease_owner",
+    "lease_expire_time",
+    "publish_time",
 )
 
 
@@ -105,20 +108,44 @@ class Job:
     complete_time: datetime | None = None
     audio_expire_time: datetime | None = None
     audio_delete_time: datetime | None = None
+    # The worker transcribing a PROCESSING job, and until when its claim holds unless it
+    # renews it; a job whose lease ran out was abandoned (its worker died).
+    lease_owner: str = ""
+    lease_expire_time: datetime | None = None
+    # When the broker confirmed it has the job's request; None while it may not.
+    publish_time: datetime | None = None
 
-    def start(self, now: datetime) -> None:
-        """A worker takes the job: QUEUED → PROCESSING."""
+    def start(self, now: datetime, *, owner: str = "", lease_until: datetime | None = None) -> None:
+        """A worker takes the job: QUEUED → PROCESSING, leased to ``owner``."""
         self._require(JobState.QUEUED)
         self.state = JobState.PROCESSING
-        self.attempts += 1
-        self.progress = 0.0
-        self.start_time = now
+        self._run(now, owner, lease_until)
+
+    def take_over(self, now: datetime, *, owner: str, lease_until: datetime) -> None:
+        """A worker takes a PROCESSING job whose lease ran out: its worker is gone."""
+        self._require(JobState.PROCESSING)
+        self._run(now, owner, lease_until)
+
+    def lease_expired(self, now: datetime) -> bool:
+        return self.lease_expire_time is None or self.lease_expire_time <= now
 
     def release(self) -> None:
         """A worker hands the job back unfinished (it is shutting down): PROCESSING → QUEUED."""
         self._require(JobState.PROCESSING)
         self.state = JobState.QUEUED
         self.progress = 0.0
+        self._drop_lease()
+
+    def _run(self, now: datetime, owner: str, lease_until: datetime | None) -> None:
+        self.attempts += 1
+        self.progress = 0.0
+        self.start_time = now
+        self.lease_owner = owner
+        self.lease_expire_time = lease_until
+
+    def _drop_lease(self) -> None:
+        self.lease_owner = ""
+        self.lease_expire_time = None
 
     def complete(
         self, transcript: Transcript, now: datetime, post: PostProcessing | None = None
@@ -159,6 +186,7 @@ class Job:
         self.state = state
         self.complete_time = now
         self.audio_expire_time = now + self.audio_retention
+        self._drop_lease()
 
     def _require(self, state: JobState) -> None:
         if self.state is not state:
@@ -232,12 +260,28 @@ class JobRepository(Protocol):
 
     async def delete(self, job_id: uuid.UUID) -> None: ...
 
-    async def update(self, job: Job, *, expected: JobState) -> bool:
-        """Writes the job's mutable fields if its stored state is still ``expected``.
+    async def update(self, job: Job, *, expected: JobState, owner: str | None = None) -> bool:
+        """Writes the job's mutable fields if its stored state is still ``expected`` (and,
+        when ``owner`` is given, its stored lease is still that worker's).
 
-        The condition makes each transition happen once, however many workers race for it;
-        False means another writer got there first and nothing was written.
+        The condition makes each transition happen once, however many workers race for it,
+        and keeps one worker's result only; False means another writer got there first and
+        nothing was written.
         """
+        ...
+
+    async def mark_published(self, job_id: uuid.UUID, now: datetime) -> None:
+        """Notes that the broker confirmed the job's request (once; later calls keep the
+        first time)."""
+        ...
+
+    async def unpublished(self, created_before: datetime, *, limit: int) -> list[Job]:
+        """QUEUED jobs whose request the broker never confirmed, created before the given
+        time, oldest first."""
+        ...
+
+    async def lease_expired(self, now: datetime, *, limit: int) -> list[Job]:
+        """PROCESSING jobs whose lease ran out, oldest lease first."""
         ...
 
     async def audio_expired(

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     amqp_url: SecretStr | None = None
     amqp_queue: str = "steno.transcription.requested"
+    # The topic exchange JobUpdated events go through, from every writer to every gateway.
+    amqp_events_exchange: str = "steno.job-updated"
     amqp_prefetch: int = Field(default=1, ge=1)
 
     s3_endpoint: str | None = None
@@ -81,6 +83,9 @@ class Settings(BaseSettings):
     # How long a worker's claim on a PROCESSING job lasts without a renewal: after that the
     # job is taken to be abandoned (its worker died) and is queued again.
     lease_seconds: float = Field(default=60, gt=0)
+    # The reconciler publishes a QUEUED job the broker never confirmed once it is this old
+    # (younger ones may still be being published by their gateway).
+    publish_grace_seconds: float = Field(default=60, ge=0)
 
     grpc_host: str = "0.0.0.0"
     # Unset means the service's own default (gateway 50051, transcriber 50052).
@@ -89,6 +94,8 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
     log_level: str = "INFO"
+    # Test only: comma-separated points at which the process dies (see steno.common.faults).
+    fault_points: str = ""
 
     @field_validator("database_url", "s3_endpoint", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from datetime import timedelta
 from steno.common.adapters import open_database, open_job_queue, open_object_store
 from steno.common.broker import JobQueue
 from steno.common.db import SqlJobRepository, SqlLexiconRepository
+from steno.common.faults import Faults
 from steno.common.grpc_server import GrpcServer
 from steno.common.jobs import JobRepository
 from steno.common.lexicon import LexiconRepository
@@ -66,6 +67,7 @@ def build_gateway(
         queue,
         max_bytes=settings.max_upload_bytes,
         max_concurrent=settings.max_concurrent_uploads,
+        faults=Faults(settings.fault_points),
     )
     api = TranscriptionApi(
         uploads,

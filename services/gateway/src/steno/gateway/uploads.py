@@ -13,12 +13,13 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from steno.common.broker import JobQueue, TranscriptionRequest
 from steno.common.errors import DependencyUnavailable
+from steno.common.faults import GATEWAY_BEFORE_PUBLISH, Faults
 from steno.common.jobs import DuplicateRequest, Job, JobRepository, JobState
 from steno.common.storage import DeleteFailure, ObjectStore, ObjectWriter
 from steno.gateway.sniff import HEAD_BYTES, audio_content_type
@@ -78,8 +79,12 @@ class Uploads:
         *,
         max_bytes: int,
         max_concurrent: int,
+        faults: Faults | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._jobs = jobs
+        self._faults = faults or Faults()
+        self._clock = clock
         self._store = store
         self._queue = queue
         self._max_bytes = max_bytes
@@ -200,13 +205,16 @@ class Uploads:
         except BaseException:
             await self._discard(job.object_key)
             raise
+        self._faults.hit(GATEWAY_BEFORE_PUBLISH)
         try:
             await self._queue.publish(TranscriptionRequest(job.job_id, job.tenant))
         except BaseException:
-            # With a request_id the job stays: the client's retry finds it and queues it.
+            # With a request_id the job stays: the client's retry finds it and queues it
+            # (and if it never comes, the janitor's reconciler does).
             if not job.request_id:
                 await self._withdraw(job)
             raise
+        await self._note_published(job)
         log.info(
             "upload accepted",
             extra={
@@ -228,6 +236,7 @@ class Uploads:
             )
         if earlier.state is JobState.QUEUED:
             await self._queue.publish(TranscriptionRequest(earlier.job_id, earlier.tenant))
+            await self._note_published(earlier)
         log.info(
             "upload retry answered with its earlier job",
             extra={
@@ -237,6 +246,18 @@ class Uploads:
             },
         )
         return earlier
+
+    async def _note_published(self, job: Job) -> None:
+        """Records that the broker has the job's request. Best effort: a job left looking
+        unpublished is published again by the reconciler, and a duplicate request is
+        harmless."""
+        now = self._clock()
+        try:
+            await self._jobs.mark_published(job.job_id, now)
+        except DependencyUnavailable:
+            log.warning("could not record the publish", extra={"job_id": str(job.job_id)})
+            return
+        job.publish_time = job.publish_time or now
 
     async def _withdraw(self, job: Job) -> None:
         """Undoes a recorded job that could not be queued. If its row cannot be deleted, the

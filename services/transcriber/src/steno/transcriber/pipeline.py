@@ -14,14 +14,16 @@ engine that is only temporarily unavailable gets the job back later through the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import os
+import socket
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 
@@ -85,6 +87,8 @@ class JobProcessor:
         self._retry = retry
         self._progress_interval = progress_interval
         self._lease = timedelta(seconds=lease_seconds)
+        # Who holds a job's lease: unique per processor, readable in the database.
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._clock = clock
         self._new_pause = new_pause
         self._commit_attempts = commit_attempts
@@ -111,6 +115,10 @@ class JobProcessor:
                 job, f"the {job.engine} engine was unavailable ({exc})", "UNAVAILABLE",
                 hint=exc.retry_after,
             )  # fmt: skip
+        except LeaseLost:
+            # Cancelled, deleted, or taken over: the job is someone else's now; the request
+            # is done with.
+            log.info("job no longer this worker's; transcription stopped", extra=context)
         except EngineNotHere as exc:
             # Another transcriber may run it: leave the job for one of them, a few times.
             await self._retry_later(job, str(exc), "FAILED_PRECONDITION")
@@ -146,20 +154,33 @@ class JobProcessor:
         return await asyncio.to_thread(post_process, transcript, lexicon)
 
     async def _claim(self, request: TranscriptionRequest) -> Job | None:
-        """The job, now PROCESSING on this worker; None if there is nothing to do."""
+        """The job, now PROCESSING and leased to this worker; None if there is nothing to
+        do. A job another worker holds a live lease on comes back after that lease would
+        run out (RetryLater): its worker may have died, or may finish it first."""
         job = await self._jobs.get(request.job_id)
         if job is None:
             log.warning("request for an unknown job dropped", extra={"job_id": str(request.job_id)})
             return None
-        if job.state is not JobState.QUEUED:
-            log.info(
-                "duplicate request ignored",
-                extra={"job_id": str(job.job_id), "tenant": job.tenant, "state": job.state.value},
-            )
+        now = self._clock()
+        context = {"job_id": str(job.job_id), "tenant": job.tenant, "state": job.state.value}
+        if job.state is JobState.QUEUED:
+            job.start(now, owner=self.worker_id, lease_until=now + self._lease)
+            claimed = await self._jobs.update(job, expected=JobState.QUEUED)
+        elif job.state is JobState.PROCESSING and job.lease_expired(now):
+            previous = job.lease_owner or None
+            job.take_over(now, owner=self.worker_id, lease_until=now + self._lease)
+            claimed = await self._jobs.update(job, expected=JobState.PROCESSING, owner=previous)
+            if claimed:
+                log.warning("abandoned job taken over", extra={**context, "from": previous})
+        elif job.state is JobState.PROCESSING:
+            assert job.lease_expire_time is not None
+            wait = (job.lease_expire_time - now).total_seconds() + self._progress_interval
+            raise RetryLater(wait, f"job {job.job_id} is leased to {job.lease_owner}")
+        else:
+            log.info("duplicate request ignored", extra=context)
             return None
-        job.start(self._clock())
-        if not await self._jobs.update(job, expected=JobState.QUEUED):
-            log.info("job claimed by another worker", extra={"job_id": str(job.job_id)})
+        if not claimed:
+            log.info("job claimed by another worker", extra=context)
             return None
         return job
 
@@ -179,40 +200,49 @@ class JobProcessor:
         with tempfile.TemporaryDirectory(prefix="steno-") as workdir:
             audio = Path(workdir) / "audio"
             await self._store.download(job.object_key, audio)
-            async with self._progress_written(job) as progress:
-                options = TranscriptionOptions(
-                    language=job.language or None,
-                    vocabulary=vocabulary(lexicon.entries) if lexicon else (),
-                    on_progress=progress.report,
-                )
-                with TRANSCRIBE_SECONDS.time():
-                    return await engine.transcribe(audio, options)
+            progress = Progress()
+            options = TranscriptionOptions(
+                language=job.language or None,
+                vocabulary=vocabulary(lexicon.entries) if lexicon else (),
+                on_progress=progress.report,
+            )
+            with TRANSCRIBE_SECONDS.time():
+                return await self._while_leased(job, progress, engine.transcribe(audio, options))
 
-    @contextlib.asynccontextmanager
-    async def _progress_written(self, job: Job) -> AsyncIterator[Progress]:
-        """A Progress the engine reports to, written to the job every progress interval
-        while the block runs."""
-        progress = Progress()
-        writer = asyncio.create_task(self._write_progress(job, progress), name="progress")
+    async def _while_leased(
+        self, job: Job, progress: Progress, transcription: Coroutine[Any, Any, Transcript]
+    ) -> Transcript:
+        """Runs the engine while a heartbeat renews the job's lease (and writes its
+        progress); stops the engine and raises LeaseLost if the job stops being this
+        worker's: cancelled, deleted, or taken over after a lease that ran out."""
+        engine = asyncio.create_task(transcription, name=f"engine {job.job_id}")
+        heartbeat = asyncio.create_task(self._heartbeat(job, progress), name="heartbeat")
         try:
-            yield progress
+            done, _ = await asyncio.wait({engine, heartbeat}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            for task in (engine, heartbeat):
+                task.cancel()
+            await asyncio.gather(engine, heartbeat, return_exceptions=True)
+        if engine not in done:
+            raise LeaseLost(f"job {job.job_id} was cancelled, deleted or taken over")
+        return engine.result()
 
-    async def _write_progress(self, job: Job, progress: Progress) -> None:
+    async def _heartbeat(self, job: Job, progress: Progress) -> None:
+        """Every progress interval: renews the lease and stores the progress. Returns when
+        the job is no longer this worker's; a failed write is retried at the next beat (the
+        lease outlives several)."""
         while True:
             await asyncio.sleep(self._progress_interval)
-            if progress.fraction <= job.progress:
-                continue
-            job.progress = progress.fraction
+            job.progress = max(job.progress, progress.fraction)
+            job.lease_expire_time = self._clock() + self._lease
             try:
-                await self._jobs.update(job, expected=JobState.PROCESSING)
+                if not await self._jobs.update(
+                    job, expected=JobState.PROCESSING, owner=self.worker_id
+                ):
+                    return
             except Exception as exc:
-                # Progress is a courtesy; the result is what must be stored.
                 log.warning(
-                    "could not store progress",
+                    "could not renew the lease",
                     extra={"job_id": str(job.job_id), "error": type(exc).__name__},
                 )
 
@@ -270,7 +300,9 @@ class JobProcessor:
         pause = self._new_pause()
         for attempt in range(1, self._commit_attempts + 1):
             try:
-                return await self._jobs.update(job, expected=JobState.PROCESSING)
+                return await self._jobs.update(
+                    job, expected=JobState.PROCESSING, owner=self.worker_id
+                )
             except DependencyUnavailable:
                 if attempt == self._commit_attempts:
                     raise
@@ -280,6 +312,10 @@ class JobProcessor:
                 )
                 await pause.after_failure()
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+class LeaseLost(Exception):
+    """The job stopped being this worker's while it ran."""
 
 
 class EngineNotHere(Exception):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, insert, select, tuple_, update
+from sqlalchemy import Row, and_, delete, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -67,6 +67,9 @@ def _to_row(job: Job, now: datetime) -> dict[str, Any]:
         "complete_time": job.complete_time,
         "audio_expire_time": job.audio_expire_time,
         "audio_delete_time": job.audio_delete_time,
+        "lease_owner": job.lease_owner or None,
+        "lease_expire_time": job.lease_expire_time,
+        "publish_time": job.publish_time,
         "update_time": now,
     }
 
@@ -110,6 +113,9 @@ def _from_row(row: Row[Any]) -> Job:
         complete_time=m["complete_time"],
         audio_expire_time=m["audio_expire_time"],
         audio_delete_time=m["audio_delete_time"],
+        lease_owner=m["lease_owner"] or "",
+        lease_expire_time=m["lease_expire_time"],
+        publish_time=m["publish_time"],
     )
 
 
@@ -168,17 +174,54 @@ class SqlJobRepository:
         async with transaction(self._engine) as conn:
             await conn.execute(delete(jobs).where(jobs.c.job_id == job_id))
 
-    async def update(self, job: Job, *, expected: JobState) -> bool:
+    async def update(self, job: Job, *, expected: JobState, owner: str | None = None) -> bool:
         row = _to_row(job, now=datetime.now(UTC))
         values = {name: row[name] for name in (*_UPDATABLE_COLUMNS, "update_time")}
-        statement = (
-            update(jobs)
-            .where(and_(jobs.c.job_id == job.job_id, jobs.c.state == expected.value))
-            .values(values)
-        )
+        condition = and_(jobs.c.job_id == job.job_id, jobs.c.state == expected.value)
+        if owner is not None:
+            condition = and_(condition, jobs.c.lease_owner == owner)
+        statement = update(jobs).where(condition).values(values)
         async with transaction(self._engine) as conn:
             result = await conn.execute(statement)
         return result.rowcount == 1
+
+    async def mark_published(self, job_id: uuid.UUID, now: datetime) -> None:
+        statement = (
+            update(jobs)
+            .where(jobs.c.job_id == job_id, jobs.c.publish_time.is_(None))
+            .values(publish_time=now)
+        )
+        async with transaction(self._engine) as conn:
+            await conn.execute(statement)
+
+    async def unpublished(self, created_before: datetime, *, limit: int) -> list[Job]:
+        query = (
+            select(jobs)
+            .where(
+                jobs.c.state == JobState.QUEUED.value,
+                jobs.c.publish_time.is_(None),
+                jobs.c.create_time < created_before,
+            )
+            .order_by(jobs.c.create_time)
+            .limit(limit)
+        )
+        async with transaction(self._engine) as conn:
+            rows = (await conn.execute(query)).all()
+        return [_from_row(row) for row in rows]
+
+    async def lease_expired(self, now: datetime, *, limit: int) -> list[Job]:
+        query = (
+            select(jobs)
+            .where(
+                jobs.c.state == JobState.PROCESSING.value,
+                or_(jobs.c.lease_expire_time.is_(None), jobs.c.lease_expire_time <= now),
+            )
+            .order_by(jobs.c.lease_expire_time)
+            .limit(limit)
+        )
+        async with transaction(self._engine) as conn:
+            rows = (await conn.execute(query)).all()
+        return [_from_row(row) for row in rows]
 
     async def audio_expired(
         self, now: datetime, *, after: uuid.UUID | None, limit: int

@@ -84,9 +84,14 @@ jobs = Table(
     Column("audio_expire_time", UTCDateTime, nullable=True),
     Column("audio_delete_time", UTCDateTime, nullable=True),
     Column("update_time", UTCDateTime, nullable=False),
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_expire_time", UTCDateTime, nullable=True),
+    Column("publish_time", UTCDateTime, nullable=True),
     Index("ix_jobs_tenant_create_time", "tenant", "create_time", "job_id"),
     Index("ix_jobs_audio_expire_time", "audio_expire_time"),
     Index("ux_jobs_tenant_request_id", "tenant", "request_id", unique=True),
+    # What the reconciler looks for: unpublished QUEUED jobs and expired PROCESSING leases.
+    Index("ix_jobs_state_create_time", "state", "create_time"),
 )
 
 lexicons = Table(
