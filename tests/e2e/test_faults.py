@@ -1,0 +1,117 @@
+"""Things break, jobs survive: service processes on Postgres, RabbitMQ and S3, killed for
+real at the worst moments."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from steno.client import StenoClient
+from steno.common.settings import Settings
+from steno.v1 import job_pb2
+from tests.support import AUDIO, logged, running, service_env, wait_for, wait_serving
+
+# Short leases and beats, so a dead worker's job is taken over in seconds.
+FAST_LEASES = {"STENO_LEASE_SECONDS": "3", "STENO_PROGRESS_INTERVAL_SECONDS": "0.5"}
+
+
+@contextlib.contextmanager
+def gateway(env: dict[str, str], log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    with running(["-m", "steno.gateway"], {**env, "STENO_GRPC_PORT": "0"}, log) as process:
+        port = logged(log, "gateway listening", "port", timeout=60, process=process)
+        address = f"127.0.0.1:{port}"
+        wait_serving(address, timeout=60, process=process)
+        yield process, address
+
+
+@contextlib.contextmanager
+def transcriber(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with running(["-m", "steno.transcriber"], {**env, "STENO_GRPC_PORT": "0"}, log) as process:
+        logged(log, "transcriber consuming", "health_port", timeout=120, process=process)
+        yield process
+
+
+def long_recording(path: Path, repeats: int) -> Path:
+    """The speech fixture said ``repeats`` times in a row: long enough to kill a worker
+    in the middle of it."""
+    with wave.open(str(AUDIO / "speech.wav"), "rb") as source:
+        params, frames = source.getparams(), source.readframes(source.getnframes())
+    with wave.open(str(path), "wb") as out:
+        out.setparams(params)
+        for _ in range(repeats):
+            out.writeframes(frames)
+    return path
+
+
+def state(job: job_pb2.Job) -> str:
+    return job_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_")
+
+
+def test_a_worker_killed_mid_job_is_replaced_and_the_job_completes_once(
+    settings: Settings, tmp_path: Path
+) -> None:
+    env = service_env(settings, **FAST_LEASES)
+    audio = long_recording(tmp_path / "long.wav", repeats=12)
+    with gateway(env, tmp_path / "gateway.log") as (_, address), StenoClient(address) as client:
+        with transcriber(env, tmp_path / "first.log") as first:
+            job = client.upload(audio)
+            wait_for(
+                lambda: (j := client.get_job(job.job_id)).progress > 0 and j,
+                timeout=60,
+                what="the first worker to be part way through",
+            )
+            first.kill()  # SIGKILL: no hand-back, no ack
+            first.wait()
+        killed = client.get_job(job.job_id)
+        assert state(killed) == "PROCESSING" and killed.attempts == 1
+        assert 0 < killed.progress < 1
+
+        with transcriber(env, tmp_path / "second.log"):
+            done = client.wait(job.job_id, timeout=180)
+
+    assert state(done) == "COMPLETED", done.error.message
+    assert done.attempts == 2, "taken over once"
+    starts = [s.start.ToTimedelta() for s in done.segments]
+    assert starts == sorted(starts) and len(set(starts)) == len(starts), "no segment twice"
+    assert done.segments[-1].end.ToTimedelta().total_seconds() > 80
+    assert done.original_text.lower().count("good morning") >= 10
+
+
+def test_a_gateway_killed_between_commit_and_publish_loses_no_job(
+    settings: Settings, tmp_path: Path
+) -> None:
+    env = service_env(settings)
+    crashing = {**env, "STENO_FAULT_POINTS": "gateway-before-publish"}
+    with gateway(crashing, tmp_path / "crashing.log") as (process, address):
+        with StenoClient(address) as client, pytest.raises(grpc.RpcError) as cut:
+            client.upload(AUDIO / "speech.wav", request_id="fault-1")
+        assert cut.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert process.wait(timeout=30) == 86, "died at the fault point"
+
+    # The job was recorded but never published: the reconciler publishes it.
+    janitor = subprocess.run(
+        [sys.executable, "-m", "steno.janitor"],
+        env={**env, "STENO_PUBLISH_GRACE_SECONDS": "0"},
+        capture_output=True,
+        timeout=120,
+    )
+    assert janitor.returncode == 0, janitor.stderr.decode()
+    assert b'"published": 1' in janitor.stdout
+
+    with (
+        gateway(env, tmp_path / "gateway.log") as (_, address),
+        transcriber(env, tmp_path / "transcriber.log"),
+        StenoClient(address) as client,
+    ):
+        # The client's retry with its request_id finds the job instead of making another.
+        again = client.upload(AUDIO / "speech.wav", request_id="fault-1")
+        done = client.wait(again.job_id, timeout=120)
+        assert state(done) == "COMPLETED", done.error.message
+        assert [j.job_id for j in client.iter_jobs()] == [again.job_id], "exactly one job"
