@@ -171,3 +171,18 @@ async def test_the_heartbeat_renews_the_lease() -> None:
     engine.release.set()
     await handling
     assert jobs.stored(job.job_id).state is JobState.COMPLETED
+
+
+async def test_a_job_this_worker_lost_track_of_is_taken_back_at_once() -> None:
+    """Its own earlier attempt could not store the outcome: no one else to wait for."""
+    job = make_job()
+    jobs, clock, engine = FakeJobRepository([job]), Clock(), FakeEngine()
+    worker = processor(jobs, engine, clock, job)
+    stranded = copy.deepcopy(jobs.stored(job.job_id))
+    stranded.start(T0, owner=worker.worker_id, lease_until=T0 + timedelta(seconds=LEASE))
+    assert await jobs.update(stranded, expected=JobState.QUEUED)
+
+    await worker.handle(request(job))
+
+    assert jobs.stored(job.job_id).state is JobState.COMPLETED
+    assert jobs.stored(job.job_id).attempts == 2

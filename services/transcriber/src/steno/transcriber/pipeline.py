@@ -89,6 +89,7 @@ class JobProcessor:
         self._lease = timedelta(seconds=lease_seconds)
         # Who holds a job's lease: unique per processor, readable in the database.
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._running: set[uuid.UUID] = set()
         self._clock = clock
         self._new_pause = new_pause
         self._commit_attempts = commit_attempts
@@ -97,6 +98,13 @@ class JobProcessor:
         job = await self._claim(request)
         if job is None:
             return
+        self._running.add(job.job_id)
+        try:
+            await self._run(job)
+        finally:
+            self._running.discard(job.job_id)
+
+    async def _run(self, job: Job) -> None:
         context = {"job_id": str(job.job_id), "tenant": job.tenant}
         log.info(
             "job started", extra={**context, "state": job.state.value, "attempt": job.attempts}
@@ -166,7 +174,9 @@ class JobProcessor:
         if job.state is JobState.QUEUED:
             job.start(now, owner=self.worker_id, lease_until=now + self._lease)
             claimed = await self._jobs.update(job, expected=JobState.QUEUED)
-        elif job.state is JobState.PROCESSING and job.lease_expired(now):
+        elif job.state is JobState.PROCESSING and (
+            job.lease_expired(now) or self._lost_track_of(job)
+        ):
             previous = job.lease_owner or None
             job.take_over(now, owner=self.worker_id, lease_until=now + self._lease)
             claimed = await self._jobs.update(job, expected=JobState.PROCESSING, owner=previous)
@@ -183,6 +193,11 @@ class JobProcessor:
             log.info("job claimed by another worker", extra=context)
             return None
         return job
+
+    def _lost_track_of(self, job: Job) -> bool:
+        """Leased to this worker, which is not running it: an earlier attempt here could
+        not store its outcome (the database was down), so there is no one to wait for."""
+        return job.lease_owner == self.worker_id and job.job_id not in self._running
 
     async def _lexicon(self, job: Job) -> Lexicon | None:
         """The job's lexicon as it is now: the version this job uses and records."""
