@@ -347,6 +347,12 @@ class FakeObjectStore:
             raise FileNotFoundError(f"no object {key!r}")
         await asyncio.to_thread(destination.write_bytes, self.objects[key])
 
+    async def abort_stale_uploads(self, started_before: datetime) -> int:
+        stale = [w for w in self.writers if not w.committed and not w.aborted]
+        for writer in stale:
+            writer.aborted = True
+        return len(stale)
+
     async def delete_many(self, keys: Sequence[str]) -> list[DeleteFailure]:
         self.delete_calls.append(list(keys))
         failures = []

@@ -129,6 +129,7 @@ def test_upload_transcribe_and_expire_across_three_services(
                 "deleted": 0,
                 "failed": 0,
                 "bytes_freed": 0,
+                "aborted_uploads": 0,
                 "published": 0,
                 "requeued": 0,
                 "errors": [],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,17 @@ async def test_delete_many_deletes_and_treats_missing_as_deleted(
     assert failures == []
     assert files_under(tmp_path) == [tmp_path / "objects" / "audio" / "keep"]
     assert await store.delete_many(["audio/a"]) == []
+
+
+async def test_partial_writes_are_discarded_once_stale(tmp_path: Path) -> None:
+    """What a process that died mid-upload leaves: a partial file nobody renames."""
+    store = FilesystemStore(tmp_path / "objects")
+    await store.ensure_ready()
+    abandoned = store.writer("audio/a", "audio/wav")
+    await abandoned.write(b"RIFF")
+    [partial] = list((tmp_path / "objects").rglob(".*.partial"))
+    written = datetime.fromtimestamp(partial.stat().st_mtime, UTC)
+
+    assert await store.abort_stale_uploads(written - timedelta(seconds=1)) == 0, "too young"
+    assert await store.abort_stale_uploads(written + timedelta(seconds=1)) == 1
+    assert not partial.exists()

@@ -90,6 +90,7 @@ async def test_nothing_expired_means_no_store_calls() -> None:
         "deleted": 0,
         "failed": 0,
         "bytes_freed": 0,
+        "aborted_uploads": 0,
         "errors": [],
     }
     assert store.delete_calls == []

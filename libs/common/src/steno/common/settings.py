@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     audio_retention_hours: float = Field(default=24, ge=0)
     cleanup_interval_minutes: float = Field(default=60, gt=0)
     cleanup_batch_size: int = Field(default=500, ge=1, le=1000)
+    # The janitor discards partial uploads (multipart uploads never completed) this old.
+    stale_upload_hours: float = Field(default=24, gt=0)
     max_upload_bytes: int = Field(default=2 * 1024 * MIB, ge=1)
     # Uploads one gateway takes at once; more get RESOURCE_EXHAUSTED.
     max_concurrent_uploads: int = Field(default=64, ge=1)

@@ -1,5 +1,5 @@
-"""``python -m steno.janitor``: one retention sweep and one reconciliation, a JSON summary
-on stdout, then exit.
+"""``python -m steno.janitor``: one retention sweep, one reconciliation and a clean-up of
+abandoned partial uploads, a JSON summary on stdout, then exit.
 
 Exits 0 when every expired object was deleted and every stranded job put back on the queue,
 non-zero otherwise, so a Kubernetes CronJob shows failed runs. Without a broker
@@ -19,17 +19,19 @@ from steno.common.db import SqlJobRepository
 from steno.common.logs import configure_logging
 from steno.common.settings import Settings
 from steno.janitor.reconcile import ReconcileSummary, reconcile
-from steno.janitor.sweep import SweepSummary, sweep_expired_audio
+from steno.janitor.sweep import SweepSummary, abort_stale_uploads, sweep_expired_audio
 
 
 async def run_once(settings: Settings) -> tuple[SweepSummary, ReconcileSummary]:
     database = open_database(settings)
     jobs = SqlJobRepository(database)
+    store = open_object_store(settings)
     now = datetime.now(UTC)
     try:
         swept = await sweep_expired_audio(
-            jobs, open_object_store(settings), now=now, batch_size=settings.cleanup_batch_size
+            jobs, store, now=now, batch_size=settings.cleanup_batch_size
         )
+        await abort_stale_uploads(store, now - timedelta(hours=settings.stale_upload_hours), swept)
         reconciled = ReconcileSummary()
         if settings.amqp_url is not None:
             reconciled = await _reconcile(settings, jobs, now)

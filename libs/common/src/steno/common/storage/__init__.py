@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -45,6 +46,11 @@ class ObjectStore(Protocol):
 
     async def delete_many(self, keys: Sequence[str]) -> list[DeleteFailure]:
         """Deletes the objects in one batch; a key that is already gone counts as deleted."""
+        ...
+
+    async def abort_stale_uploads(self, started_before: datetime) -> int:
+        """Discards the partial writes started before the given time that were never
+        committed or aborted (their writer's process died); returns how many."""
         ...
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -14,7 +16,8 @@ from steno.common.storage import DeleteFailure
 
 
 class FilesystemStore:
-    """Objects are files under ``root``; a write goes to a temporary file renamed on commit."""
+    """Objects are files under ``root``; a write goes to a temporary file renamed on commit.
+    The temporary file (last written) is how old a partial write is."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -39,6 +42,18 @@ class FilesystemStore:
             except OSError as exc:
                 failures.append(DeleteFailure(key, str(exc)))
         return failures
+
+    async def abort_stale_uploads(self, started_before: datetime) -> int:
+        return await asyncio.to_thread(self._abort_stale_uploads, started_before.timestamp())
+
+    def _abort_stale_uploads(self, cutoff: float) -> int:
+        aborted = 0
+        for partial in self.root.rglob(".*.partial"):
+            with contextlib.suppress(FileNotFoundError):
+                if partial.stat().st_mtime < cutoff:
+                    partial.unlink()
+                    aborted += 1
+        return aborted
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()

@@ -15,6 +15,7 @@ import concurrent.futures
 import io
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
 from urllib.parse import urlsplit
@@ -125,6 +126,30 @@ class S3Store:
             for error in errors
             if error.code not in _NO_SUCH
         ]
+
+    async def abort_stale_uploads(self, started_before: datetime) -> int:
+        return await _in_thread(self._abort_stale_uploads, started_before)
+
+    def _abort_stale_uploads(self, started_before: datetime) -> int:
+        # minio-py has no public listing of multipart uploads; these are its own S3 calls.
+        aborted = 0
+        key_marker = upload_marker = None
+        while True:
+            listing = self._client._list_multipart_uploads(
+                self._bucket, key_marker=key_marker, upload_id_marker=upload_marker
+            )
+            for upload in listing.uploads:
+                started = upload.initiated_time
+                if upload.upload_id and started is not None and started < started_before:
+                    self._client._abort_multipart_upload(
+                        self._bucket, upload.object_name, upload.upload_id
+                    )
+                    aborted += 1
+            if not listing.is_truncated or not listing.uploads:
+                return aborted
+            # The page's last upload (minio-py mislays the next upload id marker).
+            last = listing.uploads[-1]
+            key_marker, upload_marker = last.object_name, last.upload_id
 
 
 class _Missing(Exception):
