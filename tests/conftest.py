@@ -24,6 +24,7 @@ import asyncpg
 import boto3
 import pytest
 
+from steno.common.broker.amqp import RETRY_DELAYS, retry_queue_name
 from steno.common.db.migrate import upgrade
 from steno.common.settings import Settings
 from steno.transcriber.engines.local import LocalWhisperEngine
@@ -148,13 +149,14 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 
 @pytest.fixture
 async def queue_name(amqp_url: str) -> AsyncIterator[str]:
-    """A queue of this test's own, deleted afterwards."""
+    """A queue of this test's own, deleted afterwards with its dead-letter and retry queues."""
     name = f"steno.test.{uuid.uuid4().hex[:12]}"
     yield name
     connection = await aio_pika.connect(amqp_url)
     async with connection:
         channel = await connection.channel()
-        await channel.queue_delete(name)
+        for queue in (name, f"{name}.dead", *(retry_queue_name(name, d) for d in RETRY_DELAYS)):
+            await channel.queue_delete(queue)
 
 
 @pytest.fixture

@@ -73,6 +73,8 @@ class FakeOpenAI:
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self.segment_seconds = 5.0
+        # Seconds each default or canned reply takes, as a real API's would.
+        self.latency = 0.0
         self.language = "english"
         self._replies: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -193,6 +195,8 @@ def _handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 server._release.wait()
                 self.close_connection = True
                 return
+            if server.latency:
+                server._release.wait(server.latency)
             self._send(reply)
 
         def _drain(self, size: int) -> None:

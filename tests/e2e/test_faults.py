@@ -16,6 +16,7 @@ import pytest
 from steno.client import StenoClient
 from steno.common.settings import Settings
 from steno.v1 import job_pb2
+from tests.openai_server import FakeOpenAI
 from tests.support import AUDIO, logged, running, service_env, wait_for, wait_serving
 
 # Short leases and beats, so a dead worker's job is taken over in seconds.
@@ -141,3 +142,53 @@ def test_a_worker_stopped_mid_job_hands_it_back_and_exits_cleanly(
             done = client.wait(job.job_id, timeout=180)
     assert state(done) == "COMPLETED", done.error.message
     assert done.attempts == 2
+
+
+def test_a_poison_job_is_dead_lettered_and_failed_while_others_flow(
+    settings: Settings, tmp_path: Path, openai_server: FakeOpenAI
+) -> None:
+    """A file that kills every worker that takes it (here a fault point armed for its name)
+    is given up on after its attempts: FAILED with the reason, its request dead-lettered,
+    and the jobs behind it complete."""
+    env = service_env(
+        settings,
+        STENO_ENGINE="openai",
+        OPENAI_BASE_URL=openai_server.base_url,
+        OPENAI_API_KEY="sk-poison-test",
+        STENO_ENGINE_MAX_ATTEMPTS="2",
+        STENO_LEASE_SECONDS="2",
+        STENO_PROGRESS_INTERVAL_SECONDS="0.5",
+        STENO_FAULT_POINTS="transcriber-before-engine=poison.ogg",
+    )
+    poison_file = tmp_path / "poison.ogg"
+    poison_file.write_bytes((AUDIO / "speech.ogg").read_bytes())
+    with gateway(env, tmp_path / "gateway.log") as (_, address), StenoClient(address) as client:
+        poison = client.upload(poison_file)
+        healthy = client.upload(AUDIO / "speech.ogg")
+        crashes = 0
+        while state(client.get_job(poison.job_id)) != "FAILED":
+            assert crashes <= 3, "the poison job was never given up on"
+            log = tmp_path / f"transcriber-{crashes}.log"
+            with running(
+                ["-m", "steno.transcriber"], {**env, "STENO_GRPC_PORT": "0"}, log
+            ) as worker:
+                wait_for(
+                    lambda worker=worker, log=log: (
+                        worker.poll() is not None
+                        or state(client.get_job(poison.job_id)) == "FAILED"
+                    ),
+                    timeout=120,
+                    what="the worker to die on the poison job, or the job to fail",
+                )
+                crashes += worker.poll() == 86
+        failed = client.get_job(poison.job_id)
+        done = client.wait(healthy.job_id, timeout=60)
+
+    print(f"poison job given up on after {crashes} crashed workers: {failed.error.message}")
+    assert crashes == 2, "two attempts, then given up on"
+    assert failed.error.code == "ABORTED"
+    assert "its worker stopped 2 times" in failed.error.message
+    logs = "".join(log.read_text() for log in tmp_path.glob("transcriber-*.log"))
+    assert "request given up on; dead-lettered" in logs
+    assert state(done) == "COMPLETED"
+    assert [r.filename for r in openai_server.requests].count("poison.ogg") == 0

@@ -11,11 +11,17 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from steno.common.adapters import open_database, open_job_queue, open_object_store
+from steno.common.adapters import (
+    open_database,
+    open_job_events,
+    open_job_queue,
+    open_object_store,
+)
 from steno.common.broker import JobQueue
 from steno.common.db import SqlJobRepository, SqlLexiconRepository
 from steno.common.db.migrate import upgrade
 from steno.common.db.schema import jobs as jobs_table
+from steno.common.events import JobEvents
 from steno.common.settings import Settings
 from steno.common.storage import ObjectStore
 from steno.gateway.service import build_gateway
@@ -36,6 +42,9 @@ class Gateway:
     store: ObjectStore
     queue: JobQueue
     settings: Settings
+    # The gateway's job events (through RabbitMQ): it publishes its own writes' and follows
+    # everyone's for its watchers.
+    events: JobEvents
 
     async def row_count(self) -> int:
         async with self.database.connect() as conn:
@@ -63,11 +72,13 @@ async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
     database = open_database(settings)
     store = open_object_store(settings)
     queue = open_job_queue(settings)
+    events = open_job_events(settings)
     await store.ensure_ready()
     await queue.connect()
+    await events.connect()
     jobs = SqlJobRepository(database)
     lexicons = SqlLexiconRepository(database)
-    gateway = build_gateway(settings, jobs, lexicons, store, queue)
+    gateway = build_gateway(settings, jobs, lexicons, store, queue, events)
     port = await gateway.start("127.0.0.1", 0)
     address = f"127.0.0.1:{port}"
     channel = grpc.aio.insecure_channel(address)
@@ -83,11 +94,13 @@ async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
             store,
             queue,
             settings,
+            events,
         )
     finally:
         await channel.close()
         sync_channel.close()
         await gateway.stop(0)
+        await events.close()
         await queue.close()
         await database.dispose()
 

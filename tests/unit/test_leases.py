@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from steno.common.broker import RetryLater, TranscriptionRequest
+from steno.common.broker import GiveUp, RetryLater, TranscriptionRequest
 from steno.common.engine import TranscriptionOptions
 from steno.common.jobs import Job, JobState, Transcript
 from steno.transcriber.pipeline import JobProcessor
@@ -186,3 +186,23 @@ async def test_a_job_this_worker_lost_track_of_is_taken_back_at_once() -> None:
 
     assert jobs.stored(job.job_id).state is JobState.COMPLETED
     assert jobs.stored(job.job_id).attempts == 2
+
+
+async def test_an_abandoned_job_out_of_attempts_is_given_up_on() -> None:
+    """Every worker that took it died: no further worker gets it, the request is
+    dead-lettered and the job FAILED."""
+    job = make_job(
+        state=JobState.PROCESSING,
+        attempts=5,
+        lease_owner="dead-again",
+        lease_expire_time=T0 - timedelta(seconds=1),
+    )
+    jobs, clock, engine = FakeJobRepository([job]), Clock(), FakeEngine()
+
+    with pytest.raises(GiveUp, match="stopped 5 times"):
+        await processor(jobs, engine, clock, job).handle(request(job))
+
+    failed = jobs.stored(job.job_id)
+    assert failed.state is JobState.FAILED
+    assert failed.error is not None and failed.error.code == "ABORTED"
+    assert engine.calls == 0

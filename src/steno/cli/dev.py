@@ -12,10 +12,18 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from steno.common.adapters import describe, open_database, open_job_queue, open_object_store
+from steno.common.adapters import (
+    describe,
+    open_database,
+    open_job_events,
+    open_job_queue,
+    open_object_store,
+)
 from steno.common.broker import JobQueue, TranscriptionRequest
 from steno.common.db import SqlJobRepository, SqlLexiconRepository
 from steno.common.db.migrate import upgrade
+from steno.common.events import JobEvents
+from steno.common.events.repository import EventingJobRepository
 from steno.common.jobs import JobRepository, JobState
 from steno.common.lexicon import LexiconRepository
 from steno.common.logs import configure_logging
@@ -50,20 +58,25 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     database = open_database(settings)
     store = open_object_store(settings)
     queue = open_job_queue(settings)
+    # One instance for gateway and transcriber: in process, the worker's progress reaches
+    # the gateway's watchers through it.
+    events = open_job_events(settings)
     try:
         await store.ensure_ready()
         await queue.connect()
+        await events.connect()
         jobs = SqlJobRepository(database)
         lexicons = SqlLexiconRepository(database)
-        gateway = build_gateway(settings, jobs, lexicons, store, queue)
+        gateway = build_gateway(settings, jobs, lexicons, store, queue, events)
         # Bind first: a second `steno dev` on the same port and data must stop here, before
         # it touches the first one's jobs.
         bound = await gateway.start(host, port)
         try:
-            await _run(settings, jobs, lexicons, store, queue, f"{host}:{bound}")
+            await _run(settings, jobs, lexicons, store, queue, events, f"{host}:{bound}")
         finally:
             await gateway.stop(SHUTDOWN_GRACE)
     finally:
+        await events.close()
         await queue.close()
         await database.dispose()
 
@@ -74,14 +87,22 @@ async def _run(
     lexicons: LexiconRepository,
     store: ObjectStore,
     queue: JobQueue,
+    events: JobEvents,
     address: str,
 ) -> None:
     """The transcriber and the janitor loop, until SIGTERM."""
     if settings.amqp_url is None:
         await requeue_unfinished(jobs, queue)
-    processor = build_processor(settings, jobs, lexicons, store, await load_engines(settings))
+    processor = build_processor(
+        settings,
+        EventingJobRepository(jobs, events),
+        lexicons,
+        store,
+        await load_engines(settings),
+    )
     tasks = [
         asyncio.create_task(queue.consume(processor.handle), name="transcriber"),
+        asyncio.create_task(queue.consume_dead_letters(processor.give_up), name="dead letters"),
         asyncio.create_task(_janitor_loop(settings, jobs, store), name="janitor"),
     ]
     log.info("steno dev ready", extra={"address": address, "data_dir": str(settings.data_dir)})

@@ -1,5 +1,6 @@
-"""The client half of the ``steno`` command: ``upload``, ``jobs``, ``job``, ``transcript``
-and (from :mod:`steno.client.lexicon_cli`) ``lexicon``."""
+"""The client half of the ``steno`` command: ``upload``, ``jobs``, ``job``, ``watch``,
+``cancel``, ``delete``, ``transcript`` and (from :mod:`steno.client.lexicon_cli`)
+``lexicon``."""
 
 from __future__ import annotations
 
@@ -65,6 +66,28 @@ def add_commands(subcommands: argparse._SubParsersAction[argparse.ArgumentParser
     job = subcommands.add_parser("job", parents=[connection], help="print one job as JSON")
     job.add_argument("job_id")
     job.set_defaults(command=_job)
+
+    watch = subcommands.add_parser(
+        "watch",
+        parents=[connection],
+        help="follow a job: a line per change of state or progress, until it ends "
+        "(exit status 0 once COMPLETED, 1 otherwise)",
+    )
+    watch.add_argument("job_id")
+    watch.add_argument("--timeout", type=float, default=None, help="seconds to watch at most")
+    watch.set_defaults(command=_watch)
+
+    cancel = subcommands.add_parser(
+        "cancel", parents=[connection], help="cancel a queued or running job (the audio stays)"
+    )
+    cancel.add_argument("job_id")
+    cancel.set_defaults(command=_cancel)
+
+    delete = subcommands.add_parser(
+        "delete", parents=[connection], help="delete a job now: its audio and its transcript"
+    )
+    delete.add_argument("job_id")
+    delete.set_defaults(command=_delete)
 
     transcript = subcommands.add_parser(
         "transcript", parents=[connection], help="print the transcript of a completed job"
@@ -139,6 +162,29 @@ def _jobs(args: argparse.Namespace, client: StenoClient) -> int:
 
 def _job(args: argparse.Namespace, client: StenoClient) -> int:
     print(MessageToJson(client.get_job(args.job_id)))
+    return 0
+
+
+def _watch(args: argparse.Namespace, client: StenoClient) -> int:
+    job = None
+    for job in client.watch(args.job_id, timeout=args.timeout):
+        print(f"{_state(job):<10}  {job.progress:4.0%}", flush=True)
+    if job is None or job.state != job_pb2.JOB_STATE_COMPLETED:
+        if job is not None and job.error.message:
+            print(f"steno: job {job.job_id} {_state(job)}: {job.error.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cancel(args: argparse.Namespace, client: StenoClient) -> int:
+    job = client.cancel_job(args.job_id)
+    print(f"{job.job_id}  {_state(job)}")
+    return 0
+
+
+def _delete(args: argparse.Namespace, client: StenoClient) -> int:
+    client.delete_job(args.job_id)
+    print(f"{args.job_id}  deleted")
     return 0
 
 

@@ -27,6 +27,11 @@ TERMINAL_STATES = frozenset(
     {job_pb2.JOB_STATE_COMPLETED, job_pb2.JOB_STATE_FAILED, job_pb2.JOB_STATE_CANCELLED}
 )
 
+# How often, and after how long a first pause (doubling), a watch ended by an unavailable
+# server is resumed.
+WATCH_RESUMES = 3
+WATCH_RESUME_PAUSE = 0.5
+
 TranscriptFormatName: TypeAlias = Literal["text", "srt", "vtt", "json"]
 TRANSCRIPT_FORMATS: dict[str, pb.TranscriptFormat] = {
     "text": pb.TRANSCRIPT_FORMAT_TEXT,
@@ -162,6 +167,57 @@ class StenoClient:
                 state = job_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_")
                 raise TimeoutError(f"job {job_id} is still {state} after {timeout:g} s")
             time.sleep(poll_interval)
+
+    def watch(
+        self, job_id: str, *, timeout: float | None = None, resume: int = WATCH_RESUMES
+    ) -> Iterator[job_pb2.Job]:
+        """The job as it is now, then again on every change of state or progress, ending
+        after it is COMPLETED, FAILED or CANCELLED; TimeoutError after ``timeout`` seconds.
+
+        A watch the server ends as UNAVAILABLE (a gateway restarting, a database blip) is
+        resumed, up to ``resume`` times in a row, without repeating what was already seen.
+        The last job carries the transcript.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        seen: tuple[int, float] | None = None
+        failures = 0
+        while True:
+            call = self._stub.WatchJob(
+                pb.WatchJobRequest(job_id=job_id),
+                metadata=self._metadata,
+                timeout=None if deadline is None else max(0.0, deadline - time.monotonic()),
+            )
+            try:
+                for response in call:
+                    failures = 0
+                    job = response.job
+                    if (job.state, job.progress) != seen:
+                        seen = (job.state, job.progress)
+                        yield job
+                return
+            except grpc.RpcError as exc:
+                if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED and timeout is not None:
+                    raise TimeoutError(
+                        f"job {job_id} had not ended after {timeout:g} s of watching"
+                    ) from exc
+                if exc.code() != grpc.StatusCode.UNAVAILABLE or failures >= resume:
+                    raise
+            finally:
+                # Also when the caller stops iterating early: the server stops watching too.
+                call.cancel()
+            time.sleep(WATCH_RESUME_PAUSE * 2**failures)
+            failures += 1
+
+    def cancel_job(self, job_id: str) -> job_pb2.Job:
+        """Cancels a QUEUED or PROCESSING job and returns it, CANCELLED; FAILED_PRECONDITION
+        if it has already ended. Its audio is kept until its retention runs out."""
+        request = pb.CancelJobRequest(job_id=job_id)
+        response: pb.CancelJobResponse = self._stub.CancelJob(request, metadata=self._metadata)
+        return response.job
+
+    def delete_job(self, job_id: str) -> None:
+        """Deletes the job now: its audio and its record, transcript included."""
+        self._stub.DeleteJob(pb.DeleteJobRequest(job_id=job_id), metadata=self._metadata)
 
     # -- lexicons ---------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from steno.common.broker import JobQueue
 from steno.common.db import create_engine
+from steno.common.events import JobEvents
 from steno.common.settings import Settings
 from steno.common.storage import ObjectStore
 
@@ -41,14 +42,27 @@ def open_job_queue(settings: Settings) -> JobQueue:
     if settings.amqp_url is None:
         from steno.common.broker.memory import InProcessJobQueue
 
-        return InProcessJobQueue()
+        return InProcessJobQueue(delivery_limit=settings.amqp_delivery_limit)
     from steno.common.broker.amqp import AmqpJobQueue
 
     return AmqpJobQueue(
         settings.amqp_url.get_secret_value(),
         settings.amqp_queue,
         prefetch=settings.amqp_prefetch,
+        delivery_limit=settings.amqp_delivery_limit,
     )
+
+
+def open_job_events(settings: Settings) -> JobEvents:
+    """Through the broker when there is one, so watchers on any gateway see every change;
+    else within the process, which then holds both the gateway and the transcriber."""
+    if settings.amqp_url is None:
+        from steno.common.events.memory import InProcessJobEvents
+
+        return InProcessJobEvents()
+    from steno.common.events.amqp import AmqpJobEvents
+
+    return AmqpJobEvents(settings.amqp_url.get_secret_value(), settings.amqp_events_exchange)
 
 
 def describe(settings: Settings) -> dict[str, str]:

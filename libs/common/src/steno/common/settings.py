@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # The topic exchange JobUpdated events go through, from every writer to every gateway.
     amqp_events_exchange: str = "steno.job-updated"
     amqp_prefetch: int = Field(default=1, ge=1)
+    # Redeliveries a failing request gets (a handler error, or its worker dying) before it
+    # is dead-lettered to {STENO_AMQP_QUEUE}.dead; changing it needs a new queue.
+    amqp_delivery_limit: int = Field(default=5, ge=1)
 
     s3_endpoint: str | None = None
     s3_access_key: SecretStr = SecretStr("")

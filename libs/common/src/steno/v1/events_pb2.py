@@ -22,15 +22,19 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from steno.v1 import job_pb2 as steno_dot_v1_dot_job__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15steno/v1/events.proto\x12\x08steno.v1\"8\n\x16TranscriptionRequested\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15steno/v1/events.proto\x12\x08steno.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12steno/v1/job.proto\"8\n\x16TranscriptionRequested\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\"\x92\x01\n\nJobUpdated\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12!\n\x05state\x18\x03 \x01(\x0e\x32\x12.steno.v1.JobState\x12\x10\n\x08progress\x18\x04 \x01(\x02\x12/\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'steno.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRANSCRIPTIONREQUESTED']._serialized_start=35
-  _globals['_TRANSCRIPTIONREQUESTED']._serialized_end=91
+  _globals['_TRANSCRIPTIONREQUESTED']._serialized_start=88
+  _globals['_TRANSCRIPTIONREQUESTED']._serialized_end=144
+  _globals['_JOBUPDATED']._serialized_start=147
+  _globals['_JOBUPDATED']._serialized_end=293
 # @@protoc_insertion_point(module_scope)

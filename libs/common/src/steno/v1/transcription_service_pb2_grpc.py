@@ -55,6 +55,21 @@ class TranscriptionServiceStub:
                 request_serializer=steno_dot_v1_dot_transcription__service__pb2.GetTranscriptRequest.SerializeToString,
                 response_deserializer=steno_dot_v1_dot_transcription__service__pb2.GetTranscriptResponse.FromString,
                 _registered_method=True)
+        self.WatchJob = channel.unary_stream(
+                '/steno.v1.TranscriptionService/WatchJob',
+                request_serializer=steno_dot_v1_dot_transcription__service__pb2.WatchJobRequest.SerializeToString,
+                response_deserializer=steno_dot_v1_dot_transcription__service__pb2.WatchJobResponse.FromString,
+                _registered_method=True)
+        self.CancelJob = channel.unary_unary(
+                '/steno.v1.TranscriptionService/CancelJob',
+                request_serializer=steno_dot_v1_dot_transcription__service__pb2.CancelJobRequest.SerializeToString,
+                response_deserializer=steno_dot_v1_dot_transcription__service__pb2.CancelJobResponse.FromString,
+                _registered_method=True)
+        self.DeleteJob = channel.unary_unary(
+                '/steno.v1.TranscriptionService/DeleteJob',
+                request_serializer=steno_dot_v1_dot_transcription__service__pb2.DeleteJobRequest.SerializeToString,
+                response_deserializer=steno_dot_v1_dot_transcription__service__pb2.DeleteJobResponse.FromString,
+                _registered_method=True)
 
 
 class TranscriptionServiceServicer:
@@ -90,6 +105,32 @@ class TranscriptionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchJob(self, request, context):
+        """Follows one job: its current state first, then every change of state or progress;
+        the stream ends after a terminal state (COMPLETED, FAILED or CANCELLED), and with
+        NOT_FOUND if the job is deleted meanwhile.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelJob(self, request, context):
+        """Cancels a QUEUED or PROCESSING job (a running one stops between segments) and returns
+        it; FAILED_PRECONDITION if it has already ended. The audio is kept until its retention
+        runs out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteJob(self, request, context):
+        """Deletes a job now: its audio, then its record, transcript included. If the audio
+        cannot be deleted, UNAVAILABLE and the job is kept: try again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TranscriptionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +153,21 @@ def add_TranscriptionServiceServicer_to_server(servicer, server):
                     servicer.GetTranscript,
                     request_deserializer=steno_dot_v1_dot_transcription__service__pb2.GetTranscriptRequest.FromString,
                     response_serializer=steno_dot_v1_dot_transcription__service__pb2.GetTranscriptResponse.SerializeToString,
+            ),
+            'WatchJob': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchJob,
+                    request_deserializer=steno_dot_v1_dot_transcription__service__pb2.WatchJobRequest.FromString,
+                    response_serializer=steno_dot_v1_dot_transcription__service__pb2.WatchJobResponse.SerializeToString,
+            ),
+            'CancelJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelJob,
+                    request_deserializer=steno_dot_v1_dot_transcription__service__pb2.CancelJobRequest.FromString,
+                    response_serializer=steno_dot_v1_dot_transcription__service__pb2.CancelJobResponse.SerializeToString,
+            ),
+            'DeleteJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteJob,
+                    request_deserializer=steno_dot_v1_dot_transcription__service__pb2.DeleteJobRequest.FromString,
+                    response_serializer=steno_dot_v1_dot_transcription__service__pb2.DeleteJobResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -223,6 +279,87 @@ class TranscriptionService:
             '/steno.v1.TranscriptionService/GetTranscript',
             steno_dot_v1_dot_transcription__service__pb2.GetTranscriptRequest.SerializeToString,
             steno_dot_v1_dot_transcription__service__pb2.GetTranscriptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/steno.v1.TranscriptionService/WatchJob',
+            steno_dot_v1_dot_transcription__service__pb2.WatchJobRequest.SerializeToString,
+            steno_dot_v1_dot_transcription__service__pb2.WatchJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steno.v1.TranscriptionService/CancelJob',
+            steno_dot_v1_dot_transcription__service__pb2.CancelJobRequest.SerializeToString,
+            steno_dot_v1_dot_transcription__service__pb2.CancelJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steno.v1.TranscriptionService/DeleteJob',
+            steno_dot_v1_dot_transcription__service__pb2.DeleteJobRequest.SerializeToString,
+            steno_dot_v1_dot_transcription__service__pb2.DeleteJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

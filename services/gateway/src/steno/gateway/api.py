@@ -4,6 +4,7 @@ repository, and their outcomes to canonical gRPC codes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import uuid
@@ -18,6 +19,14 @@ from steno.common.jobs import Job, JobRepository, JobState
 from steno.common.lexicon import LexiconRepository
 from steno.common.paging import PageCursor
 from steno.common.settings import ENGINE_NAMES
+from steno.common.storage import ObjectStore
+from steno.gateway.control import (
+    CancelRaced,
+    JobNotFound,
+    NothingToCancel,
+    cancel_job,
+    delete_job,
+)
 from steno.gateway.convert import job_to_proto, segment_to_proto, state_from_proto
 from steno.gateway.errors import Context, abort, abort_invalid, guarded, page_size, parse_id
 from steno.gateway.languages import is_language_tag
@@ -34,6 +43,7 @@ from steno.gateway.uploads import (
     UploadStalled,
     UploadTooLarge,
 )
+from steno.gateway.watch import GatewayStopping, Watches
 from steno.v1 import job_pb2, transcription_service_pb2_grpc
 from steno.v1 import transcription_service_pb2 as pb
 
@@ -59,6 +69,8 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
         jobs: JobRepository,
         lexicons: LexiconRepository,
         *,
+        store: ObjectStore,
+        watches: Watches,
         default_engine: str,
         default_retention: timedelta,
         idle_timeout: float,
@@ -66,6 +78,8 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
         self._uploads = uploads
         self._jobs = jobs
         self._lexicons = lexicons
+        self._store = store
+        self._watches = watches
         self._default_engine = default_engine
         self._default_retention = default_retention
         self._idle_timeout = idle_timeout
@@ -178,6 +192,51 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             segments=[segment_to_proto(s) for s in job.segments],
         )
 
+    async def WatchJob(
+        self, request: pb.WatchJobRequest, context: Context
+    ) -> AsyncIterator[pb.WatchJobResponse]:
+        job_id = await parse_id(context, "job_id", request.job_id)
+        changes = self._watches.follow(job_id, tenant_of(context))
+        try:
+            async with contextlib.aclosing(changes):
+                async for job in changes:
+                    yield pb.WatchJobResponse(job=job_to_proto(job, _watch_view(job)))
+        except JobNotFound as exc:
+            await abort(context, grpc.StatusCode.NOT_FOUND, str(exc))
+        except GatewayStopping as exc:
+            await abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
+        except DependencyUnavailable as exc:
+            await abort(context, grpc.StatusCode.UNAVAILABLE, f"{exc}; watch the job again later")
+        except Exception:
+            # What ``guarded`` does for the unary calls.
+            log.exception("unexpected error", extra={"rpc": "WatchJob"})
+            await abort(
+                context, grpc.StatusCode.INTERNAL, "internal error; the server log has details"
+            )
+
+    @guarded
+    async def CancelJob(
+        self, request: pb.CancelJobRequest, context: Context
+    ) -> pb.CancelJobResponse:
+        job = await self._job(request.job_id, context)
+        try:
+            job = await cancel_job(self._jobs, job)
+        except NothingToCancel as exc:
+            await abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except JobNotFound as exc:
+            await abort(context, grpc.StatusCode.NOT_FOUND, str(exc))
+        except CancelRaced as exc:
+            await abort(context, grpc.StatusCode.ABORTED, str(exc))
+        return pb.CancelJobResponse(job=job_to_proto(job, job_pb2.JOB_VIEW_FULL))
+
+    @guarded
+    async def DeleteJob(
+        self, request: pb.DeleteJobRequest, context: Context
+    ) -> pb.DeleteJobResponse:
+        job = await self._job(request.job_id, context)
+        await delete_job(self._jobs, self._store, job)
+        return pb.DeleteJobResponse()
+
     async def _job(self, job_id: str, context: Context) -> Job:
         """The caller's job, or NOT_FOUND."""
         parsed = await parse_id(context, "job_id", job_id)
@@ -239,6 +298,11 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             labels=dict(metadata.labels),
             request_id=metadata.request_id,
         )
+
+
+def _watch_view(job: Job) -> job_pb2.JobView:
+    """The transcript once, in the last message, rather than with every progress step."""
+    return job_pb2.JOB_VIEW_FULL if job.state.is_terminal else job_pb2.JOB_VIEW_BASIC
 
 
 async def _reject(context: Context, code: grpc.StatusCode, message: str) -> None:

@@ -6,9 +6,16 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from steno.common.adapters import open_database, open_job_queue, open_object_store
+from steno.common.adapters import (
+    open_database,
+    open_job_events,
+    open_job_queue,
+    open_object_store,
+)
 from steno.common.broker import JobQueue
 from steno.common.db import SqlJobRepository, SqlLexiconRepository
+from steno.common.events import JobEvents
+from steno.common.events.repository import EventingJobRepository
 from steno.common.faults import Faults
 from steno.common.grpc_server import GrpcServer
 from steno.common.jobs import JobRepository
@@ -20,6 +27,7 @@ from steno.common.storage import ObjectStore
 from steno.gateway.api import TranscriptionApi
 from steno.gateway.lexicons import LexiconApi
 from steno.gateway.uploads import Uploads
+from steno.gateway.watch import Watches
 from steno.v1 import lexicon_pb2, transcription_service_pb2
 from steno.v1.lexicon_pb2_grpc import add_LexiconServiceServicer_to_server
 from steno.v1.transcription_service_pb2_grpc import add_TranscriptionServiceServicer_to_server
@@ -38,17 +46,21 @@ SHUTDOWN_GRACE = 30.0
 
 @dataclass(frozen=True)
 class Gateway:
-    """The API server and the uploads it may still be recording when asked to stop."""
+    """The API server, the uploads it may still be recording when asked to stop, and the
+    job watches it ends then."""
 
     server: GrpcServer
     uploads: Uploads
+    watches: Watches
 
     async def start(self, host: str, port: int) -> int:
         return await self.server.start(host, port)
 
     async def stop(self, grace: float) -> None:
         """NOT_SERVING, in-flight calls get ``grace`` seconds, then fully received uploads
-        are recorded before the adapters may close."""
+        are recorded before the adapters may close. Watches end at once (their clients
+        watch again elsewhere): they would otherwise hold the whole grace period."""
+        self.watches.stop()
         await self.server.stop(grace)
         await self.uploads.drain()
 
@@ -59,8 +71,13 @@ def build_gateway(
     lexicons: LexiconRepository,
     store: ObjectStore,
     queue: JobQueue,
+    events: JobEvents,
 ) -> Gateway:
-    """The gateway over the given adapters (also used by ``steno dev``)."""
+    """The gateway over the given adapters (also used by ``steno dev``). ``jobs`` is the
+    plain repository: the gateway publishes the events of its own writes (cancels above
+    all) to ``events``, and follows everyone's for its watchers."""
+    jobs = EventingJobRepository(jobs, events)
+    watches = Watches(jobs, events)
     uploads = Uploads(
         jobs,
         store,
@@ -73,6 +90,8 @@ def build_gateway(
         uploads,
         jobs,
         lexicons,
+        store=store,
+        watches=watches,
         default_engine=settings.engine,
         default_retention=timedelta(hours=settings.audio_retention_hours),
         idle_timeout=settings.upload_idle_timeout_seconds,
@@ -86,7 +105,7 @@ def build_gateway(
             ),
         ],
     )
-    return Gateway(server, uploads)
+    return Gateway(server, uploads, watches)
 
 
 async def run(settings: Settings) -> None:
@@ -94,11 +113,18 @@ async def run(settings: Settings) -> None:
     database = open_database(settings)
     store = open_object_store(settings)
     queue = open_job_queue(settings)
+    events = open_job_events(settings)
     try:
         await store.ensure_ready()
         await queue.connect()
+        await events.connect()
         gateway = build_gateway(
-            settings, SqlJobRepository(database), SqlLexiconRepository(database), store, queue
+            settings,
+            SqlJobRepository(database),
+            SqlLexiconRepository(database),
+            store,
+            queue,
+            events,
         )
         port = await gateway.start(settings.grpc_host, settings.grpc_port_or(DEFAULT_GRPC_PORT))
         try:
@@ -108,5 +134,6 @@ async def run(settings: Settings) -> None:
         finally:
             await gateway.stop(SHUTDOWN_GRACE)
     finally:
+        await events.close()
         await queue.close()
         await database.dispose()

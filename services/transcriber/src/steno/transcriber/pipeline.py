@@ -27,9 +27,16 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 
-from steno.common.broker import FailurePause, RetryLater, TranscriptionRequest
+from steno.common.broker import (
+    DeadLetter,
+    FailurePause,
+    GiveUp,
+    RetryLater,
+    TranscriptionRequest,
+)
 from steno.common.engine import Engine, EngineError, EngineUnavailable, TranscriptionOptions
 from steno.common.errors import DependencyUnavailable
+from steno.common.faults import TRANSCRIBER_BEFORE_ENGINE, Faults
 from steno.common.jobs import Job, JobError, JobRepository, JobState, PostProcessing, Transcript
 from steno.common.lexicon import Lexicon, LexiconRepository
 from steno.common.lexicon.rewrite import vocabulary
@@ -79,8 +86,10 @@ class JobProcessor:
         clock: Clock = utc_now,
         new_pause: Callable[[], FailurePause] = FailurePause,
         commit_attempts: int = 5,
+        faults: Faults | None = None,
     ) -> None:
         self._jobs = jobs
+        self._faults = faults or Faults()
         self._lexicons = lexicons
         self._store = store
         self._engines = engines
@@ -177,6 +186,8 @@ class JobProcessor:
         elif job.state is JobState.PROCESSING and (
             job.lease_expired(now) or self._lost_track_of(job)
         ):
+            if job.attempts >= self._retry.max_attempts:
+                await self._give_up_on(job)
             previous = job.lease_owner or None
             job.take_over(now, owner=self.worker_id, lease_until=now + self._lease)
             claimed = await self._jobs.update(job, expected=JobState.PROCESSING, owner=previous)
@@ -193,6 +204,32 @@ class JobProcessor:
             log.info("job claimed by another worker", extra=context)
             return None
         return job
+
+    async def _give_up_on(self, job: Job) -> None:
+        """An abandoned job that has used its attempts: every worker that took it stopped
+        before finishing (it may crash the engine). FAILED, and its request dead-lettered
+        rather than handed to yet another worker."""
+        previous = job.lease_owner or None
+        reason = f"its worker stopped {job.attempts} times before finishing it"
+        job.fail(_gave_up(reason), self._clock())
+        if await self._jobs.update(job, expected=JobState.PROCESSING, owner=previous):
+            JOBS_FINISHED.labels(job.state.value).inc()
+        raise GiveUp(reason)
+
+    async def give_up(self, letter: DeadLetter) -> None:
+        """The queue gave up on the job's request (it kept failing, or kept killing its
+        worker): FAILED with the queue's reason, unless it already ended."""
+        job = await self._jobs.get(letter.request.job_id)
+        if job is None or job.state.is_terminal:
+            return
+        state = job.state
+        job.fail(_gave_up(f"it was {letter.reason}"), self._clock())
+        if await self._jobs.update(job, expected=state):
+            JOBS_FINISHED.labels(job.state.value).inc()
+            log.error(
+                "job dead-lettered",
+                extra={"job_id": str(job.job_id), "tenant": job.tenant, "state": "FAILED"},
+            )
 
     def _lost_track_of(self, job: Job) -> bool:
         """Leased to this worker, which is not running it: an earlier attempt here could
@@ -215,6 +252,7 @@ class JobProcessor:
         with tempfile.TemporaryDirectory(prefix="steno-") as workdir:
             audio = Path(workdir) / "audio"
             await self._store.download(job.object_key, audio)
+            self._faults.hit(TRANSCRIBER_BEFORE_ENGINE, job.filename)
             progress = Progress()
             options = TranscriptionOptions(
                 language=job.language or None,
@@ -327,6 +365,14 @@ class JobProcessor:
                 )
                 await pause.after_failure()
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _gave_up(reason: str) -> JobError:
+    return JobError(
+        "ABORTED",
+        f"Steno gave up on this job: {reason}; the audio may crash the engine, so check it, "
+        "then upload it again",
+    )
 
 
 class LeaseLost(Exception):

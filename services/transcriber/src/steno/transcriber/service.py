@@ -6,10 +6,17 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
-from steno.common.adapters import open_database, open_job_queue, open_object_store
+from steno.common.adapters import (
+    open_database,
+    open_job_events,
+    open_job_queue,
+    open_object_store,
+)
 from steno.common.broker import JobQueue
 from steno.common.db import SqlJobRepository, SqlLexiconRepository
 from steno.common.engine import Engine
+from steno.common.events.repository import EventingJobRepository
+from steno.common.faults import Faults
 from steno.common.grpc_server import GrpcServer
 from steno.common.jobs import JobRepository
 from steno.common.lexicon import LexiconRepository
@@ -78,6 +85,7 @@ def build_processor(
         ),
         progress_interval=settings.progress_interval_seconds,
         lease_seconds=settings.lease_seconds,
+        faults=Faults(settings.fault_points),
     )
 
 
@@ -86,6 +94,7 @@ async def run(settings: Settings) -> None:
     database = open_database(settings)
     store = open_object_store(settings)
     queue = open_job_queue(settings)
+    events = open_job_events(settings)
     health = GrpcServer([], [])
     port = await health.start(settings.grpc_host, settings.grpc_port_or(DEFAULT_GRPC_PORT))
     try:
@@ -93,29 +102,36 @@ async def run(settings: Settings) -> None:
         serve_metrics(settings.metrics_port_or(DEFAULT_METRICS_PORT))
         engines = await load_engines(settings)
         await queue.connect()
-        processor = build_processor(
-            settings, SqlJobRepository(database), SqlLexiconRepository(database), store, engines
-        )
+        await events.connect()
+        # Progress and results reach the jobs' watchers through the events of these writes.
+        jobs = EventingJobRepository(SqlJobRepository(database), events)
+        processor = build_processor(settings, jobs, SqlLexiconRepository(database), store, engines)
         await _consume(queue, processor, health, port)
     finally:
         await health.stop(5)
+        await events.close()
         await queue.close()
         await database.dispose()
 
 
 async def _consume(queue: JobQueue, processor: JobProcessor, health: GrpcServer, port: int) -> None:
-    """Runs the consumer until SIGTERM; a consumer that dies takes the process with it, or
-    health would go on saying SERVING."""
-    consumer = asyncio.create_task(queue.consume(processor.handle), name="consumer")
+    """Runs the consumers (requests, and the dead letters the queue gave up on) until
+    SIGTERM; a consumer that dies takes the process with it, or health would go on saying
+    SERVING."""
+    consumers = {
+        asyncio.create_task(queue.consume(processor.handle), name="consumer"),
+        asyncio.create_task(queue.consume_dead_letters(processor.give_up), name="dead letters"),
+    }
     shutdown = asyncio.create_task(wait_for_shutdown(), name="shutdown")
     await health.set_serving(True)
     log.info("transcriber consuming", extra={"health_port": port})
     try:
-        await asyncio.wait({consumer, shutdown}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({*consumers, shutdown}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         await health.set_serving(False)
-        for task in (consumer, shutdown):
+        for task in (*consumers, shutdown):
             task.cancel()
-        consumed, _ = await asyncio.gather(consumer, shutdown, return_exceptions=True)
-    if isinstance(consumed, Exception):
-        raise consumed
+        ended = await asyncio.gather(*consumers, shutdown, return_exceptions=True)
+    for outcome in ended:
+        if isinstance(outcome, Exception):
+            raise outcome

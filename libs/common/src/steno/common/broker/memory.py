@@ -1,19 +1,47 @@
 """An in-process job queue: the embedded default for ``steno dev``.
 
-Nothing survives a restart here, delayed retries included; ``steno dev`` re-queues the jobs
-that were still QUEUED in the database when it starts.
+Nothing survives a restart here, delayed retries and dead letters included; ``steno dev``
+re-queues the jobs that were still QUEUED in the database when it starts.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
-from steno.common.broker import FailurePause, Handler, Outcome, TranscriptionRequest, deliver
+from steno.common.broker import (
+    DEFAULT_DELIVERY_LIMIT,
+    DeadLetter,
+    DeadLetterHandler,
+    FailurePause,
+    Handler,
+    Outcome,
+    TranscriptionRequest,
+    deliver,
+    deliver_dead_letter,
+    delivery_limit_reason,
+)
+
+# Why a request its handler gave up on is a dead letter, as RabbitMQ's "rejected" reads.
+GAVE_UP = "rejected by a consumer"
 
 
 class InProcessJobQueue:
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[TranscriptionRequest] = asyncio.Queue()
+    """The same delivery rules as the RabbitMQ queue: a request whose handler fails more
+    than ``delivery_limit`` times in a row becomes a dead letter; a delayed one comes back
+    with a clean count."""
+
+    def __init__(
+        self,
+        *,
+        delivery_limit: int = DEFAULT_DELIVERY_LIMIT,
+        new_pause: Callable[[], FailurePause] = FailurePause,
+    ) -> None:
+        self._delivery_limit = delivery_limit
+        self._new_pause = new_pause
+        # Each request with how many times its handler has failed on it so far.
+        self._queue: asyncio.Queue[tuple[TranscriptionRequest, int]] = asyncio.Queue()
+        self._dead: asyncio.Queue[DeadLetter] = asyncio.Queue()
 
     async def connect(self) -> None:
         return None
@@ -22,14 +50,29 @@ class InProcessJobQueue:
         return None
 
     async def publish(self, request: TranscriptionRequest) -> None:
-        self._queue.put_nowait(request)
+        self._queue.put_nowait((request, 0))
 
     async def consume(self, handler: Handler) -> None:
-        pause = FailurePause()
+        pause = self._new_pause()
+        loop = asyncio.get_running_loop()
         while True:
-            request = await self._queue.get()
+            request, failures = await self._queue.get()
             outcome, delay = await deliver(handler, request, pause)
             if outcome is Outcome.REQUEUE:
-                self._queue.put_nowait(request)
+                failures += 1
+                if failures > self._delivery_limit:
+                    reason = delivery_limit_reason(failures)
+                    self._dead.put_nowait(DeadLetter(request, failures, reason))
+                else:
+                    self._queue.put_nowait((request, failures))
             elif outcome is Outcome.DELAY:
-                asyncio.get_running_loop().call_later(delay, self._queue.put_nowait, request)
+                loop.call_later(delay, self._queue.put_nowait, (request, 0))
+            elif outcome is Outcome.DEAD:
+                self._dead.put_nowait(DeadLetter(request, failures + 1, GAVE_UP))
+
+    async def consume_dead_letters(self, handler: DeadLetterHandler) -> None:
+        pause = self._new_pause()
+        while True:
+            letter = await self._dead.get()
+            if not await deliver_dead_letter(handler, letter, pause):
+                self._dead.put_nowait(letter)

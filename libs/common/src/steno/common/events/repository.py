@@ -1,0 +1,80 @@
+"""A job repository that announces its writes, so that whatever changes a job (a worker's
+progress, its result, a client's cancel) reaches the job's watchers without the code that
+changed it knowing about events."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from steno.common.events import JobEvents, JobUpdate
+from steno.common.jobs import Job, JobRepository, JobState
+
+log = logging.getLogger(__name__)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventingJobRepository:
+    """Wraps a :class:`JobRepository`: after each write that stored something a watcher can
+    see (a job added, updated or deleted) it publishes a :class:`JobUpdate`.
+
+    The write is the truth and the event only a hint: an event that cannot be published is
+    logged and dropped, never failing the write (watchers re-read the job now and then). A
+    conditional update that wrote nothing publishes nothing. Reads and the other writes go
+    straight to the wrapped repository.
+    """
+
+    def __init__(
+        self,
+        jobs: JobRepository,
+        events: JobEvents,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self._jobs = jobs
+        self._events = events
+        self._clock = clock
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for what this class does not define: the reads and the unannounced writes.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._jobs, name)
+
+    async def add(self, job: Job) -> None:
+        await self._jobs.add(job)
+        await self._announce(job)
+
+    async def update(self, job: Job, *, expected: JobState, owner: str | None = None) -> bool:
+        written = await self._jobs.update(job, expected=expected, owner=owner)
+        if written:
+            await self._announce(job)
+        return written
+
+    async def delete(self, job_id: uuid.UUID) -> None:
+        """Deletes the job, then announces it with its last state: its watchers look for it,
+        find it gone, and stop."""
+        job = await self._jobs.get(job_id)
+        await self._jobs.delete(job_id)
+        if job is not None:
+            await self._announce(job)
+
+    async def _announce(self, job: Job) -> None:
+        try:
+            await self._events.publish(JobUpdate.of(job, self._clock()))
+        except Exception as exc:
+            log.warning(
+                "job event not published; watchers will see the change on their next read",
+                extra={
+                    "job_id": str(job.job_id),
+                    "tenant": job.tenant,
+                    "state": job.state.value,
+                    "error": str(exc),
+                },
+            )
