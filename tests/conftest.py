@@ -94,8 +94,8 @@ def amqp_url() -> str:
     return AMQP_URL
 
 
-# The fake OpenAI API, ``openai_server``.
-pytest_plugins = ["tests.openai_server"]
+# The fake OpenAI API (``openai_server``) and a private RabbitMQ node (``rabbitmq``).
+pytest_plugins = ["tests.openai_server", "tests.rabbitmq_node"]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ and stall a request to provoke a timeout. Like the real API it refuses a body ov
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -215,7 +216,9 @@ def _handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             for name, value in reply.headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(payload)
+            # A client that gave up (its worker was stopped) is not the server's problem.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(payload)
 
         def log_message(self, format: str, *args: Any) -> None:
             return None
