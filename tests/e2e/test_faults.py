@@ -6,16 +6,19 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
+import threading
 import wave
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from steno.client import StenoClient
 from steno.common.settings import Settings
-from steno.v1 import job_pb2
+from steno.v1 import job_pb2, transcription_service_pb2_grpc
+from steno.v1 import transcription_service_pb2 as pb
 from tests.openai_server import FakeOpenAI
 from tests.support import AUDIO, logged, running, service_env, wait_for, wait_serving
 
@@ -192,3 +195,47 @@ def test_a_poison_job_is_dead_lettered_and_failed_while_others_flow(
     assert "request given up on; dead-lettered" in logs
     assert state(done) == "COMPLETED"
     assert [r.filename for r in openai_server.requests].count("poison.ogg") == 0
+
+
+def test_a_gateway_stopped_mid_upload_finishes_it_first(settings: Settings, tmp_path: Path) -> None:
+    """SIGTERM while a client is streaming: health says NOT_SERVING at once, new calls are
+    refused, the upload in flight completes, then the process exits 0."""
+    env = service_env(settings)
+    audio = (AUDIO / "speech.wav").read_bytes()
+    halfway, go_on = threading.Event(), threading.Event()
+
+    def stream() -> Iterator[pb.UploadAudioRequest]:
+        yield pb.UploadAudioRequest(metadata=pb.UploadMetadata(filename="speech.wav"))
+        middle = len(audio) // 2
+        yield pb.UploadAudioRequest(chunk=audio[:middle])
+        halfway.set()
+        go_on.wait(30)
+        yield pb.UploadAudioRequest(chunk=audio[middle:])
+
+    with gateway(env, tmp_path / "gateway.log") as (process, address):
+        channel = grpc.insecure_channel(address)
+        stub = transcription_service_pb2_grpc.TranscriptionServiceStub(channel)
+        upload = stub.UploadAudio.future(stream(), timeout=60)
+        assert halfway.wait(30)
+        process.terminate()
+        wait_for(
+            lambda: health_of(address) != "SERVING",
+            timeout=10,
+            what="the gateway to stop reporting SERVING",
+        )
+        go_on.set()
+        job = upload.result().job
+        assert process.wait(timeout=40) == 0
+        channel.close()
+    assert state(job) == "QUEUED" and job.size_bytes == len(audio)
+
+
+def health_of(address: str) -> str:
+    with grpc.insecure_channel(address) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=2
+            )
+        except grpc.RpcError as exc:
+            return exc.code().name
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
