@@ -78,6 +78,8 @@ RECONNECT_INTERVAL = 2.0
 # down for longer than a caller should wait.
 RECONNECT_WAIT = 3.0
 MESSAGE_TYPE = events_pb2.TranscriptionRequested.DESCRIPTOR.full_name
+# Seconds a stopping consumer gives its in-flight handlers to hand their work back.
+HAND_BACK_TIMEOUT = 20.0
 # Seconds a delayed retry can wait.
 RETRY_DELAYS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 # The exceptions of a broker that is unreachable, went away, or refused an operation.
@@ -372,6 +374,19 @@ class AmqpJobQueue:
         reconnection, so this keeps consuming across broker restarts without doing anything.
         """
         assert self._connection is not None, "connect() first"
+        # aio-pika runs each delivery's callback as a task of its own: kept here, so that
+        # stopping the consumer can stop them and wait for them to hand their work back.
+        in_flight: set[asyncio.Task[None]] = set()
+
+        async def tracked(message: AbstractIncomingMessage) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            in_flight.add(task)
+            try:
+                await on_message(message)
+            finally:
+                in_flight.discard(task)
+
         # Started while the connection is being restored, a consumer waits for it.
         await self._connection.ready()
         try:
@@ -382,7 +397,7 @@ class AmqpJobQueue:
         try:
             await channel.set_qos(prefetch_count=self._prefetch)
             queue = await declare(channel)
-            tag = await queue.consume(on_message)
+            tag = await queue.consume(tracked)
         except BaseException as exc:
             await _close(channel)
             if isinstance(exc, ChannelPreconditionFailed):
@@ -396,6 +411,12 @@ class AmqpJobQueue:
             if not channel.is_closed:
                 with contextlib.suppress(*BROKER_ERRORS):
                     await queue.cancel(tag, timeout=5)
+            # Deliveries being handled are stopped, and get to hand their work back (a job to
+            # QUEUED) before the channel goes; unacknowledged, they are delivered again.
+            for task in in_flight:
+                task.cancel()
+            if in_flight:
+                await asyncio.wait(in_flight, timeout=HAND_BACK_TIMEOUT)
             # Closed even when the connection is down: a robust channel left open would be
             # restored, consumer and all, when the connection comes back.
             await _close(channel)
