@@ -219,7 +219,14 @@ class FakeJobRepository:
         self.deleted.append(job_id)
         self._jobs.pop(job_id, None)
 
-    async def update(self, job: Job, *, expected: JobState, owner: str | None = None) -> bool:
+    async def update(
+        self,
+        job: Job,
+        *,
+        expected: JobState,
+        owner: str | None = None,
+        lease_expired_by: datetime | None = None,
+    ) -> bool:
         if expected in self.update_errors:
             raise self.update_errors[expected]
         stored = self._jobs.get(job.job_id)
@@ -227,6 +234,7 @@ class FakeJobRepository:
             stored is not None
             and stored.state is expected
             and (owner is None or stored.lease_owner == owner)
+            and (lease_expired_by is None or stored.lease_expired(lease_expired_by))
         )
         self.updates.append((job.job_id, expected, written))
         if stored is None or not written:

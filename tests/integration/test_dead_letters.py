@@ -268,3 +268,38 @@ async def test_a_queue_an_older_version_created_is_refused_with_what_to_do(
     with pytest.raises(QueueArgumentsMismatch, match="STENO_AMQP_QUEUE"):
         await AmqpJobQueue(amqp_url, queue_name).connect()
     assert await ready_messages(amqp_url, queue_name) == 1, "nothing was lost"
+
+
+async def test_a_worker_stopped_cleanly_again_and_again_does_not_use_up_the_limit(
+    amqp_url: str, queue_name: str
+) -> None:
+    """Rolling restarts: each stop hands the job back as a fresh message, so a request is
+    never dead-lettered for its workers having been stopped."""
+    job = request()
+    async with connected(amqp_url, queue_name, delivery_limit=1) as queue:
+        await queue.publish(job)
+        for _ in range(3):
+            started = asyncio.Event()
+
+            async def busy(got: TranscriptionRequest, started: asyncio.Event = started) -> None:
+                started.set()
+                await asyncio.Future()  # until the worker stops
+
+            consumer = asyncio.create_task(queue.consume(busy))
+            await asyncio.wait_for(started.wait(), 30)
+            consumer.cancel()  # SIGTERM: the consumer stops, its handler is cancelled
+            await asyncio.gather(consumer, return_exceptions=True)
+
+        handled: list[TranscriptionRequest] = []
+        done = asyncio.Event()
+
+        async def finish(got: TranscriptionRequest) -> None:
+            handled.append(got)
+            done.set()
+
+        dead_letters = DeadLetters()
+        async with running(queue.consume(finish), queue.consume_dead_letters(dead_letters)):
+            await asyncio.wait_for(done.wait(), 30)
+
+    assert handled == [job]
+    assert dead_letters.letters == []

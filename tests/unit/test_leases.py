@@ -206,3 +206,18 @@ async def test_an_abandoned_job_out_of_attempts_is_given_up_on() -> None:
     assert failed.state is JobState.FAILED
     assert failed.error is not None and failed.error.code == "ABORTED"
     assert engine.calls == 0
+
+
+async def test_a_second_delivery_of_a_running_job_is_dropped_on_the_same_worker() -> None:
+    job, clock, engine = make_job(), Clock(), BlockingEngine()
+    jobs = FakeJobRepository([job])
+    worker = processor(jobs, engine, clock, job)
+    first = asyncio.create_task(worker.handle(request(job)))
+    await engine.started.wait()
+
+    await worker.handle(request(job))  # returns at once: the first delivery settles it
+
+    engine.release.set()
+    await first
+    assert engine.calls == 1
+    assert jobs.stored(job.job_id).attempts == 1

@@ -3,11 +3,11 @@ pass finds nothing to do."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from steno.common.broker import TranscriptionRequest
 from steno.common.errors import BrokerUnavailable
-from steno.common.jobs import JobState
+from steno.common.jobs import Job, JobState
 from steno.janitor.reconcile import reconcile
 from tests.fakes import T0, FakeJobQueue, FakeJobRepository, make_job
 
@@ -71,3 +71,23 @@ async def test_a_broker_outage_leaves_the_job_to_the_next_pass() -> None:
     stranded = jobs.stored(abandoned.job_id)
     assert (stranded.state, stranded.publish_time) == (JobState.QUEUED, None)
     assert await run(jobs, FakeJobQueue()) == {"published": 1, "requeued": 0, "errors": []}
+
+
+async def test_a_lease_renewed_after_it_was_read_is_left_alone() -> None:
+    """The reconciler read an expired lease, then its worker renewed it: the hand-back's
+    conditional write loses, and the live worker keeps its job."""
+    abandoned = make_job(
+        state=JobState.PROCESSING, publish_time=T0, lease_owner="slow", lease_expire_time=T0
+    )
+
+    class RenewingMeanwhile(FakeJobRepository):
+        async def lease_expired(self, now: datetime, *, limit: int) -> list[Job]:
+            found = await super().lease_expired(now, limit=limit)
+            self.stored(abandoned.job_id).lease_expire_time = now + timedelta(seconds=30)
+            return found
+
+    jobs, queue = RenewingMeanwhile([abandoned]), FakeJobQueue()
+
+    assert await run(jobs, queue) == {"published": 0, "requeued": 0, "errors": []}
+    assert jobs.stored(abandoned.job_id).state is JobState.PROCESSING
+    assert queue.published == []

@@ -104,14 +104,18 @@ class JobProcessor:
         self._commit_attempts = commit_attempts
 
     async def handle(self, request: TranscriptionRequest) -> None:
-        job = await self._claim(request)
-        if job is None:
+        if request.job_id in self._running:
+            # A second delivery of a job this worker is running: the first one's outcome
+            # settles it.
+            log.info("duplicate request for a running job", extra={"job_id": str(request.job_id)})
             return
-        self._running.add(job.job_id)
+        self._running.add(request.job_id)
         try:
-            await self._run(job)
+            job = await self._claim(request)
+            if job is not None:
+                await self._run(job)
         finally:
-            self._running.discard(job.job_id)
+            self._running.discard(request.job_id)
 
     async def _run(self, job: Job) -> None:
         context = {"job_id": str(job.job_id), "tenant": job.tenant}
@@ -186,11 +190,15 @@ class JobProcessor:
         elif job.state is JobState.PROCESSING and (
             job.lease_expired(now) or self._lost_track_of(job)
         ):
+            # Unless it was this worker's, the lease must still be out when the write lands.
+            expired_by = None if job.lease_owner == self.worker_id else now
             if job.attempts >= self._retry.max_attempts:
-                await self._give_up_on(job)
+                await self._give_up_on(job, expired_by)
             previous = job.lease_owner or None
             job.take_over(now, owner=self.worker_id, lease_until=now + self._lease)
-            claimed = await self._jobs.update(job, expected=JobState.PROCESSING, owner=previous)
+            claimed = await self._jobs.update(
+                job, expected=JobState.PROCESSING, owner=previous, lease_expired_by=expired_by
+            )
             if claimed:
                 log.warning("abandoned job taken over", extra={**context, "from": previous})
         elif job.state is JobState.PROCESSING:
@@ -205,14 +213,16 @@ class JobProcessor:
             return None
         return job
 
-    async def _give_up_on(self, job: Job) -> None:
+    async def _give_up_on(self, job: Job, expired_by: datetime | None) -> None:
         """An abandoned job that has used its attempts: every worker that took it stopped
         before finishing (it may crash the engine). FAILED, and its request dead-lettered
         rather than handed to yet another worker."""
         previous = job.lease_owner or None
         reason = f"its worker stopped {job.attempts} times before finishing it"
         job.fail(_gave_up(reason), self._clock())
-        if await self._jobs.update(job, expected=JobState.PROCESSING, owner=previous):
+        if await self._jobs.update(
+            job, expected=JobState.PROCESSING, owner=previous, lease_expired_by=expired_by
+        ):
             JOBS_FINISHED.labels(job.state.value).inc()
         raise GiveUp(reason)
 
@@ -232,9 +242,10 @@ class JobProcessor:
             )
 
     def _lost_track_of(self, job: Job) -> bool:
-        """Leased to this worker, which is not running it: an earlier attempt here could
-        not store its outcome (the database was down), so there is no one to wait for."""
-        return job.lease_owner == self.worker_id and job.job_id not in self._running
+        """Leased to this worker, which is not running it (``handle`` lets one delivery of a
+        job in at a time): an earlier attempt here could not store its outcome (the database
+        was down), so there is no one to wait for."""
+        return job.lease_owner == self.worker_id
 
     async def _lexicon(self, job: Job) -> Lexicon | None:
         """The job's lexicon as it is now: the version this job uses and records."""

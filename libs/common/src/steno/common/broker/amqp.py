@@ -308,7 +308,17 @@ class AmqpJobQueue:
                 )
                 await _settle(message, message.reject(requeue=False))
                 return
-            outcome, delay = await deliver(handler, request, pause)
+            try:
+                outcome, delay = await deliver(handler, request, pause)
+            except asyncio.CancelledError:
+                # The worker is stopping and its handler has handed the job back: a fresh
+                # message for it, so that a clean stop does not count against the request's
+                # delivery limit (an unsettled delivery would). If the broker is what went
+                # away, there is nothing to do: it delivers the message again itself.
+                with contextlib.suppress(Exception):
+                    await self._publish(request, self._queue_name)
+                    await _settle(message, message.ack())
+                raise
             if outcome is Outcome.DELAY:
                 try:
                     await self.publish_later(request, delay)
@@ -318,7 +328,8 @@ class AmqpJobQueue:
                     await pause.after_failure()
                     outcome = Outcome.REQUEUE
             if outcome is Outcome.REQUEUE:
-                await _settle(message, message.nack(requeue=True))
+                # reject, not nack: RabbitMQ 4.3 stopped counting nacks as deliveries.
+                await _settle(message, message.reject(requeue=True))
             elif outcome is Outcome.DEAD:
                 await _settle(message, message.reject(requeue=False))
             else:

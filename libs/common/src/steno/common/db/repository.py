@@ -174,12 +174,27 @@ class SqlJobRepository:
         async with transaction(self._engine) as conn:
             await conn.execute(delete(jobs).where(jobs.c.job_id == job_id))
 
-    async def update(self, job: Job, *, expected: JobState, owner: str | None = None) -> bool:
+    async def update(
+        self,
+        job: Job,
+        *,
+        expected: JobState,
+        owner: str | None = None,
+        lease_expired_by: datetime | None = None,
+    ) -> bool:
         row = _to_row(job, now=datetime.now(UTC))
         values = {name: row[name] for name in (*_UPDATABLE_COLUMNS, "update_time")}
         condition = and_(jobs.c.job_id == job.job_id, jobs.c.state == expected.value)
         if owner is not None:
             condition = and_(condition, jobs.c.lease_owner == owner)
+        if lease_expired_by is not None:
+            condition = and_(
+                condition,
+                or_(
+                    jobs.c.lease_expire_time.is_(None),
+                    jobs.c.lease_expire_time <= lease_expired_by,
+                ),
+            )
         statement = update(jobs).where(condition).values(values)
         async with transaction(self._engine) as conn:
             result = await conn.execute(statement)

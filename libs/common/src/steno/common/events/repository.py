@@ -51,8 +51,17 @@ class EventingJobRepository:
         await self._jobs.add(job)
         await self._announce(job)
 
-    async def update(self, job: Job, *, expected: JobState, owner: str | None = None) -> bool:
-        written = await self._jobs.update(job, expected=expected, owner=owner)
+    async def update(
+        self,
+        job: Job,
+        *,
+        expected: JobState,
+        owner: str | None = None,
+        lease_expired_by: datetime | None = None,
+    ) -> bool:
+        written = await self._jobs.update(
+            job, expected=expected, owner=owner, lease_expired_by=lease_expired_by
+        )
         if written:
             await self._announce(job)
         return written
