@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from steno.common.broker import GiveUp, RetryLater, TranscriptionRequest
 from steno.common.engine import TranscriptionOptions
 from steno.common.jobs import Job, JobState, Transcript
+from steno.common.lexicon import Lexicon
 from steno.transcriber.pipeline import JobProcessor
 from tests.fakes import (
     T0,
@@ -21,6 +23,7 @@ from tests.fakes import (
     FakeLexiconRepository,
     FakeObjectStore,
     make_job,
+    make_lexicon,
 )
 
 AUDIO = b"RIFF\x24\x08\x00\x00WAVEfmt "
@@ -221,3 +224,38 @@ async def test_a_second_delivery_of_a_running_job_is_dropped_on_the_same_worker(
     await first
     assert engine.calls == 1
     assert jobs.stored(job.job_id).attempts == 1
+
+
+async def test_the_lease_is_renewed_before_the_engine_runs_too() -> None:
+    """A job cancelled while its worker is still fetching what it needs (a slow download or
+    lexicon) is let go then, before the engine ever runs."""
+    lexicon = make_lexicon()
+    job = make_job(lexicon_id=str(lexicon.lexicon_id))
+    fetching, never = asyncio.Event(), asyncio.Event()
+
+    class SlowLexicons(FakeLexiconRepository):
+        async def get(self, lexicon_id: uuid.UUID, tenant: str) -> Lexicon | None:
+            fetching.set()
+            await never.wait()
+            return None
+
+    jobs, clock, engine = FakeJobRepository([job]), Clock(), FakeEngine()
+    worker = JobProcessor(
+        jobs,
+        SlowLexicons([lexicon]),
+        FakeObjectStore({job.object_key: AUDIO}),
+        {"local": engine},
+        lease_seconds=LEASE,
+        progress_interval=0.01,
+        clock=clock,
+    )
+    handling = asyncio.create_task(worker.handle(request(job)))
+    await fetching.wait()
+    cancelled = copy.deepcopy(jobs.stored(job.job_id))
+    cancelled.cancel(T0)
+    assert await jobs.update(cancelled, expected=JobState.PROCESSING)
+
+    async with asyncio.timeout(5):
+        await handling
+    assert engine.calls == 0
+    assert jobs.stored(job.job_id).state is JobState.CANCELLED

@@ -23,7 +23,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import Counter, Histogram
 
@@ -51,6 +51,7 @@ TRANSCRIBE_SECONDS = Histogram(
 )
 
 Clock = Callable[[], datetime]
+_T = TypeVar("_T")
 
 
 def utc_now() -> datetime:
@@ -122,10 +123,9 @@ class JobProcessor:
         log.info(
             "job started", extra={**context, "state": job.state.value, "attempt": job.attempts}
         )
+        progress = Progress()
         try:
-            lexicon = await self._lexicon(job)
-            transcript = await self._transcribe(job, lexicon)
-            post = await self._post_process(job, transcript, lexicon)
+            transcript, post = await self._while_leased(job, progress, self._work(job, progress))
         except (asyncio.CancelledError, DependencyUnavailable):
             # The worker is stopping, or the store is down rather than the audio bad: hand
             # the job back, so that the request, delivered again, finds it QUEUED.
@@ -253,7 +253,15 @@ class JobProcessor:
             return None
         return await self._lexicons.get(uuid.UUID(job.lexicon_id), job.tenant)
 
-    async def _transcribe(self, job: Job, lexicon: Lexicon | None) -> Transcript:
+    async def _work(self, job: Job, progress: Progress) -> tuple[Transcript, PostProcessing]:
+        """Everything between the claim and the outcome, all of it under the lease."""
+        lexicon = await self._lexicon(job)
+        transcript = await self._transcribe(job, lexicon, progress)
+        return transcript, await self._post_process(job, transcript, lexicon)
+
+    async def _transcribe(
+        self, job: Job, lexicon: Lexicon | None, progress: Progress
+    ) -> Transcript:
         engine = self._engines.get(job.engine)
         if engine is None:
             raise EngineNotHere(
@@ -264,32 +272,33 @@ class JobProcessor:
             audio = Path(workdir) / "audio"
             await self._store.download(job.object_key, audio)
             self._faults.hit(TRANSCRIBER_BEFORE_ENGINE, job.filename)
-            progress = Progress()
             options = TranscriptionOptions(
                 language=job.language or None,
                 vocabulary=vocabulary(lexicon.entries) if lexicon else (),
                 on_progress=progress.report,
             )
             with TRANSCRIBE_SECONDS.time():
-                return await self._while_leased(job, progress, engine.transcribe(audio, options))
+                return await engine.transcribe(audio, options)
 
     async def _while_leased(
-        self, job: Job, progress: Progress, transcription: Coroutine[Any, Any, Transcript]
-    ) -> Transcript:
-        """Runs the engine while a heartbeat renews the job's lease (and writes its
-        progress); stops the engine and raises LeaseLost if the job stops being this
-        worker's: cancelled, deleted, or taken over after a lease that ran out."""
-        engine = asyncio.create_task(transcription, name=f"engine {job.job_id}")
+        self, job: Job, progress: Progress, work: Coroutine[Any, Any, _T]
+    ) -> _T:
+        """Runs ``work`` (download, engine, post-processing) while a heartbeat renews the
+        job's lease and writes its progress; stops the work and raises LeaseLost if the job
+        stops being this worker's: cancelled, deleted, or taken over after a lease that ran
+        out. The heartbeat has stopped by the time this returns, so the outcome's write is
+        the only one."""
+        running = asyncio.create_task(work, name=f"work {job.job_id}")
         heartbeat = asyncio.create_task(self._heartbeat(job, progress), name="heartbeat")
         try:
-            done, _ = await asyncio.wait({engine, heartbeat}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({running, heartbeat}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (engine, heartbeat):
+            for task in (running, heartbeat):
                 task.cancel()
-            await asyncio.gather(engine, heartbeat, return_exceptions=True)
-        if engine not in done:
+            await asyncio.gather(running, heartbeat, return_exceptions=True)
+        if running not in done:
             raise LeaseLost(f"job {job.job_id} was cancelled, deleted or taken over")
-        return engine.result()
+        return running.result()
 
     async def _heartbeat(self, job: Job, progress: Progress) -> None:
         """Every progress interval: renews the lease and stores the progress. Returns when
