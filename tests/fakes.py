@@ -17,6 +17,7 @@ from typing import Any
 
 from steno.common.broker import (
     DEFAULT_DELIVERY_LIMIT,
+    GAVE_UP_REASON,
     DeadLetter,
     DeadLetterHandler,
     GiveUp,
@@ -453,7 +454,7 @@ class FakeJobQueue:
             try:
                 await handler(request)
             except GiveUp:
-                self._dead.put_nowait(DeadLetter(request, failures + 1, "rejected by a consumer"))
+                self._dead.put_nowait(DeadLetter(request, failures + 1, GAVE_UP_REASON))
             except (RetryLater, DependencyUnavailable):
                 self._pending.put_nowait((request, failures))
             except Exception:

@@ -21,8 +21,6 @@ from steno.common.jobs import Job, JobRepository, JobState
 
 log = logging.getLogger(__name__)
 
-MAX_REPORTED_ERRORS = 20
-
 
 @dataclass
 class ReconcileSummary:

@@ -191,7 +191,7 @@ class JobProcessor:
             job.lease_expired(now) or self._lost_track_of(job)
         ):
             # Unless it was this worker's, the lease must still be out when the write lands.
-            expired_by = None if job.lease_owner == self.worker_id else now
+            expired_by = None if self._lost_track_of(job) else now
             if job.attempts >= self._retry.max_attempts:
                 await self._give_up_on(job, expired_by)
             previous = job.lease_owner or None

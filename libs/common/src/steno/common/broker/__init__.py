@@ -73,6 +73,10 @@ class RetryLater(Exception):
         self.delay = delay
 
 
+# Why a request its handler gave up on is a dead letter (RabbitMQ says "rejected").
+GAVE_UP_REASON = "rejected by a consumer"
+
+
 class GiveUp(Exception):
     """Raised by a handler whose request must not be tried again (it keeps killing the
     workers that take it, say): the request goes to the dead-letter queue, ``reason`` with
@@ -222,6 +226,7 @@ async def deliver_dead_letter(
 
 __all__ = [
     "DEFAULT_DELIVERY_LIMIT",
+    "GAVE_UP_REASON",
     "BrokerUnavailable",
     "DeadLetter",
     "DeadLetterHandler",

@@ -52,6 +52,7 @@ from yarl import URL
 
 from steno.common.broker import (
     DEFAULT_DELIVERY_LIMIT,
+    GAVE_UP_REASON,
     DeadLetter,
     DeadLetterHandler,
     FailurePause,
@@ -366,7 +367,7 @@ class AmqpJobQueue:
             deliveries = self._delivery_limit + 1
             return DeadLetter(request, deliveries, delivery_limit_reason(deliveries))
         readable = {
-            "rejected": "rejected by a consumer",
+            "rejected": GAVE_UP_REASON,
             "expired": "expired in the queue",
             "maxlen": "dropped by the queue's length limit",
         }

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from steno.common.broker import (
     DEFAULT_DELIVERY_LIMIT,
+    GAVE_UP_REASON,
     DeadLetter,
     DeadLetterHandler,
     FailurePause,
@@ -21,9 +22,6 @@ from steno.common.broker import (
     deliver_dead_letter,
     delivery_limit_reason,
 )
-
-# Why a request its handler gave up on is a dead letter, as RabbitMQ's "rejected" reads.
-GAVE_UP = "rejected by a consumer"
 
 
 class InProcessJobQueue:
@@ -68,7 +66,7 @@ class InProcessJobQueue:
             elif outcome is Outcome.DELAY:
                 loop.call_later(delay, self._queue.put_nowait, (request, 0))
             elif outcome is Outcome.DEAD:
-                self._dead.put_nowait(DeadLetter(request, failures + 1, GAVE_UP))
+                self._dead.put_nowait(DeadLetter(request, failures + 1, GAVE_UP_REASON))
 
     async def consume_dead_letters(self, handler: DeadLetterHandler) -> None:
         pause = self._new_pause()
