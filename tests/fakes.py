@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,7 +41,14 @@ from steno.common.jobs import (
 )
 from steno.common.lexicon import Lexicon, LexiconEntry
 from steno.common.paging import PageCursor
-from steno.common.storage import DeleteFailure
+from steno.common.storage import (
+    MAX_PARTS,
+    MIN_PART_BYTES,
+    DeleteFailure,
+    StorageUnavailable,
+    StoredPart,
+)
+from steno.common.uploads import PartialUpload
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -297,67 +305,118 @@ class FakeJobRepository:
                 job.audio_delete_time = now
 
 
-class FakeObjectWriter:
-    """One write into a FakeObjectStore; the object appears only on commit()."""
+@dataclass
+class FakeUpload:
+    """One multipart upload in a FakeObjectStore. A test may set ``start_time`` back to make
+    the upload stale."""
 
-    def __init__(self, store: FakeObjectStore, key: str, content_type: str) -> None:
-        self._store = store
-        self.key = key
-        self.content_type = content_type
-        self.chunks: list[bytes] = []
-        self.committed = False
-        self.aborted = False
+    key: str
+    content_type: str
+    parts: dict[int, bytes] = field(default_factory=dict)  # by part number
+    start_time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    completed: bool = False
+    aborted: bool = False
 
     @property
-    def finished(self) -> bool:
-        return self.committed or self.aborted
-
-    async def write(self, chunk: bytes) -> None:
-        assert not self.finished, "write() after commit() or abort()"
-        self.chunks.append(bytes(chunk))
-
-    async def commit(self) -> None:
-        assert not self.finished, "commit() after commit() or abort()"
-        self._store.commit_started.set()
-        if self._store.commit_gate is not None:
-            await self._store.commit_gate.wait()
-        if self._store.commit_error is not None:
-            raise self._store.commit_error
-        self.committed = True
-        self._store.objects[self.key] = b"".join(self.chunks)
-        self._store.content_types[self.key] = self.content_type
-
-    async def abort(self) -> None:
-        assert not self.committed, "abort() after commit()"
-        self.aborted = True
-        self.chunks.clear()
-        self._store.aborted_keys.append(self.key)
+    def is_open(self) -> bool:
+        return not (self.completed or self.aborted)
 
 
 class FakeObjectStore:
-    """ObjectStore in a dict of committed objects."""
+    """ObjectStore in dicts: the completed objects, and every multipart upload by its id.
+
+    Completing checks the parts as S3 does (ascending, stored with that etag, all but the
+    last at least MIN_PART_BYTES), raising ValueError where S3 refuses.
+    """
 
     def __init__(self, objects: dict[str, bytes] | None = None) -> None:
         self.objects: dict[str, bytes] = dict(objects or {})
         self.content_types: dict[str, str] = {}
-        self.writers: list[FakeObjectWriter] = []
-        self.aborted_keys: list[str] = []
+        # Every upload started, by upload id; completed and aborted ones stay, marked so.
+        self.uploads: dict[str, FakeUpload] = {}
+        # The uploads aborted (by abort_upload or abort_stale_uploads), in order, once each.
+        self.aborted_uploads: list[str] = []
         self.delete_calls: list[list[str]] = []
         # Keys whose deletion fails, with the reason delete_many reports for them.
         self.delete_failures: dict[str, str] = {}
-        self.commit_error: BaseException | None = None
-        # When set, commit() waits for it, after setting commit_started.
-        self.commit_gate: asyncio.Event | None = None
-        self.commit_started = asyncio.Event()
+        # Raised by put_part instead of storing the part.
+        self.put_error: BaseException | None = None
+        # Raised by complete_upload (after complete_started and complete_gate).
+        self.complete_error: BaseException | None = None
+        # When set, complete_upload waits for it, after setting complete_started.
+        self.complete_gate: asyncio.Event | None = None
+        self.complete_started = asyncio.Event()
         self.download_error: BaseException | None = None
+
+    def open_uploads(self) -> list[str]:
+        """The ids of the uploads neither completed nor aborted."""
+        return [upload_id for upload_id, upload in self.uploads.items() if upload.is_open]
+
+    @property
+    def uploads_started(self) -> int:
+        return len(self.uploads)
+
+    def _open_upload(self, key: str, upload_id: str) -> FakeUpload | None:
+        upload = self.uploads.get(upload_id)
+        return upload if upload is not None and upload.key == key and upload.is_open else None
 
     async def ensure_ready(self) -> None:
         return None
 
-    def writer(self, key: str, content_type: str) -> FakeObjectWriter:
-        writer = FakeObjectWriter(self, key, content_type)
-        self.writers.append(writer)
-        return writer
+    async def start_upload(self, key: str, content_type: str) -> str:
+        upload_id = uuid.uuid4().hex
+        self.uploads[upload_id] = FakeUpload(key, content_type)
+        return upload_id
+
+    async def put_part(self, key: str, upload_id: str, number: int, data: bytes) -> StoredPart:
+        if not 1 <= number <= MAX_PARTS:
+            raise ValueError(f"part number {number} is not between 1 and {MAX_PARTS}")
+        if self.put_error is not None:
+            raise self.put_error
+        upload = self._open_upload(key, upload_id)
+        if upload is None:
+            raise StorageUnavailable(f"upload {upload_id} of {key!r} no longer exists")
+        upload.parts[number] = bytes(data)
+        return StoredPart(number, len(data), _md5(data))
+
+    async def complete_upload(self, key: str, upload_id: str, parts: Sequence[StoredPart]) -> None:
+        self.complete_started.set()
+        if self.complete_gate is not None:
+            await self.complete_gate.wait()
+        if self.complete_error is not None:
+            raise self.complete_error
+        upload = self._open_upload(key, upload_id)
+        if upload is None:
+            # Completed already, by this call or another stream's: not an error.
+            stored = self.objects.get(key)
+            if stored is not None and len(stored) == sum(part.size for part in parts):
+                return
+            raise StorageUnavailable(f"upload {upload_id} of {key!r} no longer exists")
+        numbers = [part.number for part in parts]
+        if not parts or numbers != sorted(set(numbers)):
+            raise ValueError(f"parts must be listed in ascending order, once each: {numbers}")
+        for index, part in enumerate(parts):
+            data = upload.parts.get(part.number)
+            if data is None or _md5(data) != part.etag:
+                raise ValueError(f"InvalidPart: part {part.number} is not stored as listed")
+            if index < len(parts) - 1 and len(data) < MIN_PART_BYTES:
+                raise ValueError(f"EntityTooSmall: part {part.number} holds {len(data)} bytes")
+        self.objects[key] = b"".join(upload.parts[part.number] for part in parts)
+        self.content_types[key] = upload.content_type
+        upload.completed = True
+        upload.parts.clear()
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        upload = self._open_upload(key, upload_id)
+        if upload is not None:
+            upload.aborted = True
+            upload.parts.clear()
+            self.aborted_uploads.append(upload_id)
+
+    async def sha256(self, key: str) -> str:
+        if key not in self.objects:
+            raise FileNotFoundError(f"no object {key!r}")
+        return hashlib.sha256(self.objects[key]).hexdigest()
 
     async def download(self, key: str, destination: Path) -> None:
         if self.download_error is not None:
@@ -366,10 +425,16 @@ class FakeObjectStore:
             raise FileNotFoundError(f"no object {key!r}")
         await asyncio.to_thread(destination.write_bytes, self.objects[key])
 
-    async def abort_stale_uploads(self, started_before: datetime) -> int:
-        stale = [w for w in self.writers if not w.committed and not w.aborted]
-        for writer in stale:
-            writer.aborted = True
+    async def abort_stale_uploads(
+        self, started_before: datetime, *, keep: Collection[str] = ()
+    ) -> int:
+        stale = [
+            (upload_id, upload)
+            for upload_id, upload in self.uploads.items()
+            if upload.is_open and upload.start_time < started_before and upload_id not in keep
+        ]
+        for upload_id, upload in stale:
+            await self.abort_upload(upload.key, upload_id)
         return len(stale)
 
     async def delete_many(self, keys: Sequence[str]) -> list[DeleteFailure]:
@@ -382,6 +447,11 @@ class FakeObjectStore:
                 self.objects.pop(key, None)
                 self.content_types.pop(key, None)
         return failures
+
+
+def _md5(data: bytes) -> str:
+    """A part's etag, as S3 makes it."""
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
 @dataclass
@@ -475,3 +545,78 @@ class FakeJobQueue:
             except Exception:
                 self._dead.put_nowait(letter)
             await asyncio.sleep(0)
+
+
+class FakePartialUploadRepository:
+    """PartialUploadRepository in a dict keyed by (tenant, request_id), copying in and out as
+    a database would, with the same writes conditional on the stream that has the upload."""
+
+    def __init__(self, uploads: Sequence[PartialUpload] = ()) -> None:
+        self._uploads = {
+            (upload.tenant, upload.request_id): copy.deepcopy(upload) for upload in uploads
+        }
+        self.error: BaseException | None = None
+
+    def stored(self, tenant: str, request_id: str) -> PartialUpload:
+        return copy.deepcopy(self._uploads[(tenant, request_id)])
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    async def get(self, tenant: str, request_id: str) -> PartialUpload | None:
+        self._check()
+        found = self._uploads.get((tenant, request_id))
+        return copy.deepcopy(found) if found else None
+
+    async def save(self, upload: PartialUpload) -> None:
+        self._check()
+        self._uploads[(upload.tenant, upload.request_id)] = copy.deepcopy(upload)
+
+    async def take_over(
+        self, tenant: str, request_id: str, *, stream: str, previous: str, now: datetime
+    ) -> bool:
+        self._check()
+        stored = self._uploads.get((tenant, request_id))
+        if stored is None or stored.stream != previous:
+            return False
+        stored.stream = stream
+        stored.update_time = now
+        return True
+
+    async def record_parts(
+        self,
+        tenant: str,
+        request_id: str,
+        *,
+        stream: str,
+        parts: Sequence[Any],
+        now: datetime,
+    ) -> bool:
+        self._check()
+        stored = self._uploads.get((tenant, request_id))
+        if stored is None or stored.stream != stream:
+            return False
+        stored.parts = copy.deepcopy(list(parts))
+        stored.update_time = now
+        return True
+
+    async def delete(self, tenant: str, request_id: str, *, stream: str | None = None) -> bool:
+        self._check()
+        stored = self._uploads.get((tenant, request_id))
+        if stored is None or (stream is not None and stored.stream != stream):
+            return False
+        del self._uploads[(tenant, request_id)]
+        return True
+
+    async def list_stale(self, updated_before: datetime, *, limit: int) -> list[PartialUpload]:
+        self._check()
+        stale = sorted(
+            (upload for upload in self._uploads.values() if upload.update_time < updated_before),
+            key=lambda upload: (upload.update_time, upload.tenant, upload.request_id),
+        )
+        return [copy.deepcopy(upload) for upload in stale[:limit]]
+
+    async def store_upload_ids(self) -> set[str]:
+        self._check()
+        return {upload.store_upload_id for upload in self._uploads.values()}

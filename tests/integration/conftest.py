@@ -18,7 +18,7 @@ from steno.common.adapters import (
     open_object_store,
 )
 from steno.common.broker import JobQueue
-from steno.common.db import SqlJobRepository, SqlLexiconRepository
+from steno.common.db import SqlJobRepository, SqlLexiconRepository, SqlPartialUploadRepository
 from steno.common.db.migrate import upgrade
 from steno.common.db.schema import jobs as jobs_table
 from steno.common.events import JobEvents
@@ -39,6 +39,7 @@ class Gateway:
     database: AsyncEngine
     jobs: SqlJobRepository
     lexicons: SqlLexiconRepository
+    partials: SqlPartialUploadRepository
     store: ObjectStore
     queue: JobQueue
     settings: Settings
@@ -78,7 +79,8 @@ async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
     await events.connect()
     jobs = SqlJobRepository(database)
     lexicons = SqlLexiconRepository(database)
-    gateway = build_gateway(settings, jobs, lexicons, store, queue, events)
+    partials = SqlPartialUploadRepository(database)
+    gateway = build_gateway(settings, jobs, lexicons, partials, store, queue, events)
     port = await gateway.start("127.0.0.1", 0)
     address = f"127.0.0.1:{port}"
     channel = grpc.aio.insecure_channel(address)
@@ -91,6 +93,7 @@ async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
             database,
             jobs,
             lexicons,
+            partials,
             store,
             queue,
             settings,

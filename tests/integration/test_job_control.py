@@ -288,6 +288,7 @@ async def test_a_stopping_gateway_ends_its_watches_at_once(gateway: Gateway) -> 
         gateway.settings,
         gateway.jobs,
         gateway.lexicons,
+        gateway.partials,
         gateway.store,
         gateway.queue,
         gateway.events,

@@ -15,7 +15,12 @@ import pytest
 
 from steno.common.adapters import open_database, open_job_queue, open_object_store
 from steno.common.broker import FailurePause, TranscriptionRequest
-from steno.common.db import SqlJobRepository, SqlLexiconRepository, create_engine
+from steno.common.db import (
+    SqlJobRepository,
+    SqlLexiconRepository,
+    SqlPartialUploadRepository,
+    create_engine,
+)
 from steno.common.engine import TranscriptionOptions
 from steno.common.errors import DependencyUnavailable
 from steno.common.events.memory import InProcessJobEvents
@@ -54,7 +59,13 @@ async def test_an_object_store_outage_mid_upload_is_unavailable_and_records_noth
         await queue.connect()
         jobs = SqlJobRepository(database)
         gateway = build_gateway(
-            through_proxy, jobs, SqlLexiconRepository(database), store, queue, InProcessJobEvents()
+            through_proxy,
+            jobs,
+            SqlLexiconRepository(database),
+            SqlPartialUploadRepository(database),
+            store,
+            queue,
+            InProcessJobEvents(),
         )
         port = await gateway.start("127.0.0.1", 0)
         loop = asyncio.get_running_loop()

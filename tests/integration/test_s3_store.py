@@ -1,19 +1,21 @@
-"""The S3 adapter against a real S3 server: streaming writes, aborts, failures."""
+"""The S3 adapter against a real S3 server, beyond the port's contract (which
+test_object_store_contract checks): what S3 records, how its failures surface, and the
+answers moto cannot give."""
 
 from __future__ import annotations
 
-import hashlib
+import threading
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import Any
 
 import pytest
+from minio.error import S3Error
 
 from steno.common.errors import StorageUnavailable
+from steno.common.storage import MIN_PART_BYTES, StoredPart
 from steno.common.storage.s3 import S3Store
 from tests.conftest import S3Server
 from tests.support import free_port
-
-MB = 1024 * 1024
 
 
 def make_store(s3: S3Server, bucket: str, endpoint: str | None = None) -> S3Store:
@@ -23,7 +25,7 @@ def make_store(s3: S3Server, bucket: str, endpoint: str | None = None) -> S3Stor
         secret_key=s3.secret_key,
         bucket=bucket,
         region="us-east-1",
-        part_size=5 * MB,
+        max_uploads=4,
     )
 
 
@@ -35,64 +37,108 @@ async def store(s3_server: S3Server, bucket: str) -> S3Store:
     return store
 
 
-async def test_a_streamed_object_spanning_parts_round_trips(store: S3Store, tmp_path: Path) -> None:
-    """12 MiB in 3 MiB chunks: more than one part, and chunks larger than the queue slices."""
-    data = bytes(range(256)) * (12 * MB // 256)
-    writer = store.writer("audio/a", "audio/wav")
-    for start in range(0, len(data), 3 * MB):
-        await writer.write(data[start : start + 3 * MB])
-    await writer.commit()
-
-    await store.download("audio/a", tmp_path / "copy")
-    assert (
-        hashlib.sha256((tmp_path / "copy").read_bytes()).digest() == hashlib.sha256(data).digest()
-    )
+def s3_error(code: str) -> S3Error:
+    return S3Error(None, code, f"{code} (stubbed)", None, None, None)  # type: ignore[arg-type]
 
 
-async def test_abort_mid_multipart_leaves_no_object_and_no_upload(
+async def test_the_object_keeps_the_upload_content_type(
     store: S3Store, s3_server: S3Server, bucket: str
 ) -> None:
-    writer = store.writer("audio/b", "audio/wav")
-    for _ in range(7):  # past the 5 MiB part: a multipart upload is open
-        await writer.write(bytes(MB))
-    await writer.abort()
+    upload_id = await store.start_upload("audio/a", "audio/ogg")
+    part = await store.put_part("audio/a", upload_id, 1, b"OggS")
+    await store.complete_upload("audio/a", upload_id, [part])
 
-    client = s3_server.client()
-    assert client.list_objects_v2(Bucket=bucket).get("Contents", []) == []
-    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    head = s3_server.client().head_object(Bucket=bucket, Key="audio/a")
+    assert head["ContentType"] == "audio/ogg"
+    assert head["ContentLength"] == 4
 
 
-async def test_download_of_a_missing_object_is_file_not_found(
-    store: S3Store, tmp_path: Path
+async def test_parts_are_in_s3_for_another_process_to_complete(
+    store: S3Store, s3_server: S3Server, bucket: str
 ) -> None:
-    with pytest.raises(FileNotFoundError, match="audio/none"):
-        await store.download("audio/none", tmp_path / "copy")
+    """A broken upload continues in another gateway: its parts are S3's, not the store's."""
+    upload_id = await store.start_upload("audio/b", "audio/wav")
+    first = await store.put_part("audio/b", upload_id, 1, bytes(MIN_PART_BYTES))
+
+    listed = s3_server.client().list_parts(Bucket=bucket, Key="audio/b", UploadId=upload_id)
+    assert [(p["PartNumber"], p["Size"], p["ETag"].strip('"')) for p in listed["Parts"]] == [
+        (1, MIN_PART_BYTES, first.etag)
+    ]
+
+    other = make_store(s3_server, bucket)
+    last = await other.put_part("audio/b", upload_id, 2, b"end")
+    await other.complete_upload("audio/b", upload_id, [first, last])
+    head = s3_server.client().head_object(Bucket=bucket, Key="audio/b")
+    assert head["ContentLength"] == MIN_PART_BYTES + 3
 
 
-async def test_deleting_missing_objects_is_not_a_failure(store: S3Store) -> None:
-    writer = store.writer("audio/c", "audio/wav")
-    await writer.write(b"RIFF")
-    await writer.commit()
-    assert await store.delete_many(["audio/c", "audio/never-was"]) == []
-    assert await store.delete_many(["audio/c"]) == []
-
-
-async def test_a_store_failure_mid_stream_fails_the_write_instead_of_hanging(
-    s3_server: S3Server,
+async def test_parts_are_sent_from_the_uploads_own_threads(
+    store: S3Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The bucket does not exist: the upload thread dies on the first part, and the next
-    write raises rather than waiting forever for a reader that is gone."""
-    writer = make_store(s3_server, "steno-no-such-bucket").writer("audio/d", "audio/wav")
+    threads: list[str] = []
+    upload_part = store._client._upload_part
+
+    def recording(*args: Any) -> str:
+        threads.append(threading.current_thread().name)
+        return upload_part(*args)
+
+    monkeypatch.setattr(store._client, "_upload_part", recording)
+    upload_id = await store.start_upload("audio/c", "audio/wav")
+    await store.put_part("audio/c", upload_id, 1, b"x")
+
+    assert len(threads) == 1
+    assert threads[0].startswith("s3-upload")
+
+
+async def test_a_part_for_an_upload_s3_no_longer_has_names_the_upload(
+    store: S3Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 and MinIO answer NoSuchUpload (moto, a 500; see the contract test)."""
+
+    def no_such_upload(*args: Any) -> str:
+        raise s3_error("NoSuchUpload")
+
+    monkeypatch.setattr(store._client, "_upload_part", no_such_upload)
+    upload_id = await store.start_upload("audio/d", "audio/wav")
+
+    with pytest.raises(StorageUnavailable, match=f"upload {upload_id} of 'audio/d' no longer"):
+        await store.put_part("audio/d", upload_id, 1, b"x")
+
+
+async def test_completing_an_upload_another_stream_completed_is_success(
+    store: S3Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 forgets a completed upload: NoSuchUpload, with the object there at the parts'
+    size, is this very upload completed already."""
+    upload_id = await store.start_upload("audio/e", "audio/wav")
+    parts = [
+        await store.put_part("audio/e", upload_id, 1, bytes(MIN_PART_BYTES)),
+        await store.put_part("audio/e", upload_id, 2, b"end"),
+    ]
+    await store.complete_upload("audio/e", upload_id, parts)
+
+    def no_such_upload(*args: Any) -> None:
+        raise s3_error("NoSuchUpload")
+
+    monkeypatch.setattr(store._client, "_complete_multipart_upload", no_such_upload)
+    await store.complete_upload("audio/e", upload_id, parts)
+
+    other_size = [*parts, StoredPart(3, 1, "0" * 32)]
+    with pytest.raises(StorageUnavailable, match="no longer exists"):
+        await store.complete_upload("audio/e", upload_id, other_size)
+    with pytest.raises(StorageUnavailable, match="no longer exists"):
+        await store.complete_upload("audio/never", upload_id, parts)
+
+
+async def test_a_missing_bucket_is_unavailable_and_says_so(s3_server: S3Server) -> None:
+    store = make_store(s3_server, "steno-no-such-bucket")
     with pytest.raises(StorageUnavailable, match="NoSuchBucket"):
-        for _ in range(64):
-            await writer.write(bytes(MB))
-        await writer.commit()
-    await writer.abort()  # harmless afterwards
+        await store.start_upload("audio/f", "audio/wav")
 
 
 async def test_an_unreachable_store_is_unavailable(s3_server: S3Server) -> None:
     store = make_store(s3_server, "steno-x", endpoint=f"127.0.0.1:{free_port()}")
-    with pytest.raises(StorageUnavailable, match="unreachable"):
+    with pytest.raises(StorageUnavailable, match="the object store is unreachable"):
         await store.ensure_ready()
 
 
@@ -101,12 +147,15 @@ async def test_abandoned_multipart_uploads_are_aborted_once_stale(
 ) -> None:
     """What a gateway that died mid-upload leaves: a multipart upload nobody finishes. (moto
     dates every upload 2010-11-10, so the age cut-off itself is checked on the directory
-    store.)"""
+    store and the fake.)"""
     client = s3_server.client()
-    client.create_multipart_upload(Bucket=bucket, Key="audio/orphan")
+    orphan = client.create_multipart_upload(Bucket=bucket, Key="audio/orphan")["UploadId"]
+    resumable = await store.start_upload("audio/resumable", "audio/wav")
     now = datetime.now(UTC)
 
     assert await store.abort_stale_uploads(datetime(2010, 1, 1, tzinfo=UTC)) == 0
-    assert await store.abort_stale_uploads(now + timedelta(minutes=1)) == 1
-    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
-    assert await store.abort_stale_uploads(now + timedelta(minutes=1)) == 0
+    assert await store.abort_stale_uploads(now + timedelta(minutes=1), keep={resumable}) == 1
+    remaining = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    assert [u["UploadId"] for u in remaining] == [resumable]
+    assert orphan != resumable
+    assert await store.abort_stale_uploads(now + timedelta(minutes=1), keep={resumable}) == 0

@@ -1,23 +1,38 @@
-"""FilesystemStore, the embedded object store: the real adapter on a temporary directory."""
+"""FilesystemStore, the embedded object store: the real adapter on a temporary directory,
+beyond the port's contract (which test_object_store_contract checks): how uploads and
+objects lie on disk, and what is left after failures."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from steno.common.errors import StorageUnavailable
+from steno.common.storage import MIN_PART_BYTES, StoredPart
 from steno.common.storage.filesystem import FilesystemStore
+
+PART = MIN_PART_BYTES
 
 
 def files_under(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
 
 
-def stored(store: FilesystemStore, key: str) -> bytes | None:
-    """The object's bytes as the store keeps them, or None if there is no such object."""
+def hidden_in(directory: Path) -> list[Path]:
+    return sorted(directory.glob(".*"))
+
+
+def upload_dir(store: FilesystemStore, key: str, upload_id: str) -> Path:
     path = store.root / key
-    return path.read_bytes() if path.is_file() else None
+    return path.with_name(f".{path.name}.{upload_id}.upload")
+
+
+def set_mtime(path: Path, when: datetime) -> None:
+    os.utime(path, (when.timestamp(), when.timestamp()))
 
 
 @pytest.fixture
@@ -34,58 +49,80 @@ async def test_ensure_ready_creates_the_root(tmp_path: Path) -> None:
     assert root.is_dir()
 
 
-async def test_committed_write_becomes_the_object(store: FilesystemStore, tmp_path: Path) -> None:
-    writer = store.writer("audio/one", "audio/wav")
-    await writer.write(b"RIFF")
-    await writer.write(b"....WAVE")
-    await writer.commit()
+async def test_an_upload_is_a_hidden_directory_of_whole_parts(store: FilesystemStore) -> None:
+    upload_id = await store.start_upload("audio/one", "audio/wav")
+    directory = upload_dir(store, "audio/one", upload_id)
+    assert directory.is_dir()
+    assert len(upload_id) == 32
 
-    assert files_under(tmp_path) == [tmp_path / "objects" / "audio" / "one"]
-    assert (tmp_path / "objects" / "audio" / "one").read_bytes() == b"RIFF....WAVE"
-    assert stored(store, "audio/one") == b"RIFF....WAVE"
+    await store.put_part("audio/one", upload_id, 2, b"second")
+    await store.put_part("audio/one", upload_id, 1, b"first")
 
-
-async def test_object_is_invisible_until_commit(store: FilesystemStore) -> None:
-    writer = store.writer("audio/one", "audio/wav")
-    await writer.write(b"abc")
-
-    assert stored(store, "audio/one") is None
-
-    await writer.commit()
-    assert stored(store, "audio/one") == b"abc"
+    assert files_under(store.root) == [directory / "00001", directory / "00002"]
+    assert (directory / "00001").read_bytes() == b"first"
+    assert not (store.root / "audio" / "one").exists()
 
 
-async def test_commit_without_writes_makes_an_empty_object(store: FilesystemStore) -> None:
-    writer = store.writer("audio/empty", "audio/wav")
-    await writer.commit()
-    assert stored(store, "audio/empty") == b""
+async def test_completing_leaves_only_the_object(store: FilesystemStore) -> None:
+    upload_id = await store.start_upload("audio/one", "audio/wav")
+    first = await store.put_part("audio/one", upload_id, 1, b"R" * PART)
+    last = await store.put_part("audio/one", upload_id, 2, b"IFF")
+
+    await store.complete_upload("audio/one", upload_id, [first, last])
+
+    assert files_under(store.root) == [store.root / "audio" / "one"]
+    assert (store.root / "audio" / "one").read_bytes() == b"R" * PART + b"IFF"
+    assert not upload_dir(store, "audio/one", upload_id).exists()
 
 
-@pytest.mark.parametrize("written", [[], [b"partial data"]], ids=["nothing", "some"])
-async def test_abort_leaves_no_file_and_no_partial(
-    store: FilesystemStore, tmp_path: Path, written: list[bytes]
+async def test_a_refused_completion_leaves_no_half_object(store: FilesystemStore) -> None:
+    """The parts are checked while they are joined; a bad one leaves the object absent and
+    the upload as it was."""
+    upload_id = await store.start_upload("audio/one", "audio/wav")
+    small = await store.put_part("audio/one", upload_id, 1, b"too small")
+    last = await store.put_part("audio/one", upload_id, 2, b"end")
+
+    with pytest.raises(ValueError, match="all but the last"):
+        await store.complete_upload("audio/one", upload_id, [small, last])
+    with pytest.raises(ValueError, match="ascending"):
+        await store.complete_upload("audio/one", upload_id, [last, small])
+    with pytest.raises(ValueError, match="never stored"):
+        await store.complete_upload("audio/one", upload_id, [StoredPart(3, 1, "x")])
+
+    directory = upload_dir(store, "audio/one", upload_id)
+    assert files_under(store.root) == [directory / "00001", directory / "00002"]
+
+
+async def test_an_aborted_upload_takes_no_part_and_says_which(store: FilesystemStore) -> None:
+    upload_id = await store.start_upload("audio/one", "audio/wav")
+    await store.abort_upload("audio/one", upload_id)
+
+    with pytest.raises(StorageUnavailable, match=f"upload {upload_id} of 'audio/one' no longer"):
+        await store.put_part("audio/one", upload_id, 1, b"late")
+    with pytest.raises(StorageUnavailable, match="no longer exists"):
+        await store.put_part("audio/one", "../../escape", 1, b"late")
+    assert files_under(store.root) == []
+
+
+async def test_a_stored_part_is_never_half_written(
+    store: FilesystemStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer = store.writer("audio/gone", "audio/wav")
-    for chunk in written:
-        await writer.write(chunk)
+    """A write that fails midway leaves the part as it was: absent, or the previous one."""
+    upload_id = await store.start_upload("audio/one", "audio/wav")
+    await store.put_part("audio/one", upload_id, 1, b"whole")
 
-    await writer.abort()
+    def failing_fsync(fd: int) -> None:
+        raise OSError(28, "No space left on device")
 
-    assert files_under(tmp_path) == []
-    assert stored(store, "audio/gone") is None
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError, match="No space"):
+        await store.put_part("audio/one", upload_id, 1, b"replacement")
+    with pytest.raises(OSError, match="No space"):
+        await store.put_part("audio/one", upload_id, 2, b"new")
 
-
-async def test_concurrent_writers_to_one_key_do_not_mix(
-    store: FilesystemStore, tmp_path: Path
-) -> None:
-    first, second = store.writer("k", "audio/wav"), store.writer("k", "audio/wav")
-    await first.write(b"first")
-    await second.write(b"second")
-    await second.abort()
-    await first.commit()
-
-    assert files_under(tmp_path) == [tmp_path / "objects" / "k"]
-    assert (tmp_path / "objects" / "k").read_bytes() == b"first"
+    directory = upload_dir(store, "audio/one", upload_id)
+    assert files_under(store.root) == [directory / "00001"]
+    assert (directory / "00001").read_bytes() == b"whole"
 
 
 @pytest.mark.parametrize("key", ["../x", "audio/../../x", "/etc/passwd"])
@@ -93,55 +130,78 @@ async def test_key_escaping_the_root_is_refused(
     store: FilesystemStore, tmp_path: Path, key: str
 ) -> None:
     with pytest.raises(ValueError, match="escapes"):
-        store.writer(key, "audio/wav")
+        await store.start_upload(key, "audio/wav")
+    with pytest.raises(ValueError, match="escapes"):
+        await store.put_part(key, "0" * 32, 1, b"x")
+    with pytest.raises(ValueError, match="escapes"):
+        await store.complete_upload(key, "0" * 32, [])
+    with pytest.raises(ValueError, match="escapes"):
+        await store.abort_upload(key, "0" * 32)
     with pytest.raises(ValueError, match="escapes"):
         await store.delete_many([key])
     with pytest.raises(ValueError, match="escapes"):
         await store.download(key, tmp_path / "out")
+    with pytest.raises(ValueError, match="escapes"):
+        await store.sha256(key)
     assert not (tmp_path / "x").exists()
+    assert hidden_in(tmp_path) == []
 
 
-async def test_download_copies_the_object(store: FilesystemStore, tmp_path: Path) -> None:
-    writer = store.writer("audio/one", "audio/wav")
-    await writer.write(b"\x00\x01" * 1000)
-    await writer.commit()
+async def test_the_root_itself_is_no_object(store: FilesystemStore) -> None:
+    with pytest.raises(ValueError, match="names no object"):
+        await store.start_upload("", "audio/wav")
+    assert hidden_in(store.root.parent) == []
+
+
+async def test_an_upload_is_stale_by_its_last_stored_part(store: FilesystemStore) -> None:
+    """An upload still receiving parts is not stale, however long ago it started."""
+    upload_id = await store.start_upload("audio/a", "audio/wav")
+    directory = upload_dir(store, "audio/a", upload_id)
+    set_mtime(directory, datetime(2020, 1, 1, tzinfo=UTC))
+
+    await store.put_part("audio/a", upload_id, 1, b"still coming")
+    stored = datetime.fromtimestamp(directory.stat().st_mtime, UTC)
+
+    assert stored > datetime(2020, 1, 2, tzinfo=UTC)
+    assert await store.abort_stale_uploads(stored - timedelta(seconds=1)) == 0, "too young"
+    assert await store.abort_stale_uploads(stored + timedelta(seconds=1)) == 1
+    assert files_under(store.root) == []
+    assert not directory.exists()
+
+
+async def test_the_stale_sweep_keeps_uploads_it_is_told_to(store: FilesystemStore) -> None:
+    old = datetime(2020, 1, 1, tzinfo=UTC)
+    stale = await store.start_upload("audio/a", "audio/wav")
+    kept = await store.start_upload("audio/a", "audio/wav")
+    young = await store.start_upload("audio/b", "audio/wav")
+    set_mtime(upload_dir(store, "audio/a", stale), old)
+    set_mtime(upload_dir(store, "audio/a", kept), old)
+
+    assert await store.abort_stale_uploads(old + timedelta(days=1), keep={kept}) == 1
+
+    assert not upload_dir(store, "audio/a", stale).exists()
+    assert upload_dir(store, "audio/a", kept).is_dir()
+    assert upload_dir(store, "audio/b", young).is_dir()
+
+
+async def test_the_stale_sweep_removes_what_a_dead_process_left_half_removed(
+    store: FilesystemStore,
+) -> None:
+    """An upload directory is renamed before it is removed; a removal cut short leaves the
+    renamed one, which is no upload any more and goes whatever its age."""
+    leftover = store.root / "audio" / ".a.0123.upload.4567.discarded"
+    leftover.mkdir(parents=True)
+    (leftover / "00001").write_bytes(b"x")
+
+    assert await store.abort_stale_uploads(datetime(2000, 1, 1, tzinfo=UTC)) == 0
+    assert not leftover.exists()
+
+
+async def test_sha256_and_download_read_the_object(store: FilesystemStore, tmp_path: Path) -> None:
+    (store.root / "audio").mkdir()
+    (store.root / "audio" / "one").write_bytes(b"\x00\x01" * 1000)
 
     await store.download("audio/one", tmp_path / "copy")
 
     assert (tmp_path / "copy").read_bytes() == b"\x00\x01" * 1000
-
-
-async def test_download_of_missing_object_raises_file_not_found(
-    store: FilesystemStore, tmp_path: Path
-) -> None:
-    with pytest.raises(FileNotFoundError):
-        await store.download("audio/missing", tmp_path / "copy")
-
-
-async def test_delete_many_deletes_and_treats_missing_as_deleted(
-    store: FilesystemStore, tmp_path: Path
-) -> None:
-    for key in ("audio/a", "audio/b", "audio/keep"):
-        writer = store.writer(key, "audio/wav")
-        await writer.write(b"x")
-        await writer.commit()
-
-    failures = await store.delete_many(["audio/a", "audio/b", "audio/never-existed"])
-
-    assert failures == []
-    assert files_under(tmp_path) == [tmp_path / "objects" / "audio" / "keep"]
-    assert await store.delete_many(["audio/a"]) == []
-
-
-async def test_partial_writes_are_discarded_once_stale(tmp_path: Path) -> None:
-    """What a process that died mid-upload leaves: a partial file nobody renames."""
-    store = FilesystemStore(tmp_path / "objects")
-    await store.ensure_ready()
-    abandoned = store.writer("audio/a", "audio/wav")
-    await abandoned.write(b"RIFF")
-    [partial] = list((tmp_path / "objects").rglob(".*.partial"))
-    written = datetime.fromtimestamp(partial.stat().st_mtime, UTC)
-
-    assert await store.abort_stale_uploads(written - timedelta(seconds=1)) == 0, "too young"
-    assert await store.abort_stale_uploads(written + timedelta(seconds=1)) == 1
-    assert not partial.exists()
+    assert await store.sha256("audio/one") == hashlib.sha256(b"\x00\x01" * 1000).hexdigest()

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from steno.common.settings import Settings
+from steno.common.storage import MIN_PART_BYTES
 
 
 @pytest.fixture(autouse=True)
@@ -27,6 +28,7 @@ def test_reads_steno_prefixed_variables(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("STENO_S3_SECURE", "true")
     monkeypatch.setenv("STENO_MAX_CONCURRENT_UPLOADS", "3")
     monkeypatch.setenv("STENO_S3_SECRET_KEY", "hunter2")
+    monkeypatch.setenv("STENO_UPLOAD_PART_BYTES", str(6 * 1024 * 1024))
     monkeypatch.setenv("S3_BUCKET", "unprefixed-is-ignored")
 
     settings = Settings()
@@ -37,6 +39,7 @@ def test_reads_steno_prefixed_variables(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert settings.cleanup_batch_size == 250
     assert settings.s3_secure is True
     assert settings.max_concurrent_uploads == 3
+    assert settings.upload_part_bytes == 6 * 1024 * 1024
     assert settings.s3_secret_key.get_secret_value() == "hunter2"
     assert "hunter2" not in repr(settings)
 
@@ -50,6 +53,7 @@ def test_defaults_are_the_embedded_stack() -> None:
     assert settings.data_dir == Path(".steno")
     assert settings.objects_dir == Path(".steno") / "objects"
     assert settings.engine == "local"
+    assert settings.upload_part_bytes == 8 * 1024 * 1024
 
 
 def test_blank_database_url_means_embedded_sqlite(
@@ -102,7 +106,7 @@ def test_settings_are_frozen() -> None:
     [
         ("STENO_CLEANUP_BATCH_SIZE", "0"),
         ("STENO_CLEANUP_BATCH_SIZE", "1001"),
-        ("STENO_S3_PART_SIZE_BYTES", str(5 * 1024 * 1024 - 1)),
+        ("STENO_UPLOAD_PART_BYTES", str(5 * 1024 * 1024 - 1)),
         ("STENO_ENGINE", "whisper.cpp"),
         ("STENO_GRPC_PORT", "70000"),
         ("STENO_AUDIO_RETENTION_HOURS", "-1"),
@@ -114,6 +118,11 @@ def test_out_of_range_values_are_refused(
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_the_smallest_upload_part_is_s3s(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STENO_UPLOAD_PART_BYTES", str(MIN_PART_BYTES))
+    assert Settings().upload_part_bytes == MIN_PART_BYTES == 5 * 1024 * 1024
 
 
 def test_service_port_defaults_apply_only_when_unset(monkeypatch: pytest.MonkeyPatch) -> None:

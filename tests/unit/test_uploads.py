@@ -16,15 +16,21 @@ import pytest
 from steno.common.broker import TranscriptionRequest
 from steno.common.errors import BrokerUnavailable, DatabaseUnavailable, StorageUnavailable
 from steno.common.jobs import Job, JobState
+from steno.common.storage import MIN_PART_BYTES
+from steno.common.uploads import UploadRequest
 from steno.gateway.uploads import (
     InvalidUpload,
     RequestConflict,
-    UploadRequest,
     Uploads,
     UploadsBusy,
     UploadTooLarge,
 )
-from tests.fakes import FakeJobQueue, FakeJobRepository, FakeObjectStore
+from tests.fakes import (
+    FakeJobQueue,
+    FakeJobRepository,
+    FakeObjectStore,
+    FakePartialUploadRepository,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "audio"
 WAV = b"RIFF\x24\x08\x00\x00WAVEfmt " + bytes(range(256)) * 4
@@ -44,12 +50,30 @@ class World:
         assert self.queue.published == []
 
 
+def make_uploads(
+    jobs: FakeJobRepository,
+    store: FakeObjectStore,
+    queue: FakeJobQueue,
+    *,
+    max_bytes: int = MAX_BYTES,
+    max_concurrent: int = 2,
+) -> Uploads:
+    return Uploads(
+        jobs,
+        FakePartialUploadRepository(),
+        store,
+        queue,
+        part_size=MIN_PART_BYTES,
+        max_bytes=max_bytes,
+        max_concurrent=max_concurrent,
+        keep_partial_for=timedelta(hours=24),
+    )
+
+
 @pytest.fixture
 def world() -> World:
     jobs, store, queue = FakeJobRepository(), FakeObjectStore(), FakeJobQueue()
-    return World(
-        jobs, store, queue, Uploads(jobs, store, queue, max_bytes=MAX_BYTES, max_concurrent=2)
-    )
+    return World(jobs, store, queue, make_uploads(jobs, store, queue))
 
 
 def request(**overrides: object) -> UploadRequest:
@@ -96,8 +120,8 @@ async def test_accepts_audio_and_queues_a_job(world: World) -> None:
     # The object is committed with the sniffed type, byte for byte.
     assert world.store.objects == {job.object_key: WAV}
     assert world.store.content_types[job.object_key] == "audio/wav"
-    assert [w.committed for w in world.store.writers] == [True]
-    assert world.store.aborted_keys == []
+    assert [upload.completed for upload in world.store.uploads.values()] == [True]
+    assert world.store.aborted_uploads == []
     # The row is stored as returned, and the request is queued, which the row notes.
     assert world.jobs.stored(job.job_id) == job
     assert world.queue.published == [TranscriptionRequest(job.job_id, "acme")]
@@ -107,7 +131,7 @@ async def test_accepts_audio_and_queues_a_job(world: World) -> None:
 async def test_client_content_type_claims_do_not_matter(world: World) -> None:
     """A file called .mp3 that is really FLAC is stored as FLAC."""
     flac = (FIXTURES / "speech.flac").read_bytes()
-    uploads = Uploads(world.jobs, world.store, world.queue, max_bytes=len(flac), max_concurrent=1)
+    uploads = make_uploads(world.jobs, world.store, world.queue, max_bytes=len(flac))
 
     job = await uploads.accept(request(filename="song.mp3"), chunks_of(flac, 4096))
 
@@ -158,7 +182,6 @@ async def test_empty_chunks_are_skipped(world: World) -> None:
 
     assert job.content_type == "audio/wav"
     assert world.store.objects[job.object_key] == WAV
-    assert all(world.store.writers[0].chunks)
 
 
 @pytest.mark.parametrize(
@@ -175,7 +198,7 @@ async def test_non_audio_is_rejected_leaving_nothing(world: World, data: bytes) 
         await world.uploads.accept(request(), chunks_of(data))
 
     assert raised.value.field == "chunk"
-    assert world.store.writers == []  # never opened, so nothing to abort
+    assert world.store.uploads == {}  # never started, so nothing to abort
     world.assert_nothing_left()
 
 
@@ -184,7 +207,7 @@ async def test_a_few_bytes_are_too_short_to_be_audio(world: World) -> None:
     with pytest.raises(InvalidUpload, match="too short"):
         await world.uploads.accept(request(), chunks_of(b"\xff\xfb"))
 
-    assert world.store.writers == []
+    assert world.store.uploads == {}
     world.assert_nothing_left()
 
 
@@ -198,7 +221,7 @@ async def test_stream_without_bytes_is_rejected(world: World, stream: list[bytes
         await world.uploads.accept(request(), chunks())
 
     assert raised.value.field == "chunk"
-    assert world.store.writers == []
+    assert world.store.uploads == {}
     world.assert_nothing_left()
 
 
@@ -216,9 +239,8 @@ async def test_upload_over_max_bytes_is_aborted(world: World) -> None:
     with pytest.raises(UploadTooLarge):
         await world.uploads.accept(request(), chunks_of(data, 1000))
 
-    [writer] = world.store.writers
-    assert writer.aborted and not writer.committed
-    assert world.store.aborted_keys == [writer.key]
+    [upload_id] = world.store.uploads
+    assert world.store.aborted_uploads == [upload_id]
     world.assert_nothing_left()
 
 
@@ -246,8 +268,8 @@ async def test_client_cancel_mid_stream_aborts_the_object(world: World) -> None:
     with pytest.raises(asyncio.CancelledError):
         await world.uploads.accept(request(), stream)
 
-    [writer] = world.store.writers
-    assert writer.aborted and not writer.committed
+    [upload_id] = world.store.uploads
+    assert world.store.aborted_uploads == [upload_id]
     world.assert_nothing_left()
 
 
@@ -257,7 +279,7 @@ async def test_client_cancel_before_the_head_leaves_nothing(world: World) -> Non
     with pytest.raises(asyncio.CancelledError):
         await world.uploads.accept(request(), stream)
 
-    assert world.store.writers == []
+    assert world.store.uploads == {}
     world.assert_nothing_left()
 
 
@@ -267,17 +289,17 @@ async def test_stream_error_mid_stream_aborts_the_object(world: World) -> None:
     with pytest.raises(ConnectionResetError):
         await world.uploads.accept(request(), stream)
 
-    assert world.store.aborted_keys == [world.store.writers[0].key]
+    assert world.store.aborted_uploads == list(world.store.uploads)
     world.assert_nothing_left()
 
 
 async def test_commit_failure_aborts_and_records_nothing(world: World) -> None:
-    world.store.commit_error = StorageUnavailable("bucket is gone")
+    world.store.complete_error = StorageUnavailable("bucket is gone")
 
     with pytest.raises(StorageUnavailable):
         await world.uploads.accept(request(), chunks_of(WAV))
 
-    assert world.store.writers[0].aborted
+    assert world.store.aborted_uploads == list(world.store.uploads)
     world.assert_nothing_left()
 
 
@@ -287,9 +309,9 @@ async def test_failed_job_insert_deletes_the_object(world: World) -> None:
     with pytest.raises(DatabaseUnavailable):
         await world.uploads.accept(request(), chunks_of(WAV))
 
-    [writer] = world.store.writers
-    assert writer.committed
-    assert world.store.delete_calls == [[writer.key]]
+    [upload] = world.store.uploads.values()
+    assert upload.completed
+    assert world.store.delete_calls == [[upload.key]]
     world.assert_nothing_left()
 
 
@@ -299,10 +321,10 @@ async def test_failed_publish_deletes_the_job_and_the_object(world: World) -> No
     with pytest.raises(BrokerUnavailable):
         await world.uploads.accept(request(), chunks_of(WAV))
 
-    [writer] = world.store.writers
-    job_id = writer.key.removeprefix("audio/")
+    [upload] = world.store.uploads.values()
+    job_id = upload.key.removeprefix("audio/")
     assert [str(deleted) for deleted in world.jobs.deleted] == [job_id]
-    assert world.store.delete_calls == [[writer.key]]
+    assert world.store.delete_calls == [[upload.key]]
     world.assert_nothing_left()
 
 
@@ -316,23 +338,23 @@ async def test_failed_publish_keeps_row_and_object_if_the_row_cannot_be_deleted(
     with pytest.raises(BrokerUnavailable):
         await world.uploads.accept(request(), chunks_of(WAV))
 
-    [writer] = world.store.writers
+    [upload] = world.store.uploads.values()
     [job] = world.jobs.all()
-    assert job.object_key == writer.key
+    assert job.object_key == upload.key
     assert world.store.delete_calls == []
-    assert list(world.store.objects) == [writer.key]
+    assert list(world.store.objects) == [upload.key]
 
 
 async def test_client_cancel_during_commit_still_records_and_queues_the_job(
     world: World,
 ) -> None:
     """Once every byte has arrived, the job is finished even if the client goes away."""
-    world.store.commit_gate = asyncio.Event()
+    world.store.complete_gate = asyncio.Event()
     upload = asyncio.create_task(world.uploads.accept(request(), chunks_of(WAV)))
-    await world.store.commit_started.wait()
+    await world.store.complete_started.wait()
 
     upload.cancel()
-    world.store.commit_gate.set()
+    world.store.complete_gate.set()
     with pytest.raises(asyncio.CancelledError):
         await upload
     await asyncio.wait_for(_until(lambda: world.queue.published), timeout=5)
@@ -350,7 +372,7 @@ async def test_uploads_beyond_the_concurrency_limit_are_refused(world: World) ->
         await release.wait()
 
     running = [asyncio.create_task(world.uploads.accept(request(), held_open())) for _ in "ab"]
-    await asyncio.wait_for(_until(lambda: len(world.store.writers) == 2), timeout=5)
+    await asyncio.wait_for(_until(lambda: len(world.store.uploads) == 2), timeout=5)
 
     with pytest.raises(UploadsBusy, match="already taking 2 uploads"):
         await world.uploads.accept(request(), chunks_of(WAV))
@@ -373,7 +395,7 @@ async def test_a_retry_with_the_same_request_id_gets_the_same_job(world: World) 
 
     assert again.job_id == first.job_id
     assert list(world.store.objects) == [first.object_key]
-    assert world.store.writers[1].aborted
+    assert len(world.store.uploads) == 1, "the retry's audio was hashed, not stored"
     # Still QUEUED, so the retry queues it again in case the first attempt could not.
     assert [r.job_id for r in world.queue.published] == [first.job_id, first.job_id]
 
@@ -402,20 +424,23 @@ async def test_two_racing_uploads_with_one_request_id_make_one_job() -> None:
 
         async def find_by_request(self, tenant: str, request_id: str) -> Job | None:
             self.checks += 1
-            # 1: the first upload's look; 2: its add's own uniqueness check in the fake;
-            # 3: the racing upload's look, which finds nothing yet.
-            if self.checks == 3:
+            # 1, 2: the first upload's looks (as it starts, as it commits); 3: its add's
+            # own uniqueness check in the fake; 4, 5: the racing upload's looks, which find
+            # nothing yet.
+            if self.checks in (4, 5):
                 return None
             return await super().find_by_request(tenant, request_id)
 
     jobs, store, queue = LateToSee(), FakeObjectStore(), FakeJobQueue()
-    uploads = Uploads(jobs, store, queue, max_bytes=MAX_BYTES, max_concurrent=2)
+    uploads = make_uploads(jobs, store, queue)
     first = await uploads.accept(request(request_id="r-1"), chunks_of(WAV))
     second = await uploads.accept(request(request_id="r-1"), chunks_of(WAV))
 
     assert second.job_id == first.job_id
     assert list(store.objects) == [first.object_key], "the loser's object is deleted"
-    assert store.writers[1].committed and store.delete_calls == [[store.writers[1].key]]
+    loser = [upload for upload in store.uploads.values() if upload.key != first.object_key]
+    assert [upload.completed for upload in loser] == [True]
+    assert store.delete_calls == [[loser[0].key]]
 
 
 async def test_a_failed_request_id_lookup_abandons_the_object(world: World) -> None:
@@ -426,8 +451,7 @@ async def test_a_failed_request_id_lookup_abandons_the_object(world: World) -> N
     with pytest.raises(DatabaseUnavailable):
         await world.uploads.accept(request(request_id="r-1"), chunks_of(WAV))
 
-    [writer] = world.store.writers
-    assert writer.aborted
+    assert world.store.uploads == {}, "looked up before anything was stored"
     world.assert_nothing_left()
 
 
@@ -450,17 +474,17 @@ async def test_a_job_with_a_request_id_that_could_not_be_queued_is_queued_by_the
 async def test_a_slot_is_held_until_the_upload_is_recorded_and_drain_waits_for_it(
     world: World,
 ) -> None:
-    world.store.commit_gate = asyncio.Event()
+    world.store.complete_gate = asyncio.Event()
     uploads = [asyncio.create_task(world.uploads.accept(request(), chunks_of(WAV))) for _ in "ab"]
-    await asyncio.wait_for(_until(lambda: len(world.store.writers) == 2), timeout=5)
-    await world.store.commit_started.wait()
+    await asyncio.wait_for(_until(lambda: len(world.store.uploads) == 2), timeout=5)
+    await world.store.complete_started.wait()
     for upload in uploads:
         upload.cancel()  # the clients leave while their uploads are being recorded
 
     with pytest.raises(UploadsBusy):
         await world.uploads.accept(request(), chunks_of(WAV))
 
-    world.store.commit_gate.set()
+    world.store.complete_gate.set()
     await world.uploads.drain()
     assert len(world.jobs.all()) == 2
     await world.uploads.accept(request(), chunks_of(WAV))  # the slots are free again

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from steno.common.adapters import (
     describe,
@@ -20,7 +20,7 @@ from steno.common.adapters import (
     open_object_store,
 )
 from steno.common.broker import JobQueue, TranscriptionRequest
-from steno.common.db import SqlJobRepository, SqlLexiconRepository
+from steno.common.db import SqlJobRepository, SqlLexiconRepository, SqlPartialUploadRepository
 from steno.common.db.migrate import upgrade
 from steno.common.events import JobEvents
 from steno.common.events.repository import EventingJobRepository
@@ -35,8 +35,10 @@ from steno.common.process import (
 )
 from steno.common.settings import Settings
 from steno.common.storage import ObjectStore
+from steno.common.uploads import PartialUploadRepository
 from steno.gateway.service import DEFAULT_GRPC_PORT, SHUTDOWN_GRACE, build_gateway
 from steno.janitor.sweep import sweep_expired_audio
+from steno.janitor.uploads import discard_abandoned_uploads
 from steno.transcriber.service import build_processor, load_engines
 
 log = logging.getLogger("steno.dev")
@@ -67,12 +69,13 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
         await events.connect()
         jobs = SqlJobRepository(database)
         lexicons = SqlLexiconRepository(database)
-        gateway = build_gateway(settings, jobs, lexicons, store, queue, events)
+        partials = SqlPartialUploadRepository(database)
+        gateway = build_gateway(settings, jobs, lexicons, partials, store, queue, events)
         # Bind first: a second `steno dev` on the same port and data must stop here, before
         # it touches the first one's jobs.
         bound = await gateway.start(host, port)
         try:
-            await _run(settings, jobs, lexicons, store, queue, events, f"{host}:{bound}")
+            await _run(settings, jobs, lexicons, partials, store, queue, events, f"{host}:{bound}")
         finally:
             await gateway.stop(SHUTDOWN_GRACE)
     finally:
@@ -85,6 +88,7 @@ async def _run(
     settings: Settings,
     jobs: JobRepository,
     lexicons: LexiconRepository,
+    partials: PartialUploadRepository,
     store: ObjectStore,
     queue: JobQueue,
     events: JobEvents,
@@ -103,7 +107,7 @@ async def _run(
     tasks = [
         asyncio.create_task(queue.consume(processor.handle), name="transcriber"),
         asyncio.create_task(queue.consume_dead_letters(processor.give_up), name="dead letters"),
-        asyncio.create_task(_janitor_loop(settings, jobs, store), name="janitor"),
+        asyncio.create_task(_janitor_loop(settings, jobs, partials, store), name="janitor"),
     ]
     log.info("steno dev ready", extra={"address": address, "data_dir": str(settings.data_dir)})
     try:
@@ -136,12 +140,23 @@ async def requeue_unfinished(jobs: JobRepository, queue: JobQueue) -> int:
     return requeued
 
 
-async def _janitor_loop(settings: Settings, jobs: JobRepository, store: ObjectStore) -> None:
+async def _janitor_loop(
+    settings: Settings, jobs: JobRepository, partials: PartialUploadRepository, store: ObjectStore
+) -> None:
     """What the janitor CronJob does in a cluster, every STENO_CLEANUP_INTERVAL_MINUTES."""
     while True:
         try:
+            now = datetime.now(UTC)
             summary = await sweep_expired_audio(
-                jobs, store, now=datetime.now(UTC), batch_size=settings.cleanup_batch_size
+                jobs, store, now=now, batch_size=settings.cleanup_batch_size
+            )
+            await discard_abandoned_uploads(
+                partials,
+                jobs,
+                store,
+                idle_since=now - timedelta(hours=settings.stale_upload_hours),
+                batch_size=settings.cleanup_batch_size,
+                summary=summary,
             )
             log.info("retention sweep", extra=summary.as_dict())
         except Exception:

@@ -47,7 +47,9 @@ def add_commands(subcommands: argparse._SubParsersAction[argparse.ArgumentParser
         help="keep the audio this long after the job ends; default: the server's",
     )
     upload.add_argument(
-        "--request-id", default="", help="idempotency key: a retry with it gets the same job"
+        "--request-id",
+        default="",
+        help="idempotency key: a retry with it gets the same job (default: a new UUID)",
     )
     upload.add_argument("--wait", action="store_true", help="wait and print the transcript")
     upload.add_argument(

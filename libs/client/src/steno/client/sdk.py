@@ -8,6 +8,7 @@ lexicon entries as a mapping.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -31,6 +32,11 @@ TERMINAL_STATES = frozenset(
 # server is resumed.
 WATCH_RESUMES = 3
 WATCH_RESUME_PAUSE = 0.5
+# The same for an upload whose stream broke; ABORTED is a stream that lost its upload to
+# another one (a retry that overtook it).
+UPLOAD_RESUMES = 5
+UPLOAD_RESUME_PAUSE = 0.5
+_BROKEN_UPLOAD = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED})
 
 TranscriptFormatName: TypeAlias = Literal["text", "srt", "vtt", "json"]
 TRANSCRIPT_FORMATS: dict[str, pb.TranscriptFormat] = {
@@ -84,10 +90,14 @@ class StenoClient:
         audio_retention: timedelta | None = None,
         request_id: str = "",
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        resume: int = UPLOAD_RESUMES,
     ) -> job_pb2.Job:
         """Streams the file in ``chunk_size`` pieces (never all in memory); returns the job.
 
-        With a ``request_id``, retrying the same upload gives back the same job.
+        Every upload has a ``request_id`` (a new UUID unless one is given): retrying it
+        gives back the same job, and a stream that breaks (the connection drops, the gateway
+        restarts, the server answers UNAVAILABLE) is continued from the last byte the server
+        stored instead of being sent again, up to ``resume`` times in a row.
         """
         path = Path(path)
         metadata = pb.UploadMetadata(
@@ -96,16 +106,48 @@ class StenoClient:
             engine=engine,
             lexicon_id=lexicon_id,
             labels=dict(labels or {}),
-            request_id=request_id,
+            request_id=request_id or str(uuid.uuid4()),
         )
         if audio_retention is not None:
             metadata.audio_retention.CopyFrom(_duration(audio_retention))
         # Opened before the call, so a missing file is an OSError here, not an RPC failure.
         with path.open("rb") as audio:
-            response: pb.UploadAudioResponse = self._stub.UploadAudio(
-                _upload_requests(metadata, audio, chunk_size), metadata=self._metadata
-            )
-        return response.job
+            failures = 0
+            while True:
+                try:
+                    if failures:
+                        status = self._upload_status(metadata.request_id)
+                        if status.HasField("job"):
+                            return status.job
+                        metadata.offset = status.committed_bytes
+                    audio.seek(metadata.offset)
+                    response: pb.UploadAudioResponse = self._stub.UploadAudio(
+                        _upload_requests(metadata, audio, chunk_size), metadata=self._metadata
+                    )
+                    return response.job
+                except grpc.RpcError as exc:
+                    if exc.code() not in _BROKEN_UPLOAD or failures >= resume:
+                        raise
+                time.sleep(UPLOAD_RESUME_PAUSE * 2**failures)
+                failures += 1
+
+    def upload_status(self, request_id: str) -> pb.GetUploadStatusResponse:
+        """How much of the upload with ``request_id`` the server has stored, or its job."""
+        request = pb.GetUploadStatusRequest(request_id=request_id)
+        response: pb.GetUploadStatusResponse = self._stub.GetUploadStatus(
+            request, metadata=self._metadata
+        )
+        return response
+
+    def _upload_status(self, request_id: str) -> pb.GetUploadStatusResponse:
+        """The status of an upload whose stream broke; nothing stored if the server never
+        recorded it (the stream broke before its first bytes)."""
+        try:
+            return self.upload_status(request_id)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            return pb.GetUploadStatusResponse(committed_bytes=0)
 
     def get_job(self, job_id: str, *, view: job_pb2.JobView = job_pb2.JOB_VIEW_FULL) -> job_pb2.Job:
         request = pb.GetJobRequest(job_id=job_id, view=view)

@@ -33,7 +33,6 @@ def open_object_store(settings: Settings) -> ObjectStore:
         bucket=settings.s3_bucket,
         secure=settings.s3_secure,
         region=settings.s3_region,
-        part_size=settings.s3_part_size_bytes,
         max_uploads=settings.max_concurrent_uploads,
     )
 

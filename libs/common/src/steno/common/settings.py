@@ -13,6 +13,8 @@ from typing import Literal, get_args
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from steno.common.storage import MIN_PART_BYTES
+
 EngineName = Literal["local", "openai"]
 ENGINE_NAMES: tuple[str, ...] = get_args(EngineName)
 
@@ -43,8 +45,9 @@ class Settings(BaseSettings):
     s3_bucket: str = "steno-audio"
     s3_secure: bool = False
     s3_region: str | None = None
-    # Multipart part size: the most audio an upload holds in memory at once, per upload.
-    s3_part_size_bytes: int = Field(default=8 * MIB, ge=5 * MIB)
+    # Uploads are stored in parts this big: a broken upload continues from its last whole
+    # part, and an upload holds about two parts in memory.
+    upload_part_bytes: int = Field(default=8 * MIB, ge=MIN_PART_BYTES)
 
     audio_retention_hours: float = Field(default=24, ge=0)
     cleanup_interval_minutes: float = Field(default=60, gt=0)

@@ -23,10 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from steno.v1 import job_pb2 as steno_dot_v1_dot_job__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$steno/v1/transcription_service.proto\x12\x08steno.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x12steno/v1/job.proto\"^\n\x12UploadAudioRequest\x12,\n\x08metadata\x18\x01 \x01(\x0b\x32\x18.steno.v1.UploadMetadataH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"\x9b\x02\n\x0eUploadMetadata\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x12\n\nlexicon_id\x18\x04 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\x34\n\x06labels\x18\x07 \x03(\x0b\x32$.steno.v1.UploadMetadata.LabelsEntry\x12\x32\n\x0f\x61udio_retention\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"1\n\x13UploadAudioResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.steno.v1.Job\"@\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x1f\n\x04view\x18\x02 \x01(\x0e\x32\x11.steno.v1.JobView\",\n\x0eGetJobResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.steno.v1.Job\"}\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\"\n\x06states\x18\x03 \x03(\x0e\x32\x12.steno.v1.JobState\x12\x1f\n\x04view\x18\x04 \x01(\x0e\x32\x11.steno.v1.JobView\"H\n\x10ListJobsResponse\x12\x1b\n\x04jobs\x18\x01 \x03(\x0b\x32\r.steno.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\".\n\x10WatchJobResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.steno.v1.Job\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"/\n\x11\x43\x61ncelJobResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.steno.v1.Job\"\"\n\x10\x44\x65leteJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x13\n\x11\x44\x65leteJobResponse\"R\n\x14GetTranscriptRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12*\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1a.steno.v1.TranscriptFormat\"c\n\x15GetTranscriptResponse\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12#\n\x08segments\x18\x03 \x03(\x0b\x32\x11.steno.v1.Segment*\xa3\x01\n\x10TranscriptFormat\x12!\n\x1dTRANSCRIPT_FORMAT_UNSPECIFIED\x10\x00\x12\x1a\n\x16TRANSCRIPT_FORMAT_TEXT\x10\x01\x12\x19\n\x15TRANSCRIPT_FORMAT_SRT\x10\x02\x12\x19\n\x15TRANSCRIPT_FORMAT_VTT\x10\x03\x12\x1a\n\x16TRANSCRIPT_FORMAT_JSON\x10\x04\x32\x87\x04\n\x14TranscriptionService\x12L\n\x0bUploadAudio\x12\x1c.steno.v1.UploadAudioRequest\x1a\x1d.steno.v1.UploadAudioResponse(\x01\x12;\n\x06GetJob\x12\x17.steno.v1.GetJobRequest\x1a\x18.steno.v1.GetJobResponse\x12\x41\n\x08ListJobs\x12\x19.steno.v1.ListJobsRequest\x1a\x1a.steno.v1.ListJobsResponse\x12P\n\rGetTranscript\x12\x1e.steno.v1.GetTranscriptRequest\x1a\x1f.steno.v1.GetTranscriptResponse\x12\x43\n\x08WatchJob\x12\x19.steno.v1.WatchJobRequest\x1a\x1a.steno.v1.WatchJobResponse0\x01\x12\x44\n\tCancelJob\x12\x1a.steno.v1.CancelJobRequest\x1a\x1b.steno.v1.CancelJobResponse\x12\x44\n\tDeleteJob\x12\x1a.steno.v1.DeleteJobRequest\x1a\x1b.steno.v1.DeleteJobResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$steno/v1/transcription_service.proto\x12\x08steno.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12steno/v1/job.proto\"^\n\x12UploadAudioRequest\x12,\n\x08metadata\x18\x01 \x01(\x0b\x32\x18.steno.v1.UploadMetadataH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"\xab\x02\n\x0eUploadMetadata\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x12\n\nlexicon_id\x18\x04 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\x34\n\x06labels\x18\x07 \x03(\x0b\x32$.steno.v1.UploadMetadata.LabelsEntry\x12\x32\n\x0f\x61udio_retention\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0e\n\x06offset\x18\t \x01(\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"1\n\x13UploadAudioResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.steno.v1.Job\",\n\x16GetUploadStatusRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\x7f\n\x17GetUploadStatusResponse\x12\x17\n\x0f\x63ommitted_bytes\x18\x01 \x01(\x03\x12\x1a\n\x03job\x18\x02 \x01(\x0b\x32\r.steno.v1.Job\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"@\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x1f\n\x04view\x18\x02 \x01(\x0e\x32\x11.steno.v1.JobView\",\n\x0eGetJobResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.steno.v1.Job\"}\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\"\n\x06states\x18\x03 \x03(\x0e\x32\x12.steno.v1.JobState\x12\x1f\n\x04view\x18\x04 \x01(\x0e\x32\x11.steno.v1.JobView\"H\n\x10ListJobsResponse\x12\x1b\n\x04jobs\x18\x01 \x03(\x0b\x32\r.steno.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\".\n\x10WatchJobResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.steno.v1.Job\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"/\n\x11\x43\x61ncelJobResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.steno.v1.Job\"\"\n\x10\x44\x65leteJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x13\n\x11\x44\x65leteJobResponse\"R\n\x14GetTranscriptRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12*\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1a.steno.v1.TranscriptFormat\"c\n\x15GetTranscriptResponse\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12#\n\x08segments\x18\x03 \x03(\x0b\x32\x11.steno.v1.Segment*\xa3\x01\n\x10TranscriptFormat\x12!\n\x1dTRANSCRIPT_FORMAT_UNSPECIFIED\x10\x00\x12\x1a\n\x16TRANSCRIPT_FORMAT_TEXT\x10\x01\x12\x19\n\x15TRANSCRIPT_FORMAT_SRT\x10\x02\x12\x19\n\x15TRANSCRIPT_FORMAT_VTT\x10\x03\x12\x1a\n\x16TRANSCRIPT_FORMAT_JSON\x10\x04\x32\xdf\x04\n\x14TranscriptionService\x12L\n\x0bUploadAudio\x12\x1c.steno.v1.UploadAudioRequest\x1a\x1d.steno.v1.UploadAudioResponse(\x01\x12V\n\x0fGetUploadStatus\x12 .steno.v1.GetUploadStatusRequest\x1a!.steno.v1.GetUploadStatusResponse\x12;\n\x06GetJob\x12\x17.steno.v1.GetJobRequest\x1a\x18.steno.v1.GetJobResponse\x12\x41\n\x08ListJobs\x12\x19.steno.v1.ListJobsRequest\x1a\x1a.steno.v1.ListJobsResponse\x12P\n\rGetTranscript\x12\x1e.steno.v1.GetTranscriptRequest\x1a\x1f.steno.v1.GetTranscriptResponse\x12\x43\n\x08WatchJob\x12\x19.steno.v1.WatchJobRequest\x1a\x1a.steno.v1.WatchJobResponse0\x01\x12\x44\n\tCancelJob\x12\x1a.steno.v1.CancelJobRequest\x1a\x1b.steno.v1.CancelJobResponse\x12\x44\n\tDeleteJob\x12\x1a.steno.v1.DeleteJobRequest\x1a\x1b.steno.v1.DeleteJobResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,40 +36,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_UPLOADMETADATA_LABELSENTRY']._loaded_options = None
   _globals['_UPLOADMETADATA_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_TRANSCRIPTFORMAT']._serialized_start=1259
-  _globals['_TRANSCRIPTFORMAT']._serialized_end=1422
-  _globals['_UPLOADAUDIOREQUEST']._serialized_start=102
-  _globals['_UPLOADAUDIOREQUEST']._serialized_end=196
-  _globals['_UPLOADMETADATA']._serialized_start=199
-  _globals['_UPLOADMETADATA']._serialized_end=482
-  _globals['_UPLOADMETADATA_LABELSENTRY']._serialized_start=437
-  _globals['_UPLOADMETADATA_LABELSENTRY']._serialized_end=482
-  _globals['_UPLOADAUDIORESPONSE']._serialized_start=484
-  _globals['_UPLOADAUDIORESPONSE']._serialized_end=533
-  _globals['_GETJOBREQUEST']._serialized_start=535
-  _globals['_GETJOBREQUEST']._serialized_end=599
-  _globals['_GETJOBRESPONSE']._serialized_start=601
-  _globals['_GETJOBRESPONSE']._serialized_end=645
-  _globals['_LISTJOBSREQUEST']._serialized_start=647
-  _globals['_LISTJOBSREQUEST']._serialized_end=772
-  _globals['_LISTJOBSRESPONSE']._serialized_start=774
-  _globals['_LISTJOBSRESPONSE']._serialized_end=846
-  _globals['_WATCHJOBREQUEST']._serialized_start=848
-  _globals['_WATCHJOBREQUEST']._serialized_end=881
-  _globals['_WATCHJOBRESPONSE']._serialized_start=883
-  _globals['_WATCHJOBRESPONSE']._serialized_end=929
-  _globals['_CANCELJOBREQUEST']._serialized_start=931
-  _globals['_CANCELJOBREQUEST']._serialized_end=965
-  _globals['_CANCELJOBRESPONSE']._serialized_start=967
-  _globals['_CANCELJOBRESPONSE']._serialized_end=1014
-  _globals['_DELETEJOBREQUEST']._serialized_start=1016
-  _globals['_DELETEJOBREQUEST']._serialized_end=1050
-  _globals['_DELETEJOBRESPONSE']._serialized_start=1052
-  _globals['_DELETEJOBRESPONSE']._serialized_end=1071
-  _globals['_GETTRANSCRIPTREQUEST']._serialized_start=1073
-  _globals['_GETTRANSCRIPTREQUEST']._serialized_end=1155
-  _globals['_GETTRANSCRIPTRESPONSE']._serialized_start=1157
-  _globals['_GETTRANSCRIPTRESPONSE']._serialized_end=1256
-  _globals['_TRANSCRIPTIONSERVICE']._serialized_start=1425
-  _globals['_TRANSCRIPTIONSERVICE']._serialized_end=1944
+  _globals['_TRANSCRIPTFORMAT']._serialized_start=1483
+  _globals['_TRANSCRIPTFORMAT']._serialized_end=1646
+  _globals['_UPLOADAUDIOREQUEST']._serialized_start=135
+  _globals['_UPLOADAUDIOREQUEST']._serialized_end=229
+  _globals['_UPLOADMETADATA']._serialized_start=232
+  _globals['_UPLOADMETADATA']._serialized_end=531
+  _globals['_UPLOADMETADATA_LABELSENTRY']._serialized_start=486
+  _globals['_UPLOADMETADATA_LABELSENTRY']._serialized_end=531
+  _globals['_UPLOADAUDIORESPONSE']._serialized_start=533
+  _globals['_UPLOADAUDIORESPONSE']._serialized_end=582
+  _globals['_GETUPLOADSTATUSREQUEST']._serialized_start=584
+  _globals['_GETUPLOADSTATUSREQUEST']._serialized_end=628
+  _globals['_GETUPLOADSTATUSRESPONSE']._serialized_start=630
+  _globals['_GETUPLOADSTATUSRESPONSE']._serialized_end=757
+  _globals['_GETJOBREQUEST']._serialized_start=759
+  _globals['_GETJOBREQUEST']._serialized_end=823
+  _globals['_GETJOBRESPONSE']._serialized_start=825
+  _globals['_GETJOBRESPONSE']._serialized_end=869
+  _globals['_LISTJOBSREQUEST']._serialized_start=871
+  _globals['_LISTJOBSREQUEST']._serialized_end=996
+  _globals['_LISTJOBSRESPONSE']._serialized_start=998
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1070
+  _globals['_WATCHJOBREQUEST']._serialized_start=1072
+  _globals['_WATCHJOBREQUEST']._serialized_end=1105
+  _globals['_WATCHJOBRESPONSE']._serialized_start=1107
+  _globals['_WATCHJOBRESPONSE']._serialized_end=1153
+  _globals['_CANCELJOBREQUEST']._serialized_start=1155
+  _globals['_CANCELJOBREQUEST']._serialized_end=1189
+  _globals['_CANCELJOBRESPONSE']._serialized_start=1191
+  _globals['_CANCELJOBRESPONSE']._serialized_end=1238
+  _globals['_DELETEJOBREQUEST']._serialized_start=1240
+  _globals['_DELETEJOBREQUEST']._serialized_end=1274
+  _globals['_DELETEJOBRESPONSE']._serialized_start=1276
+  _globals['_DELETEJOBRESPONSE']._serialized_end=1295
+  _globals['_GETTRANSCRIPTREQUEST']._serialized_start=1297
+  _globals['_GETTRANSCRIPTREQUEST']._serialized_end=1379
+  _globals['_GETTRANSCRIPTRESPONSE']._serialized_start=1381
+  _globals['_GETTRANSCRIPTRESPONSE']._serialized_end=1480
+  _globals['_TRANSCRIPTIONSERVICE']._serialized_start=1649
+  _globals['_TRANSCRIPTIONSERVICE']._serialized_end=2256
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from steno.v1 import job_pb2 as _job_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -33,7 +34,7 @@ class UploadAudioRequest(_message.Message):
     def __init__(self, metadata: _Optional[_Union[UploadMetadata, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
 
 class UploadMetadata(_message.Message):
-    __slots__ = ("filename", "content_type", "language", "lexicon_id", "engine", "request_id", "labels", "audio_retention")
+    __slots__ = ("filename", "content_type", "language", "lexicon_id", "engine", "request_id", "labels", "audio_retention", "offset")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +50,7 @@ class UploadMetadata(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     AUDIO_RETENTION_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
     filename: str
     content_type: str
     language: str
@@ -57,13 +59,30 @@ class UploadMetadata(_message.Message):
     request_id: str
     labels: _containers.ScalarMap[str, str]
     audio_retention: _duration_pb2.Duration
-    def __init__(self, filename: _Optional[str] = ..., content_type: _Optional[str] = ..., language: _Optional[str] = ..., lexicon_id: _Optional[str] = ..., engine: _Optional[str] = ..., request_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., audio_retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    offset: int
+    def __init__(self, filename: _Optional[str] = ..., content_type: _Optional[str] = ..., language: _Optional[str] = ..., lexicon_id: _Optional[str] = ..., engine: _Optional[str] = ..., request_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., audio_retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., offset: _Optional[int] = ...) -> None: ...
 
 class UploadAudioResponse(_message.Message):
     __slots__ = ("job",)
     JOB_FIELD_NUMBER: _ClassVar[int]
     job: _job_pb2.Job
     def __init__(self, job: _Optional[_Union[_job_pb2.Job, _Mapping]] = ...) -> None: ...
+
+class GetUploadStatusRequest(_message.Message):
+    __slots__ = ("request_id",)
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    def __init__(self, request_id: _Optional[str] = ...) -> None: ...
+
+class GetUploadStatusResponse(_message.Message):
+    __slots__ = ("committed_bytes", "job", "expire_time")
+    COMMITTED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    committed_bytes: int
+    job: _job_pb2.Job
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, committed_bytes: _Optional[int] = ..., job: _Optional[_Union[_job_pb2.Job, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("job_id", "view")

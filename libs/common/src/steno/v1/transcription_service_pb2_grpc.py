@@ -40,6 +40,11 @@ class TranscriptionServiceStub:
                 request_serializer=steno_dot_v1_dot_transcription__service__pb2.UploadAudioRequest.SerializeToString,
                 response_deserializer=steno_dot_v1_dot_transcription__service__pb2.UploadAudioResponse.FromString,
                 _registered_method=True)
+        self.GetUploadStatus = channel.unary_unary(
+                '/steno.v1.TranscriptionService/GetUploadStatus',
+                request_serializer=steno_dot_v1_dot_transcription__service__pb2.GetUploadStatusRequest.SerializeToString,
+                response_deserializer=steno_dot_v1_dot_transcription__service__pb2.GetUploadStatusResponse.FromString,
+                _registered_method=True)
         self.GetJob = channel.unary_unary(
                 '/steno.v1.TranscriptionService/GetJob',
                 request_serializer=steno_dot_v1_dot_transcription__service__pb2.GetJobRequest.SerializeToString,
@@ -78,7 +83,17 @@ class TranscriptionServiceServicer:
 
     def UploadAudio(self, request_iterator, context):
         """Streams one audio file: the first message carries `metadata`, every later one a `chunk`.
-        Returns once the audio is stored and the job is queued.
+        Returns once the audio is stored and the job is queued. An upload with a `request_id`
+        survives a broken stream: ask GetUploadStatus how much of it is stored, then send the
+        rest in a new stream whose metadata has the same `request_id` and that `offset`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUploadStatus(self, request, context):
+        """How much of an upload, named by its `request_id`, is stored, or the job it became.
+        NOT_FOUND if the caller has no upload or job with that `request_id`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -139,6 +154,11 @@ def add_TranscriptionServiceServicer_to_server(servicer, server):
                     request_deserializer=steno_dot_v1_dot_transcription__service__pb2.UploadAudioRequest.FromString,
                     response_serializer=steno_dot_v1_dot_transcription__service__pb2.UploadAudioResponse.SerializeToString,
             ),
+            'GetUploadStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUploadStatus,
+                    request_deserializer=steno_dot_v1_dot_transcription__service__pb2.GetUploadStatusRequest.FromString,
+                    response_serializer=steno_dot_v1_dot_transcription__service__pb2.GetUploadStatusResponse.SerializeToString,
+            ),
             'GetJob': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJob,
                     request_deserializer=steno_dot_v1_dot_transcription__service__pb2.GetJobRequest.FromString,
@@ -198,6 +218,33 @@ class TranscriptionService:
             '/steno.v1.TranscriptionService/UploadAudio',
             steno_dot_v1_dot_transcription__service__pb2.UploadAudioRequest.SerializeToString,
             steno_dot_v1_dot_transcription__service__pb2.UploadAudioResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUploadStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steno.v1.TranscriptionService/GetUploadStatus',
+            steno_dot_v1_dot_transcription__service__pb2.GetUploadStatusRequest.SerializeToString,
+            steno_dot_v1_dot_transcription__service__pb2.GetUploadStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

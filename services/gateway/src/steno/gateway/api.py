@@ -20,6 +20,7 @@ from steno.common.lexicon import LexiconRepository
 from steno.common.paging import PageCursor
 from steno.common.settings import ENGINE_NAMES
 from steno.common.storage import ObjectStore
+from steno.common.uploads import UploadRequest
 from steno.gateway.control import (
     CancelRaced,
     JobNotFound,
@@ -36,12 +37,15 @@ from steno.gateway.transcripts import TranscriptFormat, render
 from steno.gateway.uploads import (
     InvalidUpload,
     RequestConflict,
+    UploadFinished,
+    UploadNotFound,
     UploadRaced,
-    UploadRequest,
     Uploads,
     UploadsBusy,
     UploadStalled,
+    UploadTakenOver,
     UploadTooLarge,
+    WrongOffset,
 )
 from steno.gateway.watch import GatewayStopping, Watches
 from steno.v1 import job_pb2, transcription_service_pb2_grpc
@@ -99,10 +103,12 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             await _reject(context, grpc.StatusCode.DEADLINE_EXCEEDED, str(exc))
         except RequestConflict as exc:
             await _reject(context, grpc.StatusCode.ALREADY_EXISTS, str(exc))
-        except UploadRaced as exc:
+        except (UploadRaced, UploadTakenOver) as exc:
             await _reject(context, grpc.StatusCode.ABORTED, str(exc))
-        except LexiconMissing as exc:
+        except (LexiconMissing, UploadNotFound) as exc:
             await _reject(context, grpc.StatusCode.NOT_FOUND, str(exc))
+        except (UploadFinished, WrongOffset) as exc:
+            await _reject(context, grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         except DependencyUnavailable as exc:
             await _reject(context, grpc.StatusCode.UNAVAILABLE, f"{exc}; retry the upload later")
         UPLOADS.labels("OK").inc()
@@ -119,8 +125,18 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
         if first.WhichOneof("payload") != "metadata":
             raise InvalidUpload("metadata", "the first message must carry metadata, not a chunk")
         request = self._upload_request(first.metadata, tenant_of(context))
-        await self._require_lexicon(request)
-        return await self._uploads.accept(request, _chunks(messages, context))
+        offset = first.metadata.offset
+        if offset < 0:
+            raise InvalidUpload("metadata.offset", "offset must not be negative")
+        if offset and not request.request_id:
+            raise InvalidUpload(
+                "metadata.offset",
+                "only an upload with a request_id can be continued: send the whole file, "
+                "from offset 0",
+            )
+        if not offset:  # a continuing stream keeps the metadata its upload started with
+            await self._require_lexicon(request)
+        return await self._uploads.accept(request, _chunks(messages, context), offset=offset)
 
     async def _require_lexicon(self, request: UploadRequest) -> None:
         """A job may only name a lexicon its tenant has; the worker uses whatever version
@@ -131,6 +147,23 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             raise LexiconMissing(
                 f"no lexicon {request.lexicon_id}; create one with LexiconService.CreateLexicon"
             )
+
+    @guarded
+    async def GetUploadStatus(
+        self, request: pb.GetUploadStatusRequest, context: Context
+    ) -> pb.GetUploadStatusResponse:
+        if not request.request_id:
+            await abort_invalid(context, "request_id", "request_id is required")
+        try:
+            status = await self._uploads.status(tenant_of(context), request.request_id)
+        except UploadNotFound as exc:
+            await abort(context, grpc.StatusCode.NOT_FOUND, str(exc))
+        response = pb.GetUploadStatusResponse(committed_bytes=status.committed_bytes)
+        if status.job is not None:
+            response.job.CopyFrom(job_to_proto(status.job, job_pb2.JOB_VIEW_BASIC))
+        if status.expire_time is not None:
+            response.expire_time.FromDatetime(status.expire_time)
+        return response
 
     @guarded
     async def GetJob(self, request: pb.GetJobRequest, context: Context) -> pb.GetJobResponse:

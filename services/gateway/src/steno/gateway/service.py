@@ -13,7 +13,7 @@ from steno.common.adapters import (
     open_object_store,
 )
 from steno.common.broker import JobQueue
-from steno.common.db import SqlJobRepository, SqlLexiconRepository
+from steno.common.db import SqlJobRepository, SqlLexiconRepository, SqlPartialUploadRepository
 from steno.common.events import JobEvents
 from steno.common.events.repository import EventingJobRepository
 from steno.common.faults import Faults
@@ -24,6 +24,7 @@ from steno.common.metrics import serve_metrics
 from steno.common.process import wait_for_shutdown
 from steno.common.settings import Settings
 from steno.common.storage import ObjectStore
+from steno.common.uploads import PartialUploadRepository
 from steno.gateway.api import TranscriptionApi
 from steno.gateway.lexicons import LexiconApi
 from steno.gateway.uploads import Uploads
@@ -69,6 +70,7 @@ def build_gateway(
     settings: Settings,
     jobs: JobRepository,
     lexicons: LexiconRepository,
+    partials: PartialUploadRepository,
     store: ObjectStore,
     queue: JobQueue,
     events: JobEvents,
@@ -80,10 +82,13 @@ def build_gateway(
     watches = Watches(jobs, events)
     uploads = Uploads(
         jobs,
+        partials,
         store,
         queue,
+        part_size=settings.upload_part_bytes,
         max_bytes=settings.max_upload_bytes,
         max_concurrent=settings.max_concurrent_uploads,
+        keep_partial_for=timedelta(hours=settings.stale_upload_hours),
         faults=Faults(settings.fault_points),
     )
     api = TranscriptionApi(
@@ -122,6 +127,7 @@ async def run(settings: Settings) -> None:
             settings,
             SqlJobRepository(database),
             SqlLexiconRepository(database),
+            SqlPartialUploadRepository(database),
             store,
             queue,
             events,

@@ -15,11 +15,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from steno.common.adapters import open_database, open_job_queue, open_object_store
-from steno.common.db import SqlJobRepository
+from steno.common.db import SqlJobRepository, SqlPartialUploadRepository
 from steno.common.logs import configure_logging
 from steno.common.settings import Settings
 from steno.janitor.reconcile import ReconcileSummary, reconcile
-from steno.janitor.sweep import SweepSummary, abort_stale_uploads, sweep_expired_audio
+from steno.janitor.sweep import SweepSummary, sweep_expired_audio
+from steno.janitor.uploads import discard_abandoned_uploads
 
 
 async def run_once(settings: Settings) -> tuple[SweepSummary, ReconcileSummary]:
@@ -31,7 +32,14 @@ async def run_once(settings: Settings) -> tuple[SweepSummary, ReconcileSummary]:
         swept = await sweep_expired_audio(
             jobs, store, now=now, batch_size=settings.cleanup_batch_size
         )
-        await abort_stale_uploads(store, now - timedelta(hours=settings.stale_upload_hours), swept)
+        await discard_abandoned_uploads(
+            SqlPartialUploadRepository(database),
+            jobs,
+            store,
+            idle_since=now - timedelta(hours=settings.stale_upload_hours),
+            batch_size=settings.cleanup_batch_size,
+            summary=swept,
+        )
         reconciled = ReconcileSummary()
         if settings.amqp_url is not None:
             reconciled = await _reconcile(settings, jobs, now)

@@ -80,14 +80,3 @@ async def _sweep(
             if job.object_key in failures:
                 summary.record_failure(f"job {job.job_id}: {failures[job.object_key]}")
         log.info("retention batch swept", extra={"deleted": len(deleted), "failed": len(failures)})
-
-
-async def abort_stale_uploads(
-    store: ObjectStore, started_before: datetime, summary: SweepSummary
-) -> None:
-    """Discards partial uploads abandoned by a process that died mid-upload, counting them
-    in ``summary``."""
-    try:
-        summary.aborted_uploads = await store.abort_stale_uploads(started_before)
-    except DependencyUnavailable as exc:
-        summary.record_failure(f"abandoned uploads not cleaned up: {exc}")

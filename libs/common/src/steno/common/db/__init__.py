@@ -3,5 +3,11 @@
 from steno.common.db.connection import create_engine
 from steno.common.db.lexicons import SqlLexiconRepository
 from steno.common.db.repository import SqlJobRepository
+from steno.common.db.uploads import SqlPartialUploadRepository
 
-__all__ = ["SqlJobRepository", "SqlLexiconRepository", "create_engine"]
+__all__ = [
+    "SqlJobRepository",
+    "SqlLexiconRepository",
+    "SqlPartialUploadRepository",
+    "create_engine",
+]

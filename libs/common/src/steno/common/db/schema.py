@@ -108,3 +108,29 @@ lexicons = Table(
     Column("update_time", UTCDateTime, nullable=False),
     Index("ix_lexicons_tenant_create_time", "tenant", "create_time", "lexicon_id"),
 )
+
+# Uploads whose bytes have not all arrived (steno.common.uploads): one row per tenant and
+# request_id, written by whichever stream has the upload now.
+partial_uploads = Table(
+    "partial_uploads",
+    metadata,
+    Column("tenant", String(128), primary_key=True),
+    Column("request_id", String(128), primary_key=True),
+    Column("job_id", Uuid, nullable=False),
+    Column("object_key", String(255), nullable=False),
+    Column("store_upload_id", Text, nullable=False),
+    Column("content_type", String(64), nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("language", String(35), nullable=False),
+    Column("lexicon_id", String(64), nullable=False),
+    Column("engine", String(32), nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("audio_retention_seconds", BigInteger, nullable=False),
+    # [[number, size, etag], ...] in part order: read and written whole, never queried.
+    Column("parts", JSON, nullable=False),
+    Column("stream", String(64), nullable=False),
+    Column("create_time", UTCDateTime, nullable=False),
+    Column("update_time", UTCDateTime, nullable=False),
+    # What the janitor looks for: uploads no stream has written for a while.
+    Index("ix_partial_uploads_update_time", "update_time"),
+)

@@ -1,14 +1,25 @@
-"""The object store port: where uploaded audio lives between upload and retention's end."""
+"""The object store port: where uploaded audio lives between upload and retention's end.
+
+Audio is written as a multipart upload (S3's model, which the directory store follows): the
+parts are stored one by one and become an object only when the upload is completed. A part
+once stored stays stored until the upload is completed or aborted, which is what lets a
+broken upload continue where its last stored part ended, even in another process.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from steno.common.errors import StorageUnavailable
+
+# S3's smallest part, except for the last one of an upload.
+MIN_PART_BYTES = 5 * 1024 * 1024
+# S3's highest part number.
+MAX_PARTS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,20 +28,13 @@ class DeleteFailure:
     reason: str
 
 
-class ObjectWriter(Protocol):
-    """One object being written. Bytes become visible only after :meth:`commit`."""
+@dataclass(frozen=True, slots=True)
+class StoredPart:
+    """One stored part of a multipart upload: what completing the upload needs of it."""
 
-    async def write(self, chunk: bytes) -> None:
-        """Appends ``chunk``; waits while the store is behind, so memory stays bounded."""
-        ...
-
-    async def commit(self) -> None:
-        """Finishes the object; raises :class:`StorageUnavailable` if it could not be stored."""
-        ...
-
-    async def abort(self) -> None:
-        """Discards everything written so far; leaves no object or partial upload behind."""
-        ...
+    number: int  # 1-based, in the order of the bytes
+    size: int
+    etag: str
 
 
 class ObjectStore(Protocol):
@@ -38,7 +42,30 @@ class ObjectStore(Protocol):
         """Creates the bucket or directory if needed; raises if the store is unreachable."""
         ...
 
-    def writer(self, key: str, content_type: str) -> ObjectWriter: ...
+    async def start_upload(self, key: str, content_type: str) -> str:
+        """Begins a multipart upload of ``key``; returns its upload id. Nothing is visible
+        under ``key`` until :meth:`complete_upload`."""
+        ...
+
+    async def put_part(self, key: str, upload_id: str, number: int, data: bytes) -> StoredPart:
+        """Stores part ``number`` (1 to :data:`MAX_PARTS`) of the upload durably; storing a
+        number again replaces that part. Every part but the last must hold at least
+        :data:`MIN_PART_BYTES`."""
+        ...
+
+    async def complete_upload(self, key: str, upload_id: str, parts: Sequence[StoredPart]) -> None:
+        """Joins ``parts``, in order, into the object ``key``; parts stored but not listed
+        are dropped. Completing an upload that is already complete is not an error."""
+        ...
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        """Discards the upload and its parts; an upload that is already gone is not an
+        error."""
+        ...
+
+    async def sha256(self, key: str) -> str:
+        """The hex SHA-256 of an object, read as a stream; FileNotFoundError if absent."""
+        ...
 
     async def download(self, key: str, destination: Path) -> None:
         """Copies the object to a local file, streaming; raises FileNotFoundError if absent."""
@@ -48,10 +75,19 @@ class ObjectStore(Protocol):
         """Deletes the objects in one batch; a key that is already gone counts as deleted."""
         ...
 
-    async def abort_stale_uploads(self, started_before: datetime) -> int:
-        """Discards the partial writes started before the given time that were never
-        committed or aborted (their writer's process died); returns how many."""
+    async def abort_stale_uploads(
+        self, started_before: datetime, *, keep: Collection[str] = ()
+    ) -> int:
+        """Aborts the multipart uploads started before the given time, except those whose
+        upload id is in ``keep`` (uploads that may still be continued); returns how many."""
         ...
 
 
-__all__ = ["DeleteFailure", "ObjectStore", "ObjectWriter", "StorageUnavailable"]
+__all__ = [
+    "MAX_PARTS",
+    "MIN_PART_BYTES",
+    "DeleteFailure",
+    "ObjectStore",
+    "StorageUnavailable",
+    "StoredPart",
+]

@@ -1,23 +1,43 @@
-"""A directory as the object store: the embedded default for ``steno dev``."""
+"""A directory as the object store: the embedded default for ``steno dev``.
+
+An object is a file under the root, named by its key. A multipart upload of it is a hidden
+directory beside it, ``.{name}.{upload_id}.upload``, with a file per stored part (``00001``
+and on). A part is written to a temporary name, synced and renamed, so it is either whole or
+absent; completing the upload joins the listed parts into a temporary file that is synced
+and renamed to the object's name, then removes the directory. The directory's modification
+time, which every stored part renews, is how old an upload is.
+
+The store checks what S3 checks (part numbers, sizes and etags), so that a caller that works
+here works on S3.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
+import re
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from steno.common.storage import DeleteFailure
+from steno.common.errors import StorageUnavailable
+from steno.common.storage import MAX_PARTS, MIN_PART_BYTES, DeleteFailure, StoredPart
+
+_UPLOAD_SUFFIX = ".upload"
+# What an upload directory becomes the moment it is completed or aborted, before it is
+# removed: a directory that is gone under its upload name at once, whatever is left inside.
+_DISCARDED_SUFFIX = ".discarded"
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+_COPY_BYTES = 1024 * 1024
 
 
 class FilesystemStore:
-    """Objects are files under ``root``; a write goes to a temporary file renamed on commit.
-    The temporary file (last written) is how old a partial write is."""
+    """Objects are files under ``root``; uploads are hidden directories beside them."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -25,8 +45,60 @@ class FilesystemStore:
     async def ensure_ready(self) -> None:
         await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
 
-    def writer(self, key: str, content_type: str) -> FilesystemWriter:
-        return FilesystemWriter(self._path(key))
+    async def start_upload(self, key: str, content_type: str) -> str:
+        upload_id = uuid.uuid4().hex
+        directory = self._upload_dir(key, upload_id)
+        assert directory is not None
+        await asyncio.to_thread(_make_upload_dir, directory)
+        return upload_id
+
+    async def put_part(self, key: str, upload_id: str, number: int, data: bytes) -> StoredPart:
+        if not 1 <= number <= MAX_PARTS:
+            raise ValueError(f"part number {number} is not between 1 and {MAX_PARTS}")
+        directory = self._upload_dir(key, upload_id)
+        if directory is None:
+            raise _upload_gone(key, upload_id)
+        try:
+            etag = await asyncio.to_thread(_write_part, directory, number, data)
+        except FileNotFoundError as exc:  # the directory: aborted, or completed
+            raise _upload_gone(key, upload_id) from exc
+        return StoredPart(number=number, size=len(data), etag=etag)
+
+    async def complete_upload(self, key: str, upload_id: str, parts: Sequence[StoredPart]) -> None:
+        path = self._path(key)
+        directory = self._upload_dir(key, upload_id)
+        await asyncio.to_thread(self._complete, key, upload_id, path, directory, parts)
+
+    def _complete(
+        self,
+        key: str,
+        upload_id: str,
+        path: Path,
+        directory: Path | None,
+        parts: Sequence[StoredPart],
+    ) -> None:
+        try:
+            if directory is None:
+                raise FileNotFoundError(upload_id)
+            _join(directory, path, parts)
+        except FileNotFoundError as exc:
+            if directory is not None and directory.is_dir():
+                raise ValueError(
+                    f"a part listed for upload {upload_id} of {key!r} was never stored"
+                ) from exc
+            # Completed already (by this call retried, or by another stream), or aborted.
+            if _size(path) == sum(part.size for part in parts):
+                return
+            raise _upload_gone(key, upload_id) from exc
+        _discard(directory)
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        directory = self._upload_dir(key, upload_id)
+        if directory is not None:
+            await asyncio.to_thread(_discard, directory)
+
+    async def sha256(self, key: str) -> str:
+        return await asyncio.to_thread(_sha256, self._path(key))
 
     async def download(self, key: str, destination: Path) -> None:
         await asyncio.to_thread(shutil.copyfile, self._path(key), destination)
@@ -43,56 +115,156 @@ class FilesystemStore:
                 failures.append(DeleteFailure(key, str(exc)))
         return failures
 
-    async def abort_stale_uploads(self, started_before: datetime) -> int:
-        return await asyncio.to_thread(self._abort_stale_uploads, started_before.timestamp())
+    async def abort_stale_uploads(
+        self, started_before: datetime, *, keep: Collection[str] = ()
+    ) -> int:
+        return await asyncio.to_thread(
+            self._abort_stale_uploads, started_before.timestamp(), frozenset(keep)
+        )
 
-    def _abort_stale_uploads(self, cutoff: float) -> int:
+    def _abort_stale_uploads(self, cutoff: float, keep: frozenset[str]) -> int:
         aborted = 0
-        for partial in self.root.rglob(".*.partial"):
-            with contextlib.suppress(FileNotFoundError):
-                if partial.stat().st_mtime < cutoff:
-                    partial.unlink()
-                    aborted += 1
+        for directory in list(self.root.rglob(f".*{_UPLOAD_SUFFIX}")):
+            upload_id = directory.name.removesuffix(_UPLOAD_SUFFIX).rpartition(".")[2]
+            if not _UPLOAD_ID.fullmatch(upload_id) or upload_id in keep:
+                continue
+            try:
+                if not directory.is_dir() or directory.stat().st_mtime >= cutoff:
+                    continue
+            except FileNotFoundError:  # completed or aborted meanwhile
+                continue
+            if _discard(directory):
+                aborted += 1
+        # What a process that died while removing an upload left behind.
+        for leftover in list(self.root.rglob(f".*{_DISCARDED_SUFFIX}")):
+            shutil.rmtree(leftover, ignore_errors=True)
         return aborted
 
     def _path(self, key: str) -> Path:
+        root = self.root.resolve()
         path = (self.root / key).resolve()
-        if not path.is_relative_to(self.root.resolve()):
+        if not path.is_relative_to(root):
             raise ValueError(f"object key {key!r} escapes the store")
+        if path == root:
+            raise ValueError(f"object key {key!r} names no object")
         return path
 
+    def _upload_dir(self, key: str, upload_id: str) -> Path | None:
+        """Where the upload's parts are; None if ``upload_id`` cannot be one of this store's
+        (which also keeps a made-up id from naming a path elsewhere)."""
+        path = self._path(key)
+        if not _UPLOAD_ID.fullmatch(upload_id):
+            return None
+        return path.with_name(f".{path.name}.{upload_id}{_UPLOAD_SUFFIX}")
 
-class FilesystemWriter:
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
-        self._file: BinaryIO | None = None
 
-    async def write(self, chunk: bytes) -> None:
-        if self._file is None:
-            self._file = await asyncio.to_thread(self._open)
-        await asyncio.to_thread(self._file.write, chunk)
+def _upload_gone(key: str, upload_id: str) -> StorageUnavailable:
+    return StorageUnavailable(f"upload {upload_id} of {key!r} no longer exists")
 
-    async def commit(self) -> None:
-        if self._file is None:
-            self._file = await asyncio.to_thread(self._open)
-        await asyncio.to_thread(self._finish)
 
-    async def abort(self) -> None:
-        await asyncio.to_thread(self._discard)
+def _part_name(number: int) -> str:
+    return f"{number:05d}"
 
-    def _open(self) -> BinaryIO:
-        self._partial.parent.mkdir(parents=True, exist_ok=True)
-        return self._partial.open("xb")
 
-    def _finish(self) -> None:
-        assert self._file is not None
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        self._partial.replace(self._path)
+def _make_upload_dir(directory: Path) -> None:
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    directory.mkdir()
+    _sync_dir(directory.parent)
 
-    def _discard(self) -> None:
-        if self._file is not None:
-            self._file.close()
-        self._partial.unlink(missing_ok=True)
+
+def _write_part(directory: Path, number: int, data: bytes) -> str:
+    """Stores the part whole or not at all; returns its etag (its MD5, as S3's)."""
+    temporary = directory / f".{_part_name(number)}.{uuid.uuid4().hex}.tmp"
+    try:
+        with temporary.open("xb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        temporary.replace(directory / _part_name(number))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise
+    _sync_dir(directory)
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _join(directory: Path, path: Path, parts: Sequence[StoredPart]) -> None:
+    """Joins the parts into the object at ``path``, streaming; checks them as S3 does.
+    FileNotFoundError if the directory or a listed part is missing."""
+    if not parts:
+        raise ValueError("an upload is completed with at least one part")
+    numbers = [part.number for part in parts]
+    if numbers != sorted(set(numbers)):
+        raise ValueError(f"parts must be listed in ascending order, once each: {numbers}")
+    joined = directory / f".joined.{uuid.uuid4().hex}.tmp"
+    try:
+        with joined.open("xb") as out:
+            for index, part in enumerate(parts):
+                _copy_part(directory / _part_name(part.number), part, out, index == len(parts) - 1)
+            out.flush()
+            os.fsync(out.fileno())
+        joined.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            joined.unlink(missing_ok=True)
+        raise
+    _sync_dir(path.parent)
+
+
+def _copy_part(source: Path, part: StoredPart, out: BinaryIO, last: bool) -> None:
+    digest = hashlib.md5(usedforsecurity=False)
+    size = 0
+    with source.open("rb") as file:
+        while chunk := file.read(_COPY_BYTES):
+            digest.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+    if digest.hexdigest() != part.etag:
+        raise ValueError(f"part {part.number} is not the one stored (its etag differs)")
+    if not last and size < MIN_PART_BYTES:
+        raise ValueError(
+            f"part {part.number} holds {size} bytes; all but the last need {MIN_PART_BYTES}"
+        )
+
+
+def _discard(directory: Path | None) -> bool:
+    """Removes an upload directory; False if it was already gone. The directory is first
+    renamed, which takes it from every other call at once, and then removed."""
+    if directory is None:
+        return False
+    discarded = directory.with_name(f"{directory.name}.{uuid.uuid4().hex}{_DISCARDED_SUFFIX}")
+    try:
+        directory.rename(discarded)
+    except FileNotFoundError:
+        return False
+    # A part being written into it as it was renamed may still appear: left for the next
+    # abort_stale_uploads.
+    shutil.rmtree(discarded, ignore_errors=True)
+    return True
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(_COPY_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _sync_dir(directory: Path) -> None:
+    """Makes the renames in ``directory`` durable (where directories can be synced)."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

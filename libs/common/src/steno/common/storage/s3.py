@@ -1,43 +1,45 @@
 """MinIO / S3 as the object store (minio-py).
 
-minio-py blocks, so every call runs in a thread. An upload is one ``put_object`` call in its
-own thread reading from a bounded queue that :meth:`S3Writer.write` fills with slices of at
-most 64 KiB: when S3 is slower than the client, the queue fills, ``write`` waits, the gRPC
-handler stops reading, and flow control pushes back on the client. Memory per upload stays
-at about two multipart parts (the one being sent and the one being read) plus the chunks
-the queue's slices belong to, whatever the file's size.
+An upload is an S3 multipart upload, made with minio-py's own multipart calls: the caller
+cuts the audio into parts and each part is one UploadPart request. minio-py blocks, so every
+call runs in a thread. Parts go through a pool of their own, a thread per concurrent upload,
+so that many uploads sending parts (or hashing what they stored) never starve the default
+executor that every other call shares.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import io
-import logging
-from collections.abc import Callable, Sequence
+import contextlib
+import contextvars
+import functools
+import hashlib
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar, cast
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import urllib3
 from minio import Minio
+from minio.datatypes import Part
 from minio.deleteobjects import DeleteObject
 from minio.error import MinioException, S3Error
 
 from steno.common.errors import StorageUnavailable
-from steno.common.storage import DeleteFailure
-
-log = logging.getLogger(__name__)
+from steno.common.storage import MAX_PARTS, DeleteFailure, StoredPart
 
 _T = TypeVar("_T")
 
-# Slices buffered between the gRPC handler and the upload thread, and their largest size.
-_QUEUE_SLICES = 8
-_SLICE_BYTES = 64 * 1024
 _NO_SUCH = {"NoSuchKey", "NoSuchObject"}
+_NO_SUCH_UPLOAD = "NoSuchUpload"
+# S3's refusals of a CompleteMultipartUpload whose parts are wrong: a bug of the caller's,
+# not the store failing, so they raise ValueError as the other stores do.
+_BAD_PARTS = {"EntityTooSmall", "InvalidPart", "InvalidPartOrder", "MalformedXML"}
 # Failures that mean "the store is unreachable or misbehaving", as opposed to a bug here.
 _STORE_ERRORS = (MinioException, urllib3.exceptions.HTTPError, OSError)
+_READ_BYTES = 1024 * 1024
 
 
 def parse_endpoint(endpoint: str, secure: bool) -> tuple[str, bool]:
@@ -62,7 +64,6 @@ class S3Store:
         bucket: str,
         secure: bool = False,
         region: str | None = None,
-        part_size: int = 8 * 1024 * 1024,
         max_uploads: int = 64,
     ) -> None:
         host, secure = parse_endpoint(endpoint, secure)
@@ -70,9 +71,7 @@ class S3Store:
             host, access_key=access_key, secret_key=secret_key, secure=secure, region=region
         )
         self._bucket = bucket
-        self._part_size = part_size
-        # Uploads hold their thread for as long as the client streams: they get a pool of
-        # their own, one thread per concurrent upload, so they never starve other calls.
+        # One thread per concurrent upload: an upload sends one part at a time.
         self._uploads = concurrent.futures.ThreadPoolExecutor(
             max_workers=max_uploads, thread_name_prefix="s3-upload"
         )
@@ -89,25 +88,75 @@ class S3Store:
             if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
 
-    def writer(self, key: str, content_type: str) -> S3Writer:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[bytes | memoryview | None] = asyncio.Queue(maxsize=_QUEUE_SLICES)
-        reader = _QueueReader(queue, loop)
-        upload = loop.run_in_executor(
-            self._uploads,
-            lambda: self._client.put_object(
+    async def start_upload(self, key: str, content_type: str) -> str:
+        return await _in_thread(
+            self._client._create_multipart_upload,
+            self._bucket,
+            key,
+            {"Content-Type": content_type},
+        )
+
+    async def put_part(self, key: str, upload_id: str, number: int, data: bytes) -> StoredPart:
+        _check_part_number(number)
+        try:
+            etag = await _in_thread(
+                self._client._upload_part,
                 self._bucket,
                 key,
-                cast(BinaryIO, reader),
-                length=-1,
-                part_size=self._part_size,
-                content_type=content_type,
-                # minio-py's parallel mode queues parts without bound; one at a time keeps
-                # memory at a single part.
-                num_parallel_uploads=1,
-            ),
-        )
-        return S3Writer(queue, reader, upload)
+                data,
+                None,
+                upload_id,
+                number,
+                executor=self._uploads,
+            )
+        except _NoSuchUpload as exc:
+            raise _upload_gone(key, upload_id) from exc
+        return StoredPart(number=number, size=len(data), etag=etag)
+
+    async def complete_upload(self, key: str, upload_id: str, parts: Sequence[StoredPart]) -> None:
+        listed = [Part(part.number, part.etag) for part in parts]
+        try:
+            await _in_thread(
+                self._client._complete_multipart_upload, self._bucket, key, upload_id, listed
+            )
+        except _NoSuchUpload as exc:
+            # Completed already (by this call retried, or by another stream), or aborted.
+            if await self._size(key) == sum(part.size for part in parts):
+                return
+            raise _upload_gone(key, upload_id) from exc
+        except _Refused as exc:
+            if exc.code in _BAD_PARTS:
+                raise ValueError(f"the parts of upload {upload_id} of {key!r}: {exc}") from exc
+            raise
+
+    async def _size(self, key: str) -> int | None:
+        try:
+            stat = await _in_thread(self._client.stat_object, self._bucket, key)
+        except _Missing:
+            return None
+        return int(stat.size) if stat.size is not None else None
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        with contextlib.suppress(_NoSuchUpload):  # completed, aborted, or never was
+            await _in_thread(self._client._abort_multipart_upload, self._bucket, key, upload_id)
+
+    async def sha256(self, key: str) -> str:
+        try:
+            # Reading a whole object takes as long as an upload: in the uploads' pool.
+            return await _in_thread(self._sha256, key, executor=self._uploads)
+        except _Missing as exc:
+            raise FileNotFoundError(f"no object {key!r} in bucket {self._bucket!r}") from exc
+
+    def _sha256(self, key: str) -> str:
+        response = self._client.get_object(self._bucket, key)
+        try:
+            digest = hashlib.sha256()
+            for chunk in response.stream(_READ_BYTES):
+                digest.update(chunk)
+            return digest.hexdigest()
+        finally:
+            response.close()
+            response.release_conn()
 
     async def download(self, key: str, destination: Path) -> None:
         try:
@@ -127,10 +176,12 @@ class S3Store:
             if error.code not in _NO_SUCH
         ]
 
-    async def abort_stale_uploads(self, started_before: datetime) -> int:
-        return await _in_thread(self._abort_stale_uploads, started_before)
+    async def abort_stale_uploads(
+        self, started_before: datetime, *, keep: Collection[str] = ()
+    ) -> int:
+        return await _in_thread(self._abort_stale_uploads, started_before, frozenset(keep))
 
-    def _abort_stale_uploads(self, started_before: datetime) -> int:
+    def _abort_stale_uploads(self, started_before: datetime, keep: frozenset[str]) -> int:
         # minio-py has no public listing of multipart uploads; these are its own S3 calls.
         aborted = 0
         key_marker = upload_marker = None
@@ -140,11 +191,21 @@ class S3Store:
             )
             for upload in listing.uploads:
                 started = upload.initiated_time
-                if upload.upload_id and started is not None and started < started_before:
-                    self._client._abort_multipart_upload(
-                        self._bucket, upload.object_name, upload.upload_id
-                    )
-                    aborted += 1
+                if (
+                    upload.upload_id
+                    and upload.upload_id not in keep
+                    and started is not None
+                    and started < started_before
+                ):
+                    try:
+                        self._client._abort_multipart_upload(
+                            self._bucket, upload.object_name, upload.upload_id
+                        )
+                    except S3Error as exc:
+                        if exc.code != _NO_SUCH_UPLOAD:  # completed or aborted meanwhile
+                            raise
+                    else:
+                        aborted += 1
             if not listing.is_truncated or not listing.uploads:
                 return aborted
             # The page's last upload (minio-py mislays the next upload id marker).
@@ -156,113 +217,44 @@ class _Missing(Exception):
     """The object does not exist (S3's NoSuchKey)."""
 
 
-async def _in_thread(call: Callable[..., _T], *args: Any) -> _T:
-    """Runs a blocking minio call in a thread; an unreachable or failing store becomes
-    StorageUnavailable and a missing object becomes _Missing."""
+class _NoSuchUpload(Exception):
+    """The multipart upload does not exist: never did, or was completed or aborted."""
+
+
+class _Refused(StorageUnavailable):
+    """S3 refused the request with an error code that the caller may want to tell apart."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _check_part_number(number: int) -> None:
+    if not 1 <= number <= MAX_PARTS:
+        raise ValueError(f"part number {number} is not between 1 and {MAX_PARTS}")
+
+
+def _upload_gone(key: str, upload_id: str) -> StorageUnavailable:
+    return StorageUnavailable(f"upload {upload_id} of {key!r} no longer exists")
+
+
+async def _in_thread(
+    call: Callable[..., _T],
+    *args: Any,
+    executor: concurrent.futures.ThreadPoolExecutor | None = None,
+) -> _T:
+    """Runs a blocking minio call in a thread (of ``executor``, else the default one). An
+    unreachable or failing store becomes StorageUnavailable (a refusal, _Refused), a missing
+    object _Missing and a missing multipart upload _NoSuchUpload."""
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
     try:
-        return await asyncio.to_thread(call, *args)
+        return await loop.run_in_executor(executor, functools.partial(context.run, call, *args))
     except S3Error as exc:
         if exc.code in _NO_SUCH:
             raise _Missing(exc.code) from exc
-        raise StorageUnavailable(f"the object store refused the request: {exc}") from exc
+        if exc.code == _NO_SUCH_UPLOAD:
+            raise _NoSuchUpload(exc.code) from exc
+        raise _Refused(f"the object store refused the request: {exc}", exc.code or "") from exc
     except _STORE_ERRORS as exc:
         raise StorageUnavailable(f"the object store is unreachable: {exc}") from exc
-
-
-class _Aborted(Exception):
-    """Raised inside put_object to make it abandon (and abort) the multipart upload."""
-
-
-class _QueueReader(io.RawIOBase):
-    """A blocking file-like view of the chunk queue, read by put_object in its thread."""
-
-    def __init__(
-        self, queue: asyncio.Queue[bytes | memoryview | None], loop: asyncio.AbstractEventLoop
-    ):
-        self._queue = queue
-        self._loop = loop
-        self._pending: bytes | memoryview = b""
-        self._eof = False
-        self.aborted = False
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes (all, if negative), fewer only at the end of the stream.
-
-        Filling the request in one piece spares minio-py from growing each part by
-        repeated concatenation of small reads.
-        """
-        wanted = size if size >= 0 else float("inf")
-        pieces: list[bytes | memoryview] = []
-        have = 0
-        while have < wanted:
-            if not self._pending:
-                if self._eof:
-                    break
-                chunk = asyncio.run_coroutine_threadsafe(self._queue.get(), self._loop).result()
-                if self.aborted:
-                    raise _Aborted()
-                if chunk is None:
-                    self._eof = True
-                    continue
-                self._pending = chunk
-            take = int(min(len(self._pending), wanted - have))
-            pieces.append(self._pending[:take])
-            self._pending = self._pending[take:]
-            have += take
-        return b"".join(pieces)  # minio-py accepts bytes only
-
-
-class S3Writer:
-    def __init__(
-        self,
-        queue: asyncio.Queue[bytes | memoryview | None],
-        reader: _QueueReader,
-        upload: asyncio.Future[Any],
-    ) -> None:
-        self._queue = queue
-        self._reader = reader
-        self._upload = upload
-
-    async def write(self, chunk: bytes) -> None:
-        view = memoryview(chunk)  # slices share the chunk's memory instead of copying it
-        for start in range(0, len(chunk), _SLICE_BYTES):
-            await self._put(view[start : start + _SLICE_BYTES])
-
-    async def commit(self) -> None:
-        await self._put(None)
-        try:
-            await self._upload
-        except _STORE_ERRORS as exc:
-            raise StorageUnavailable(f"object store failed to store the upload: {exc}") from exc
-
-    async def abort(self) -> None:
-        self._reader.aborted = True
-        # Wake the reader if it is waiting; if the queue is full it is not waiting.
-        if not self._queue.full():
-            self._queue.put_nowait(None)
-        try:
-            await self._upload
-        except _Aborted:
-            pass
-        except Exception as exc:  # cleanup must not hide the error that caused it
-            log.warning("upload abandoned after a store error", extra={"error": str(exc)})
-
-    async def _put(self, item: bytes | memoryview | None) -> None:
-        """Queues ``item`` unless the upload thread has already stopped (S3 failed)."""
-        put: asyncio.Future[Any] = asyncio.ensure_future(self._queue.put(item))
-        try:
-            done, _ = await asyncio.wait({put, self._upload}, return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:
-            put.cancel()
-            raise
-        if put in done:
-            return
-        put.cancel()
-        try:
-            await self._upload
-        except _STORE_ERRORS as exc:
-            raise StorageUnavailable(f"object store failed during the upload: {exc}") from exc
-        raise StorageUnavailable("object store stopped reading the upload")

@@ -1,0 +1,176 @@
+"""SQL implementation of :class:`steno.common.uploads.PartialUploadRepository`.
+
+Which stream has an upload is decided in the database: every write of a stream is one
+statement conditional on the row still naming that stream, so two gateways continuing the
+same upload cannot both think they have it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, Select, and_, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.dml import Insert
+
+from steno.common.db.schema import partial_uploads
+from steno.common.db.transaction import transaction
+from steno.common.storage import StoredPart
+from steno.common.uploads import PartialUpload, UploadRequest
+
+_KEY = ("tenant", "request_id")
+# What a new start of the same request_id replaces: everything but the key.
+_REPLACED = tuple(column.name for column in partial_uploads.columns if column.name not in _KEY)
+
+
+def _parts_to_json(parts: Sequence[StoredPart]) -> list[list[Any]]:
+    return [[part.number, part.size, part.etag] for part in parts]
+
+
+def _to_row(upload: PartialUpload) -> dict[str, Any]:
+    request = upload.request
+    return {
+        "tenant": request.tenant,
+        "request_id": request.request_id,
+        "job_id": upload.job_id,
+        "object_key": upload.object_key,
+        "store_upload_id": upload.store_upload_id,
+        "content_type": upload.content_type,
+        "filename": request.filename,
+        "language": request.language,
+        "lexicon_id": request.lexicon_id,
+        "engine": request.engine,
+        "labels": dict(request.labels),
+        "audio_retention_seconds": int(request.audio_retention.total_seconds()),
+        "parts": _parts_to_json(upload.parts),
+        "stream": upload.stream,
+        "create_time": upload.create_time,
+        "update_time": upload.update_time,
+    }
+
+
+def _from_row(row: Row[Any]) -> PartialUpload:
+    m = row._mapping
+    request = UploadRequest(
+        tenant=m["tenant"],
+        filename=m["filename"],
+        language=m["language"],
+        lexicon_id=m["lexicon_id"],
+        engine=m["engine"],
+        audio_retention=timedelta(seconds=m["audio_retention_seconds"]),
+        labels=dict(m["labels"]),
+        request_id=m["request_id"],
+    )
+    return PartialUpload(
+        request=request,
+        job_id=m["job_id"],
+        object_key=m["object_key"],
+        store_upload_id=m["store_upload_id"],
+        content_type=m["content_type"],
+        stream=m["stream"],
+        create_time=m["create_time"],
+        update_time=m["update_time"],
+        parts=[StoredPart(number, size, etag) for number, size, etag in m["parts"]],
+    )
+
+
+def _is_key(tenant: str, request_id: str) -> ColumnElement[bool]:
+    return and_(partial_uploads.c.tenant == tenant, partial_uploads.c.request_id == request_id)
+
+
+class SqlPartialUploadRepository:
+    """Unfinished uploads in a SQL database; each method is its own short transaction."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get(self, tenant: str, request_id: str) -> PartialUpload | None:
+        query = select(partial_uploads).where(_is_key(tenant, request_id))
+        async with transaction(self._engine) as conn:
+            row = (await conn.execute(query)).first()
+        return _from_row(row) if row else None
+
+    async def save(self, upload: PartialUpload) -> None:
+        async with transaction(self._engine) as conn:
+            await conn.execute(self._upsert(_to_row(upload)))
+
+    def _upsert(self, row: dict[str, Any]) -> Insert:
+        """One INSERT ... ON CONFLICT DO UPDATE (both backends have it): a delete and an
+        insert would let two streams that start the same request_id at once both find no row
+        on Postgres, and the later insert fail on the key instead of replacing."""
+        dialect = self._engine.dialect.name
+        if dialect == "postgresql":
+            pg_insert = postgresql.insert(partial_uploads).values(row)
+            return pg_insert.on_conflict_do_update(
+                index_elements=list(_KEY),
+                set_={name: pg_insert.excluded[name] for name in _REPLACED},
+            )
+        if dialect == "sqlite":
+            sqlite_insert = sqlite.insert(partial_uploads).values(row)
+            return sqlite_insert.on_conflict_do_update(
+                index_elements=list(_KEY),
+                set_={name: sqlite_insert.excluded[name] for name in _REPLACED},
+            )
+        raise NotImplementedError(f"partial uploads are not supported on {dialect}")
+
+    async def take_over(
+        self, tenant: str, request_id: str, *, stream: str, previous: str, now: datetime
+    ) -> bool:
+        statement = (
+            update(partial_uploads)
+            .where(_is_key(tenant, request_id), partial_uploads.c.stream == previous)
+            .values(stream=stream, update_time=now)
+        )
+        async with transaction(self._engine) as conn:
+            result = await conn.execute(statement)
+        return result.rowcount == 1
+
+    async def record_parts(
+        self,
+        tenant: str,
+        request_id: str,
+        *,
+        stream: str,
+        parts: Sequence[StoredPart],
+        now: datetime,
+    ) -> bool:
+        statement = (
+            update(partial_uploads)
+            .where(_is_key(tenant, request_id), partial_uploads.c.stream == stream)
+            .values(parts=_parts_to_json(parts), update_time=now)
+        )
+        async with transaction(self._engine) as conn:
+            result = await conn.execute(statement)
+        return result.rowcount == 1
+
+    async def delete(self, tenant: str, request_id: str, *, stream: str | None = None) -> bool:
+        statement = delete(partial_uploads).where(_is_key(tenant, request_id))
+        if stream is not None:
+            statement = statement.where(partial_uploads.c.stream == stream)
+        async with transaction(self._engine) as conn:
+            result = await conn.execute(statement)
+        return result.rowcount == 1
+
+    async def list_stale(self, updated_before: datetime, *, limit: int) -> list[PartialUpload]:
+        # The key breaks ties, so that every backend gives the same order.
+        query: Select[Any] = (
+            select(partial_uploads)
+            .where(partial_uploads.c.update_time < updated_before)
+            .order_by(
+                partial_uploads.c.update_time,
+                partial_uploads.c.tenant,
+                partial_uploads.c.request_id,
+            )
+            .limit(limit)
+        )
+        async with transaction(self._engine) as conn:
+            rows = (await conn.execute(query)).all()
+        return [_from_row(row) for row in rows]
+
+    async def store_upload_ids(self) -> set[str]:
+        query = select(partial_uploads.c.store_upload_id)
+        async with transaction(self._engine) as conn:
+            return set((await conn.execute(query)).scalars())

@@ -1,0 +1,117 @@
+"""Writes a byte stream of unknown length into the object store as a multipart upload.
+
+The stream is cut into parts of ``part_size`` bytes. One part is sent while the next one
+fills, and a writer whose part is still in flight when the next is full waits for it: when
+the store is slower than the client, ``write`` waits, the caller stops reading, and flow
+control pushes back on the client. An upload therefore holds about two parts in memory,
+whatever its size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from steno.common.storage import MAX_PARTS, MIN_PART_BYTES, ObjectStore, StoredPart
+
+log = logging.getLogger(__name__)
+
+# Told every stored part (all of them so far, in order) once it is stored; may raise to stop
+# the upload, e.g. when another stream has taken it over.
+PartsListener = Callable[[Sequence[StoredPart]], Awaitable[None]]
+
+
+class MultipartWriter:
+    """One stream into one multipart upload, possibly continuing after ``parts``."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        key: str,
+        upload_id: str,
+        *,
+        part_size: int,
+        parts: Sequence[StoredPart] = (),
+        on_parts: PartsListener | None = None,
+    ) -> None:
+        if part_size < MIN_PART_BYTES:
+            raise ValueError(f"parts must hold at least {MIN_PART_BYTES} bytes")
+        self.key = key
+        self.upload_id = upload_id
+        self._store = store
+        self._part_size = part_size
+        self._parts = list(parts)
+        self._on_parts = on_parts
+        self._buffer = bytearray()
+        self._in_flight: asyncio.Task[None] | None = None
+
+    @property
+    def parts(self) -> list[StoredPart]:
+        """The parts stored so far."""
+        return list(self._parts)
+
+    async def write(self, chunk: bytes) -> None:
+        """Appends ``chunk``; sends each part as it fills, waiting for the one before. A part
+        that failed in the background raises here, at the next write."""
+        if self._in_flight is not None and self._in_flight.done():
+            await self._settle()
+        self._buffer += chunk
+        while len(self._buffer) >= self._part_size:
+            # The bytes past the part move to a new buffer; the full one is sent as it is.
+            full, self._buffer = self._buffer, self._buffer[self._part_size :]
+            del full[self._part_size :]
+            await self._send(full)
+
+    async def commit(self) -> list[StoredPart]:
+        """Sends what is left as the last part and completes the upload; returns its parts."""
+        if self._buffer or not self._parts:
+            last, self._buffer = self._buffer, bytearray()
+            await self._send(last)
+        await self._settle()
+        await self._store.complete_upload(self.key, self.upload_id, self._parts)
+        return self.parts
+
+    async def pause(self) -> None:
+        """Stops, keeping every stored part for a later stream to continue from: waits for
+        the part in flight (and its listener) and drops the bytes of the part not yet full."""
+        self._buffer = bytearray()
+        try:
+            await self._settle()
+        except Exception as exc:  # the error that made the caller stop is the one to report
+            log.warning(
+                "the last part of a paused upload was not stored", extra={"error": str(exc)}
+            )
+
+    async def abort(self) -> None:
+        """Discards the upload and every part of it."""
+        await self.pause()
+        try:
+            await self._store.abort_upload(self.key, self.upload_id)
+        except Exception as exc:  # cleanup must not hide the error that caused it
+            log.warning(
+                "could not abort an abandoned upload",
+                extra={"key": self.key, "upload_id": self.upload_id, "error": str(exc)},
+            )
+
+    async def _send(self, data: bytearray) -> None:
+        await self._settle()
+        number = len(self._parts) + 1
+        if number > MAX_PARTS:
+            raise ValueError(f"an upload may have at most {MAX_PARTS} parts")
+        self._in_flight = asyncio.create_task(self._store_part(number, bytes(data)))
+
+    async def _store_part(self, number: int, data: bytes) -> None:
+        part = await self._store.put_part(self.key, self.upload_id, number, data)
+        self._parts.append(part)
+        if self._on_parts is not None:
+            await self._on_parts(self.parts)
+
+    async def _settle(self) -> None:
+        """Waits for the part in flight, raising its error. Shielded: a caller cancelled
+        meanwhile leaves the part to finish, so that :meth:`pause` can still keep it."""
+        task = self._in_flight
+        if task is None:
+            return
+        await asyncio.shield(task)
+        self._in_flight = None

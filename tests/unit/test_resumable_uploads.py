@@ -1,0 +1,333 @@
+"""Uploads with a request_id survive a broken stream: the parts stored so far are recorded,
+and a new stream (on any gateway) continues from the last of them."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from steno.common.errors import DatabaseUnavailable, StorageUnavailable
+from steno.common.jobs import JobState
+from steno.common.storage import MIN_PART_BYTES
+from steno.common.uploads import UploadRequest
+from steno.gateway.uploads import (
+    InvalidUpload,
+    UploadFinished,
+    UploadNotFound,
+    Uploads,
+    UploadTakenOver,
+    UploadTooLarge,
+    WrongOffset,
+)
+from tests.fakes import (
+    FakeJobQueue,
+    FakeJobRepository,
+    FakeObjectStore,
+    FakePartialUploadRepository,
+)
+
+PART = MIN_PART_BYTES
+NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+KEEP = timedelta(hours=24)
+# A WAV header, then bytes that tell every part apart.
+AUDIO = b"RIFF\x24\x08\x00\x00WAVEfmt " + bytes(i % 253 for i in range(3 * PART + 4321))
+TOTAL = len(AUDIO)
+
+
+class Broken(Exception):
+    """The client's stream broke."""
+
+
+@dataclass
+class World:
+    jobs: FakeJobRepository
+    partials: FakePartialUploadRepository
+    store: FakeObjectStore
+    queue: FakeJobQueue
+    uploads: Uploads
+
+    def gateway(self, *, max_bytes: int = 10 * PART) -> Uploads:
+        """Another gateway over the same database, store and broker."""
+        return Uploads(
+            self.jobs,
+            self.partials,
+            self.store,
+            self.queue,
+            part_size=PART,
+            max_bytes=max_bytes,
+            max_concurrent=4,
+            keep_partial_for=KEEP,
+            clock=lambda: NOW,
+        )
+
+
+@pytest.fixture
+def world() -> World:
+    jobs, partials = FakeJobRepository(), FakePartialUploadRepository()
+    store, queue = FakeObjectStore(), FakeJobQueue()
+    world = World(jobs, partials, store, queue, uploads=None)  # type: ignore[arg-type]
+    world.uploads = world.gateway()
+    return world
+
+
+def request(**overrides: object) -> UploadRequest:
+    fields: dict[str, object] = {
+        "tenant": "acme",
+        "filename": "all-hands.wav",
+        "language": "en",
+        "lexicon_id": "",
+        "engine": "local",
+        "audio_retention": timedelta(hours=2),
+        "request_id": "upload-1",
+    }
+    fields.update(overrides)
+    return UploadRequest(**fields)  # type: ignore[arg-type]
+
+
+async def stream(data: bytes, *, break_after: int | None = None) -> AsyncIterator[bytes]:
+    """``data`` in 64 KiB chunks; breaks once ``break_after`` bytes have been sent."""
+    sent = 0
+    for start in range(0, len(data), 64 * 1024):
+        if break_after is not None and sent >= break_after:
+            raise Broken()
+        chunk = data[start : start + 64 * 1024]
+        sent += len(chunk)
+        yield chunk
+
+
+async def broken_upload(world: World, break_after: int) -> None:
+    with pytest.raises(Broken):
+        await world.uploads.accept(request(), stream(AUDIO, break_after=break_after))
+
+
+async def test_a_broken_upload_continued_from_its_committed_offset_makes_one_whole_job(
+    world: World,
+) -> None:
+    await broken_upload(world, break_after=int(TOTAL * 0.7))
+
+    status = await world.uploads.status("acme", "upload-1")
+    assert status.job is None
+    assert status.committed_bytes == 2 * PART, "two whole parts had been stored"
+    assert status.expire_time == NOW + KEEP
+
+    other_gateway = world.gateway()
+    job = await other_gateway.accept(
+        request(), stream(AUDIO[status.committed_bytes :]), offset=status.committed_bytes
+    )
+
+    assert job.state is JobState.QUEUED
+    assert job.size_bytes == TOTAL
+    assert job.sha256 == hashlib.sha256(AUDIO).hexdigest()
+    assert job.content_type == "audio/wav", "known from the first stream's head"
+    assert world.store.objects == {job.object_key: AUDIO}
+    assert world.store.open_uploads() == []
+    assert [j.job_id for j in world.jobs.all()] == [job.job_id]
+    assert await world.partials.get("acme", "upload-1") is None, "the record is dropped"
+    done = await world.uploads.status("acme", "upload-1")
+    assert (done.committed_bytes, done.job) == (TOTAL, world.jobs.stored(job.job_id))
+
+
+async def test_a_continuing_stream_keeps_the_metadata_the_upload_started_with(
+    world: World,
+) -> None:
+    await broken_upload(world, break_after=PART + 1)
+
+    job = await world.uploads.accept(
+        request(filename="other.wav", language="de", audio_retention=timedelta(0)),
+        stream(AUDIO[PART:]),
+        offset=PART,
+    )
+
+    assert (job.filename, job.language, job.audio_retention) == (
+        "all-hands.wav",
+        "en",
+        timedelta(hours=2),
+    )
+
+
+async def test_continuing_from_anywhere_but_the_committed_offset_is_refused(
+    world: World,
+) -> None:
+    await broken_upload(world, break_after=2 * PART + 1)
+
+    for offset in (PART, 2 * PART + 10):
+        with pytest.raises(WrongOffset, match=f"continue it from offset {2 * PART}"):
+            await world.uploads.accept(request(), stream(AUDIO[offset:]), offset=offset)
+
+    assert (await world.uploads.status("acme", "upload-1")).committed_bytes == 2 * PART
+    assert world.jobs.all() == []
+
+
+async def test_continuing_an_unknown_upload_is_not_found(world: World) -> None:
+    with pytest.raises(UploadNotFound, match="start it again from offset 0"):
+        await world.uploads.accept(request(), stream(AUDIO[PART:]), offset=PART)
+    with pytest.raises(UploadNotFound):
+        await world.uploads.status("acme", "upload-1")
+    assert world.store.open_uploads() == []
+
+
+async def test_uploads_are_per_tenant(world: World) -> None:
+    await broken_upload(world, break_after=PART + 1)
+
+    with pytest.raises(UploadNotFound):
+        await world.uploads.status("globex", "upload-1")
+    with pytest.raises(UploadNotFound):
+        await world.uploads.accept(request(tenant="globex"), stream(AUDIO[PART:]), offset=PART)
+
+
+async def test_continuing_a_finished_upload_names_its_job(world: World) -> None:
+    job = await world.uploads.accept(request(), stream(AUDIO))
+
+    with pytest.raises(UploadFinished, match=str(job.job_id)):
+        await world.uploads.accept(request(), stream(AUDIO[PART:]), offset=PART)
+    assert len(world.jobs.all()) == 1
+
+
+async def test_a_retry_of_a_finished_upload_is_hashed_not_stored(world: World) -> None:
+    job = await world.uploads.accept(request(), stream(AUDIO))
+    uploads_started = len(world.store.uploads)
+
+    again = await world.uploads.accept(request(), stream(AUDIO))
+
+    assert again.job_id == job.job_id
+    assert len(world.store.uploads) == uploads_started, "the retry stored nothing"
+
+
+async def test_a_stream_taken_over_stops_and_leaves_the_parts_to_the_new_one(
+    world: World,
+) -> None:
+    """A client that gave up on a slow stream and continued it in another: the old
+    stream's next part is refused, and it neither aborts nor completes the upload."""
+    old_may_go_on, new_may_go_on = asyncio.Event(), asyncio.Event()
+
+    async def old_stream() -> AsyncIterator[bytes]:
+        async for chunk in stream(AUDIO[: 2 * PART]):
+            yield chunk
+        await old_may_go_on.wait()
+        yield AUDIO[2 * PART : 3 * PART]  # a whole part: stored, then refused when recorded
+        while True:  # trickles on; the refusal surfaces at the next write after it
+            await asyncio.sleep(0.01)
+            yield bytes(10)
+
+    async def new_stream() -> AsyncIterator[bytes]:
+        yield AUDIO[2 * PART : 2 * PART + 1000]
+        await new_may_go_on.wait()
+        yield AUDIO[2 * PART + 1000 :]
+
+    old = asyncio.create_task(world.uploads.accept(request(), old_stream()))
+    await _until(lambda: _committed(world) == 2 * PART)
+    first_stream = _stream_of(world)
+    new = asyncio.create_task(world.gateway().accept(request(), new_stream(), offset=2 * PART))
+    await _until(lambda: _stream_of(world) != first_stream)
+
+    old_may_go_on.set()
+    with pytest.raises(UploadTakenOver):
+        await asyncio.wait_for(old, timeout=10)
+    assert world.store.open_uploads(), "the old stream left the upload open"
+    new_may_go_on.set()
+    job = await asyncio.wait_for(new, timeout=10)
+
+    assert world.store.objects == {job.object_key: AUDIO}
+    assert len(world.jobs.all()) == 1
+
+
+async def test_starting_again_from_the_first_byte_replaces_the_unfinished_upload(
+    world: World,
+) -> None:
+    await broken_upload(world, break_after=PART + 1)
+    (abandoned,) = world.store.open_uploads()
+
+    job = await world.uploads.accept(request(), stream(AUDIO))
+
+    assert abandoned in world.store.aborted_uploads
+    assert world.store.open_uploads() == []
+    assert world.store.objects == {job.object_key: AUDIO}
+
+
+async def test_a_continuing_stream_over_the_limit_discards_the_whole_upload(
+    world: World,
+) -> None:
+    await broken_upload(world, break_after=PART + 1)
+
+    with pytest.raises(UploadTooLarge):
+        await world.gateway(max_bytes=TOTAL - 1).accept(
+            request(), stream(AUDIO[PART:]), offset=PART
+        )
+
+    assert world.store.open_uploads() == []
+    assert await world.partials.get("acme", "upload-1") is None
+    assert world.jobs.all() == []
+
+
+async def test_non_audio_with_a_request_id_leaves_no_record(world: World) -> None:
+    with pytest.raises(InvalidUpload):
+        await world.uploads.accept(request(), stream(b"<html>" + bytes(PART)))
+
+    assert await world.partials.get("acme", "upload-1") is None
+    assert world.store.open_uploads() == []
+
+
+async def test_a_store_outage_while_completing_keeps_the_parts_for_a_retry(
+    world: World,
+) -> None:
+    world.store.complete_error = StorageUnavailable("the object store is unreachable")
+    with pytest.raises(StorageUnavailable):
+        await world.uploads.accept(request(), stream(AUDIO))
+    status = await world.uploads.status("acme", "upload-1")
+    assert status.committed_bytes == TOTAL, "every part, the short last one too, is stored"
+    assert world.jobs.all() == []
+
+    world.store.complete_error = None
+    job = await world.uploads.accept(request(), stream(b""), offset=TOTAL)
+
+    assert job.sha256 == hashlib.sha256(AUDIO).hexdigest()
+    assert world.store.objects == {job.object_key: AUDIO}
+
+
+async def test_a_database_outage_after_completing_keeps_the_object_for_a_retry(
+    world: World,
+) -> None:
+    world.jobs.add_error = DatabaseUnavailable("the database is unavailable")
+    with pytest.raises(DatabaseUnavailable):
+        await world.uploads.accept(request(), stream(AUDIO))
+    assert len(world.store.objects) == 1, "the complete object waits for the retry"
+
+    world.jobs.add_error = None
+    job = await world.uploads.accept(request(), stream(b""), offset=TOTAL)
+
+    assert world.store.objects == {job.object_key: AUDIO}
+    assert [j.job_id for j in world.jobs.all()] == [job.job_id]
+
+
+async def test_an_upload_without_request_id_is_not_recorded_and_aborted_when_broken(
+    world: World,
+) -> None:
+    with pytest.raises(Broken):
+        await world.uploads.accept(request(request_id=""), stream(AUDIO, break_after=2 * PART + 1))
+
+    assert await world.partials.store_upload_ids() == set()
+    assert world.store.open_uploads() == []
+    assert world.store.objects == {}
+
+
+def _committed(world: World) -> int:
+    try:
+        return world.partials.stored("acme", "upload-1").committed_bytes
+    except KeyError:  # not started yet
+        return 0
+
+
+def _stream_of(world: World) -> str:
+    return world.partials.stored("acme", "upload-1").stream
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    """Waits for a condition, polling."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
