@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 import aio_pika
 import grpc
@@ -382,3 +383,157 @@ async def test_a_retried_upload_with_a_request_id_gets_its_job_back(
     assert await gateway.row_count() == 1
     # The retry queued the still-QUEUED job once more; a worker claims it only once.
     assert await queued_messages(gateway.settings) == 2
+
+
+async def upload_status(gateway: Gateway, request_id: str) -> pb.GetUploadStatusResponse:
+    response: pb.GetUploadStatusResponse = await gateway.stub.GetUploadStatus(
+        pb.GetUploadStatusRequest(request_id=request_id)
+    )
+    return response
+
+
+async def committed(gateway: Gateway, request_id: str) -> int:
+    """The upload's committed bytes; 0 before the server has recorded it."""
+    try:
+        return (await upload_status(gateway, request_id)).committed_bytes
+    except grpc.aio.AioRpcError as error:
+        if error.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+        return 0
+
+
+async def test_a_broken_upload_is_continued_from_the_offset_get_upload_status_gives(
+    gateway: Gateway, bucket_objects: Callable, s3_server, bucket: str
+) -> None:
+    """20 MB with a request_id; the client goes away after 10 MB, when one 8 MiB part is
+    stored; the rest, sent from the committed offset, completes one job of the whole file."""
+    audio = WAV_HEAD + random.randbytes(20 * 1024 * 1024 - len(WAV_HEAD))
+    hold = asyncio.Event()
+
+    async def first_ten_mb() -> AsyncIterator[pb.UploadAudioRequest]:
+        yield metadata_message(request_id="big-1", labels={"take": "one"})
+        for message in chunks_of(audio[: 10 * 1024 * 1024]):
+            yield message
+        await hold.wait()
+
+    call = gateway.stub.UploadAudio(first_ten_mb())
+    part = gateway.settings.upload_part_bytes
+
+    async def one_part_stored() -> bool:
+        return await committed(gateway, "big-1") == part
+
+    await wait_until(one_part_stored, "the first part to be recorded")
+    call.cancel()
+    hold.set()
+    status = await upload_status(gateway, "big-1")
+    assert not status.HasField("job")
+    assert status.expire_time.ToDatetime().year >= 2026
+
+    rest = [metadata_message(request_id="big-1", offset=part), *chunks_of(audio[part:])]
+    job = (await upload(gateway, rest)).job
+
+    assert job.size_bytes == len(audio)
+    assert job.sha256 == hashlib.sha256(audio).hexdigest()
+    assert dict(job.labels) == {"take": "one"}, "the first stream's metadata stands"
+    body = s3_server.client().get_object(Bucket=bucket, Key=f"audio/{job.job_id}")["Body"]
+    assert hashlib.sha256(body.read()).hexdigest() == job.sha256
+    assert bucket_objects() == ([f"audio/{job.job_id}"], [])
+    done = await upload_status(gateway, "big-1")
+    assert (done.committed_bytes, done.job.job_id) == (len(audio), job.job_id)
+    assert await gateway.row_count() == 1
+
+
+async def test_continuing_from_the_wrong_place_is_refused_with_the_right_offset(
+    gateway: Gateway,
+) -> None:
+    hold = asyncio.Event()
+
+    async def nine_mb() -> AsyncIterator[pb.UploadAudioRequest]:
+        yield metadata_message(request_id="big-2")
+        for message in zeros_wav(9 * 1024 * 1024):
+            yield message
+        await hold.wait()
+
+    call = gateway.stub.UploadAudio(nine_mb())
+    part = gateway.settings.upload_part_bytes
+
+    async def one_part_stored() -> bool:
+        return await committed(gateway, "big-2") == part
+
+    await wait_until(one_part_stored, "the first part to be recorded")
+    call.cancel()
+    hold.set()
+
+    with pytest.raises(grpc.RpcError) as caught:
+        await upload(gateway, [metadata_message(request_id="big-2", offset=100), *chunks_of(b"x")])
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert f"continue it from offset {part}" in (caught.value.details() or "")
+    assert (await upload_status(gateway, "big-2")).committed_bytes == part
+
+
+@pytest.mark.parametrize(
+    ("metadata", "code", "phrase"),
+    [
+        pytest.param(
+            {"offset": 10}, grpc.StatusCode.INVALID_ARGUMENT, "only an upload with a request_id"
+        ),
+        pytest.param(
+            {"offset": -1, "request_id": "r"},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "must not be negative",
+        ),
+        pytest.param(
+            {"offset": 10, "request_id": "never-started"},
+            grpc.StatusCode.NOT_FOUND,
+            "start it again from offset 0",
+        ),
+    ],
+)
+async def test_a_continuing_stream_that_cannot_continue_is_refused(
+    gateway: Gateway,
+    bucket_objects: Callable,
+    metadata: dict[str, object],
+    code: grpc.StatusCode,
+    phrase: str,
+) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        await upload(gateway, [metadata_message(**metadata), *chunks_of(bytes(1000))])
+    assert caught.value.code() == code
+    assert phrase in (caught.value.details() or "")
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        assert field_violations(caught.value) == ["metadata.offset"]
+    await assert_nothing_left(gateway, 0, bucket_objects)
+
+
+async def test_continuing_a_finished_upload_names_its_job(gateway: Gateway) -> None:
+    audio = (AUDIO / "speech.ogg").read_bytes()
+    job = (await upload(gateway, [metadata_message(request_id="up-2"), *chunks_of(audio)])).job
+
+    with pytest.raises(grpc.RpcError) as caught:
+        await upload(gateway, [metadata_message(request_id="up-2", offset=5), *chunks_of(b"x")])
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert job.job_id in (caught.value.details() or "")
+
+
+async def test_get_upload_status_of_nothing_is_not_found_and_needs_a_request_id(
+    gateway: Gateway,
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await upload_status(gateway, "no-such-upload")
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await upload_status(gateway, "")
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "request_id is required" in (caught.value.details() or "")
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[bool]], what: str, timeout: float = 30
+) -> None:
+    """Awaits an async ``condition``, polling, with a timeout."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not await condition():
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None

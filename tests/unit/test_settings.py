@@ -125,6 +125,16 @@ def test_the_smallest_upload_part_is_s3s(monkeypatch: pytest.MonkeyPatch) -> Non
     assert Settings().upload_part_bytes == MIN_PART_BYTES == 5 * 1024 * 1024
 
 
+def test_the_largest_upload_must_fit_in_s3s_part_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STENO_UPLOAD_PART_BYTES", str(MIN_PART_BYTES))
+    monkeypatch.setenv("STENO_MAX_UPLOAD_BYTES", str(10_000 * MIN_PART_BYTES))
+    assert Settings().max_upload_bytes == 10_000 * MIN_PART_BYTES
+
+    monkeypatch.setenv("STENO_MAX_UPLOAD_BYTES", str(10_000 * MIN_PART_BYTES + 1))
+    with pytest.raises(ValidationError, match="raise STENO_UPLOAD_PART_BYTES"):
+        Settings()
+
+
 def test_service_port_defaults_apply_only_when_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().grpc_port_or(50051) == 50051
     monkeypatch.setenv("STENO_GRPC_PORT", "0")

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from steno.common.storage import MIN_PART_BYTES
+from steno.common.storage import MAX_PARTS, MIN_PART_BYTES
 
 EngineName = Literal["local", "openai"]
 ENGINE_NAMES: tuple[str, ...] = get_args(EngineName)
@@ -128,6 +128,15 @@ class Settings(BaseSettings):
                 f"(unknown: {', '.join(unknown) or 'none given'})"
             )
         return ",".join(names)
+
+    @model_validator(mode="after")
+    def _uploads_fit_in_parts(self) -> Settings:
+        if self.max_upload_bytes > MAX_PARTS * self.upload_part_bytes:
+            raise ValueError(
+                f"max_upload_bytes needs more than {MAX_PARTS} parts of upload_part_bytes: "
+                "raise STENO_UPLOAD_PART_BYTES"
+            )
+        return self
 
     @property
     def served_engines(self) -> list[str]:

@@ -43,7 +43,10 @@ class MultipartWriter:
         self._part_size = part_size
         self._parts = list(parts)
         self._on_parts = on_parts
-        self._buffer = bytearray()
+        # The bytes of the part being filled: views of the chunks as they came, joined once
+        # (the one copy a part costs) when the part is full.
+        self._pending: list[memoryview] = []
+        self._pending_bytes = 0
         self._in_flight: asyncio.Task[None] | None = None
 
     @property
@@ -56,18 +59,20 @@ class MultipartWriter:
         that failed in the background raises here, at the next write."""
         if self._in_flight is not None and self._in_flight.done():
             await self._settle()
-        self._buffer += chunk
-        while len(self._buffer) >= self._part_size:
-            # The bytes past the part move to a new buffer; the full one is sent as it is.
-            full, self._buffer = self._buffer, self._buffer[self._part_size :]
-            del full[self._part_size :]
-            await self._send(full)
+        rest = memoryview(chunk)
+        while self._pending_bytes + len(rest) >= self._part_size:
+            fits = self._part_size - self._pending_bytes
+            self._pending.append(rest[:fits])
+            rest = rest[fits:]
+            await self._send(self._take_pending())
+        if rest:
+            self._pending.append(rest)
+            self._pending_bytes += len(rest)
 
     async def commit(self) -> list[StoredPart]:
         """Sends what is left as the last part and completes the upload; returns its parts."""
-        if self._buffer or not self._parts:
-            last, self._buffer = self._buffer, bytearray()
-            await self._send(last)
+        if self._pending_bytes or not self._parts:
+            await self._send(self._take_pending())
         await self._settle()
         await self._store.complete_upload(self.key, self.upload_id, self._parts)
         return self.parts
@@ -75,7 +80,7 @@ class MultipartWriter:
     async def pause(self) -> None:
         """Stops, keeping every stored part for a later stream to continue from: waits for
         the part in flight (and its listener) and drops the bytes of the part not yet full."""
-        self._buffer = bytearray()
+        self._take_pending()
         try:
             await self._settle()
         except Exception as exc:  # the error that made the caller stop is the one to report
@@ -94,12 +99,17 @@ class MultipartWriter:
                 extra={"key": self.key, "upload_id": self.upload_id, "error": str(exc)},
             )
 
-    async def _send(self, data: bytearray) -> None:
+    def _take_pending(self) -> bytes:
+        data = b"".join(self._pending)
+        self._pending, self._pending_bytes = [], 0
+        return data
+
+    async def _send(self, data: bytes) -> None:
         await self._settle()
         number = len(self._parts) + 1
         if number > MAX_PARTS:
             raise ValueError(f"an upload may have at most {MAX_PARTS} parts")
-        self._in_flight = asyncio.create_task(self._store_part(number, bytes(data)))
+        self._in_flight = asyncio.create_task(self._store_part(number, data))
 
     async def _store_part(self, number: int, data: bytes) -> None:
         part = await self._store.put_part(self.key, self.upload_id, number, data)
