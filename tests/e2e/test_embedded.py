@@ -3,20 +3,25 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import jiwer
 import pytest
 
 from steno.client import StenoClient
-from steno.v1 import job_pb2
+from steno.v1 import job_pb2, transcription_service_pb2_grpc
+from steno.v1 import transcription_service_pb2 as pb
 from tests.support import (
     AUDIO,
     SPEECH_TEXT,
@@ -27,6 +32,8 @@ from tests.support import (
     wait_for,
     wait_serving,
 )
+
+MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -168,6 +175,57 @@ def test_grpcurl_manages_lexicons(dev_stack: DevStack, grpcurl: str) -> None:
     assert isinstance(changed, dict)
     assert (changed["name"], changed["version"]) == ("platform team", "2")
     assert changed["entries"] == [entry], "a masked update leaves the other fields alone"
+
+
+def test_a_broken_upload_is_continued_on_the_embedded_stack(
+    dev_stack: DevStack, grpcurl: str
+) -> None:
+    """The directory store and SQLite keep a broken upload's parts too: 10 MB sent, the
+    client gone, grpcurl shows the 8 MiB part stored, and the rest completes the file."""
+    audio = b"RIFF\xff\xff\xff\xffWAVEfmt " + random.randbytes(12 * MB)
+    gone = threading.Event()
+
+    def ten_mb_then_wait() -> Iterator[pb.UploadAudioRequest]:
+        yield pb.UploadAudioRequest(metadata=pb.UploadMetadata(request_id="broken-1"))
+        for start in range(0, 10 * MB, 64 * 1024):
+            yield pb.UploadAudioRequest(chunk=audio[start : start + 64 * 1024])
+        gone.wait(timeout=60)
+
+    def status() -> dict[str, str]:
+        done = subprocess.run(
+            [grpcurl, "-plaintext", "-d", '{"request_id": "broken-1"}', dev_stack.address,
+             "steno.v1.TranscriptionService/GetUploadStatus"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        result: dict[str, str] = json.loads(done.stdout) if done.returncode == 0 else {}
+        return result
+
+    with grpc.insecure_channel(dev_stack.address) as channel:
+        stub = transcription_service_pb2_grpc.TranscriptionServiceStub(channel)
+        call = stub.UploadAudio.future(ten_mb_then_wait())
+        stored = wait_for(
+            lambda: (s := status()).get("committed_bytes") == str(8 * MB) and s,
+            timeout=60,
+            what="the first part to be stored",
+        )
+        call.cancel()
+        gone.set()
+        assert "job" not in stored
+
+        rest = [pb.UploadAudioRequest(metadata=pb.UploadMetadata(request_id="broken-1",
+                                                                 offset=8 * MB))]  # fmt: skip
+        rest += [
+            pb.UploadAudioRequest(chunk=audio[start : start + 64 * 1024])
+            for start in range(8 * MB, len(audio), 64 * 1024)
+        ]
+        job = stub.UploadAudio(iter(rest)).job
+
+    assert job.size_bytes == len(audio)
+    assert job.sha256 == hashlib.sha256(audio).hexdigest()
+    assert status()["job"]["job_id"] == job.job_id  # type: ignore[index]
+    objects = dev_stack.workdir / ".steno" / "objects" / "audio"
+    assert hashlib.sha256((objects / job.job_id).read_bytes()).hexdigest() == job.sha256
+    assert [p.name for p in objects.iterdir() if p.name.startswith(".")] == [], "no parts left"
 
 
 def test_a_second_dev_on_the_same_port_refuses_to_start(dev_stack: DevStack) -> None:
