@@ -78,7 +78,7 @@ async def test_run_once_discards_the_stale_upload_and_keeps_the_fresh_one(
     now = datetime.now(UTC)
     stale = await started(parts, "stale", update_time=now - timedelta(hours=30))
     fresh = await started(parts, "fresh", update_time=now)
-    client = s3_server.client()
+    client = s3_server.client()  # type: ignore[no-untyped-call]
     before = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
     assert {u["UploadId"] for u in before} == {stale.store_upload_id, fresh.store_upload_id}
 
@@ -115,7 +115,7 @@ async def test_run_once_deletes_a_jobless_object_and_keeps_a_jobs(
             create_time=long_ago,
         )
     )
-    client = s3_server.client()
+    client = s3_server.client()  # type: ignore[no-untyped-call]
     objects = {o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])}
     assert objects == {orphan.object_key, left.object_key}
 

@@ -97,7 +97,7 @@ class StenoClient:
         Every upload has a ``request_id`` (a new UUID unless one is given): retrying it
         gives back the same job, and a stream that breaks (the connection drops, the gateway
         restarts, the server answers UNAVAILABLE) is continued from the last byte the server
-        stored instead of being sent again, up to ``resume`` times in a row.
+        stored instead of being sent again, up to ``resume`` times in a row without progress.
         """
         path = Path(path)
         metadata = pb.UploadMetadata(
@@ -110,26 +110,32 @@ class StenoClient:
         )
         if audio_retention is not None:
             metadata.audio_retention.CopyFrom(_duration(audio_retention))
-        # Opened before the call, so a missing file is an OSError here, not an RPC failure.
-        with path.open("rb") as audio:
-            failures = 0
-            while True:
-                try:
-                    if failures:
-                        status = self._upload_status(metadata.request_id)
-                        if status.HasField("job"):
-                            return status.job
-                        metadata.offset = status.committed_bytes
+        # Opened before the call, so a missing file is an OSError here, not an RPC failure;
+        # and again for every stream, since a broken one's sending thread may still read.
+        path.open("rb").close()
+        broken = False
+        failures = 0  # in a row, without the server storing more of the file
+        while True:
+            try:
+                if broken:
+                    status = self._upload_status(metadata.request_id)
+                    if status.HasField("job"):
+                        return status.job
+                    if status.committed_bytes > metadata.offset:
+                        failures = 0
+                    metadata.offset = status.committed_bytes
+                with path.open("rb") as audio:
                     audio.seek(metadata.offset)
                     response: pb.UploadAudioResponse = self._stub.UploadAudio(
                         _upload_requests(metadata, audio, chunk_size), metadata=self._metadata
                     )
-                    return response.job
-                except grpc.RpcError as exc:
-                    if exc.code() not in _BROKEN_UPLOAD or failures >= resume:
-                        raise
-                time.sleep(UPLOAD_RESUME_PAUSE * 2**failures)
-                failures += 1
+                return response.job
+            except grpc.RpcError as exc:
+                if exc.code() not in _BROKEN_UPLOAD or failures >= resume:
+                    raise
+            time.sleep(UPLOAD_RESUME_PAUSE * 2**failures)
+            failures += 1
+            broken = True
 
     def upload_status(self, request_id: str) -> pb.GetUploadStatusResponse:
         """How much of the upload with ``request_id`` the server has stored, or its job."""
