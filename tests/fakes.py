@@ -48,7 +48,7 @@ from steno.common.storage import (
     StorageUnavailable,
     StoredPart,
 )
-from steno.common.uploads import PartialUpload
+from steno.common.uploads import PartialUpload, UploadRequest
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -71,6 +71,39 @@ def make_job(**overrides: Any) -> Job:
     }
     fields.update(overrides)
     return Job(**fields)
+
+
+def make_upload_request(**overrides: Any) -> UploadRequest:
+    """A validated upload request of the default tenant; keyword arguments replace any field."""
+    fields: dict[str, Any] = {
+        "tenant": DEFAULT_TENANT,
+        "filename": "meeting.wav",
+        "language": "en",
+        "lexicon_id": "",
+        "engine": "local",
+        "audio_retention": timedelta(hours=24),
+    }
+    fields.update(overrides)
+    return UploadRequest(**fields)
+
+
+def make_partial_upload(request_id: str = "req-1", **overrides: Any) -> PartialUpload:
+    """A started upload with no parts yet; keyword arguments replace any field, and
+    ``tenant`` (with ``request_id``) goes into its request."""
+    tenant = overrides.pop("tenant", DEFAULT_TENANT)
+    job_id = overrides.pop("job_id", None) or uuid.uuid4()
+    fields: dict[str, Any] = {
+        "request": make_upload_request(tenant=tenant, request_id=request_id),
+        "job_id": job_id,
+        "object_key": f"audio/{job_id}",
+        "store_upload_id": f"upload-{uuid.uuid4().hex}",
+        "content_type": "audio/wav",
+        "stream": "stream-a",
+        "create_time": T0,
+        "update_time": T0,
+    }
+    fields.update(overrides)
+    return PartialUpload(**fields)
 
 
 def make_transcript(**overrides: Any) -> Transcript:

@@ -42,7 +42,7 @@ def test_jobs_complete_across_a_broker_restart_without_restarting_a_process(
         )
         rabbitmq.stop()
         with pytest.raises(grpc.RpcError) as refused:
-            client.upload(AUDIO / "speech.ogg")
+            client.upload(AUDIO / "speech.ogg", resume=0)
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
         rabbitmq.start()
 

@@ -13,10 +13,10 @@ from steno.common.adapters import open_database, open_object_store
 from steno.common.db import SqlJobRepository, SqlPartialUploadRepository
 from steno.common.settings import Settings
 from steno.common.storage import MIN_PART_BYTES, ObjectStore
-from steno.common.uploads import PartialUpload, UploadRequest
+from steno.common.uploads import PartialUpload
 from steno.janitor.__main__ import run_once
 from tests.conftest import S3Server
-from tests.fakes import make_job
+from tests.fakes import make_job, make_partial_upload
 
 
 @dataclass
@@ -48,20 +48,11 @@ async def started(
     part = await parts.store.put_part(key, upload_id, 1, b"\x07" * MIN_PART_BYTES)
     if complete:
         await parts.store.complete_upload(key, upload_id, [part])
-    upload = PartialUpload(
-        request=UploadRequest(
-            tenant="default",
-            filename="meeting.wav",
-            language="en",
-            lexicon_id="",
-            engine="local",
-            audio_retention=timedelta(hours=24),
-            request_id=request_id,
-        ),
+    upload = make_partial_upload(
+        request_id,
         job_id=job_id,
         object_key=key,
         store_upload_id=upload_id,
-        content_type="audio/wav",
         stream=f"stream-{request_id}",
         create_time=update_time,
         update_time=update_time,

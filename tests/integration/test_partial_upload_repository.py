@@ -7,46 +7,19 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, timedelta
-from typing import Any
 
 import pytest
 
 from steno.common.db import SqlPartialUploadRepository, create_engine
 from steno.common.errors import DatabaseUnavailable
 from steno.common.storage import MIN_PART_BYTES, StoredPart
-from steno.common.uploads import PartialUpload, PartialUploadRepository, UploadRequest
-from tests.fakes import T0, FakePartialUploadRepository
+from steno.common.uploads import PartialUploadRepository, UploadRequest
+from tests.fakes import T0, FakePartialUploadRepository, make_partial_upload
 from tests.support import free_port
 
 FIRST = StoredPart(1, MIN_PART_BYTES, '"9b2cf535f27731c974343645a3985328"')
 SECOND = StoredPart(2, MIN_PART_BYTES, '"6f5902ac237024bdd0c176cb93063dc4"')
 LAST = StoredPart(3, 1234, '"a3f390d88e4c41f2747bfa2f1b5f87db-1"')
-
-
-def make_upload(request_id: str = "req-1", **overrides: Any) -> PartialUpload:
-    """A started upload with no parts yet; keyword arguments replace any field."""
-    tenant = overrides.pop("tenant", "default")
-    job_id = overrides.pop("job_id", None) or uuid.uuid4()
-    fields: dict[str, Any] = {
-        "request": UploadRequest(
-            tenant=tenant,
-            filename="meeting.wav",
-            language="en",
-            lexicon_id="",
-            engine="local",
-            audio_retention=timedelta(hours=24),
-            request_id=request_id,
-        ),
-        "job_id": job_id,
-        "object_key": f"audio/{job_id}",
-        "store_upload_id": f"upload-{uuid.uuid4().hex}",
-        "content_type": "audio/wav",
-        "stream": "stream-a",
-        "create_time": T0,
-        "update_time": T0,
-    }
-    fields.update(overrides)
-    return PartialUpload(**fields)
 
 
 @pytest.fixture
@@ -70,7 +43,7 @@ async def test_an_upload_round_trips_every_field(uploads: PartialUploadRepositor
         labels={"team": "blue", "ключ": "значение"},
         request_id="client-7f3a",
     )
-    upload = make_upload(
+    upload = make_partial_upload(
         request=request,
         content_type="audio/mp4",
         stream="stream-9",
@@ -91,11 +64,11 @@ async def test_an_upload_round_trips_every_field(uploads: PartialUploadRepositor
 
 
 async def test_saving_again_replaces_the_earlier_upload(uploads: PartialUploadRepository) -> None:
-    earlier = make_upload(stream="stream-a", parts=[FIRST, SECOND])
+    earlier = make_partial_upload(stream="stream-a", parts=[FIRST, SECOND])
     await uploads.save(earlier)
     # The client starts the same request_id again from the first byte, in a new multipart
     # upload that will become another job.
-    again = make_upload(stream="stream-b", update_time=T0 + timedelta(minutes=1))
+    again = make_partial_upload(stream="stream-b", update_time=T0 + timedelta(minutes=1))
     await uploads.save(again)
     assert await uploads.get("default", "req-1") == again
     assert await uploads.store_upload_ids() == {again.store_upload_id}
@@ -110,7 +83,7 @@ async def test_saving_again_replaces_the_earlier_upload(uploads: PartialUploadRe
 
 
 async def test_starts_that_race_leave_exactly_one_upload(uploads: PartialUploadRepository) -> None:
-    racing = [make_upload(stream=f"stream-{i}") for i in range(8)]
+    racing = [make_partial_upload(stream=f"stream-{i}") for i in range(8)]
     await asyncio.gather(*(uploads.save(upload) for upload in racing))
     stored = await uploads.get("default", "req-1")
     assert stored is not None and stored in racing
@@ -118,8 +91,8 @@ async def test_starts_that_race_leave_exactly_one_upload(uploads: PartialUploadR
 
 
 async def test_a_tenant_sees_only_its_own(uploads: PartialUploadRepository) -> None:
-    acme = make_upload(tenant="acme", stream="stream-a")
-    other = make_upload(tenant="other", stream="stream-b")
+    acme = make_partial_upload(tenant="acme", stream="stream-a")
+    other = make_partial_upload(tenant="other", stream="stream-b")
     await uploads.save(acme)
     await uploads.save(other)
     assert await uploads.get("acme", "req-1") == acme
@@ -142,7 +115,7 @@ async def test_a_tenant_sees_only_its_own(uploads: PartialUploadRepository) -> N
 async def test_only_the_stream_that_has_the_upload_can_take_it_over(
     uploads: PartialUploadRepository,
 ) -> None:
-    await uploads.save(make_upload(stream="stream-a", parts=[FIRST]))
+    await uploads.save(make_partial_upload(stream="stream-a", parts=[FIRST]))
     later = T0 + timedelta(minutes=2)
     assert (
         await uploads.take_over(
@@ -181,7 +154,7 @@ async def test_only_the_stream_that_has_the_upload_can_take_it_over(
 async def test_recording_parts_stores_them_all_and_bumps_the_update_time(
     uploads: PartialUploadRepository,
 ) -> None:
-    upload = make_upload(stream="stream-a")
+    upload = make_partial_upload(stream="stream-a")
     await uploads.save(upload)
     first_time, second_time = T0 + timedelta(seconds=30), T0 + timedelta(seconds=61)
     assert (
@@ -205,8 +178,8 @@ async def test_recording_parts_stores_them_all_and_bumps_the_update_time(
 
 
 async def test_delete_with_and_without_a_stream(uploads: PartialUploadRepository) -> None:
-    await uploads.save(make_upload("req-1", stream="stream-a"))
-    await uploads.save(make_upload("req-2", stream="stream-a"))
+    await uploads.save(make_partial_upload("req-1", stream="stream-a"))
+    await uploads.save(make_partial_upload("req-2", stream="stream-a"))
     # Only while the given stream has it.
     assert await uploads.delete("default", "req-1", stream="stream-b") is False
     assert await uploads.get("default", "req-1") is not None
@@ -223,7 +196,7 @@ async def test_stale_uploads_are_listed_oldest_first_up_to_the_limit(
     uploads: PartialUploadRepository,
 ) -> None:
     made = {
-        minutes: make_upload(f"req-{minutes}", update_time=T0 + timedelta(minutes=minutes))
+        minutes: make_partial_upload(f"req-{minutes}", update_time=T0 + timedelta(minutes=minutes))
         for minutes in (3, 0, 4, 1, 2)
     }
     for upload in made.values():
@@ -247,7 +220,7 @@ async def test_store_upload_ids_are_those_of_every_recorded_upload(
     uploads: PartialUploadRepository,
 ) -> None:
     assert await uploads.store_upload_ids() == set()
-    first, second = make_upload("req-1"), make_upload("req-2", tenant="acme")
+    first, second = make_partial_upload("req-1"), make_partial_upload("req-2", tenant="acme")
     await uploads.save(first)
     await uploads.save(second)
     assert await uploads.store_upload_ids() == {first.store_upload_id, second.store_upload_id}
@@ -262,7 +235,7 @@ async def test_an_unreachable_database_is_unavailable() -> None:
         with pytest.raises(DatabaseUnavailable, match="the database is unavailable"):
             await uploads.get("default", "req-1")
         with pytest.raises(DatabaseUnavailable, match="the database is unavailable"):
-            await uploads.save(make_upload())
+            await uploads.save(make_partial_upload())
         with pytest.raises(DatabaseUnavailable, match="the database is unavailable"):
             await uploads.take_over(
                 "default", "req-1", stream="stream-b", previous="stream-a", now=T0

@@ -9,7 +9,7 @@ from typing import Any
 
 from steno.common.errors import DatabaseUnavailable, StorageUnavailable
 from steno.common.storage import MIN_PART_BYTES
-from steno.common.uploads import PartialUpload, UploadRequest
+from steno.common.uploads import PartialUpload
 from steno.janitor.sweep import SweepSummary
 from steno.janitor.uploads import discard_abandoned_uploads
 from tests.fakes import (
@@ -18,6 +18,7 @@ from tests.fakes import (
     FakeObjectStore,
     FakePartialUploadRepository,
     make_job,
+    make_partial_upload,
 )
 
 NOW = T0 + timedelta(days=3)
@@ -44,26 +45,17 @@ async def recorded(
     store.uploads[upload_id].start_time = started
     part = await store.put_part(key, upload_id, 1, b"\x01" * MIN_PART_BYTES)
     fields: dict[str, Any] = {
-        "request": UploadRequest(
-            tenant=tenant,
-            filename="meeting.wav",
-            language="en",
-            lexicon_id="",
-            engine="local",
-            audio_retention=timedelta(hours=24),
-            request_id=request_id,
-        ),
+        "tenant": tenant,
         "job_id": job_id,
         "object_key": key,
         "store_upload_id": upload_id,
-        "content_type": "audio/wav",
         "stream": f"stream-{request_id}",
         "create_time": started,
         "update_time": update_time,
         "parts": [part],
     }
     fields.update(overrides)
-    return PartialUpload(**fields)
+    return make_partial_upload(request_id, **fields)
 
 
 async def unrecorded(store: FakeObjectStore, *, start_time: datetime) -> str:

@@ -8,10 +8,11 @@ import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from steno.common.errors import DatabaseUnavailable, StorageUnavailable
+from steno.common.errors import BrokerUnavailable, DatabaseUnavailable, StorageUnavailable
 from steno.common.jobs import JobState
 from steno.common.storage import MIN_PART_BYTES
 from steno.common.uploads import UploadRequest
@@ -29,6 +30,7 @@ from tests.fakes import (
     FakeJobRepository,
     FakeObjectStore,
     FakePartialUploadRepository,
+    make_upload_request,
 )
 
 PART = MIN_PART_BYTES
@@ -75,18 +77,15 @@ def world() -> World:
     return world
 
 
-def request(**overrides: object) -> UploadRequest:
-    fields: dict[str, object] = {
+def request(**overrides: Any) -> UploadRequest:
+    """Acme's all-hands recording, resumable as upload-1; keyword arguments replace any field."""
+    fields: dict[str, Any] = {
         "tenant": "acme",
         "filename": "all-hands.wav",
-        "language": "en",
-        "lexicon_id": "",
-        "engine": "local",
         "audio_retention": timedelta(hours=2),
         "request_id": "upload-1",
     }
-    fields.update(overrides)
-    return UploadRequest(**fields)  # type: ignore[arg-type]
+    return make_upload_request(**(fields | overrides))
 
 
 async def stream(data: bytes, *, break_after: int | None = None) -> AsyncIterator[bytes]:
@@ -186,6 +185,24 @@ async def test_continuing_a_finished_upload_names_its_job(world: World) -> None:
     with pytest.raises(UploadFinished, match=str(job.job_id)):
         await world.uploads.accept(request(), stream(AUDIO[PART:]), offset=PART)
     assert len(world.jobs.all()) == 1
+
+
+async def test_the_status_of_a_job_its_upload_could_not_queue_queues_it(world: World) -> None:
+    """The client is told about a job only once it is on its way to a worker."""
+    world.queue.error = BrokerUnavailable("the broker did not confirm")
+    with pytest.raises(BrokerUnavailable):
+        await world.uploads.accept(request(), stream(AUDIO))
+    with pytest.raises(BrokerUnavailable):
+        await world.uploads.status("acme", "upload-1")
+
+    world.queue.error = None
+    status = await world.uploads.status("acme", "upload-1")
+    assert status.job is not None
+    assert [r.job_id for r in world.queue.published] == [status.job.job_id]
+    assert world.jobs.stored(status.job.job_id).publish_time is not None
+
+    await world.uploads.status("acme", "upload-1")
+    assert len(world.queue.published) == 1, "a queued job is not queued again"
 
 
 async def test_a_retry_of_a_finished_upload_is_hashed_not_stored(world: World) -> None:

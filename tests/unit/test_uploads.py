@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,6 +31,7 @@ from tests.fakes import (
     FakeJobRepository,
     FakeObjectStore,
     FakePartialUploadRepository,
+    make_upload_request,
 )
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "audio"
@@ -76,18 +78,16 @@ def world() -> World:
     return World(jobs, store, queue, make_uploads(jobs, store, queue))
 
 
-def request(**overrides: object) -> UploadRequest:
-    fields: dict[str, object] = {
+def request(**overrides: Any) -> UploadRequest:
+    """Acme's standup, with the medical lexicon and a label; keyword arguments replace any field."""
+    fields: dict[str, Any] = {
         "tenant": "acme",
         "filename": "standup.wav",
-        "language": "en",
         "lexicon_id": "medical",
-        "engine": "local",
         "audio_retention": timedelta(hours=2),
         "labels": {"team": "blue"},
     }
-    fields.update(overrides)
-    return UploadRequest(**fields)  # type: ignore[arg-type]
+    return make_upload_request(**(fields | overrides))
 
 
 async def chunks_of(

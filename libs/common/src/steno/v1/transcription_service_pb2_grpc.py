@@ -92,7 +92,8 @@ class TranscriptionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetUploadStatus(self, request, context):
-        """How much of an upload, named by its `request_id`, is stored, or the job it became.
+        """How much of an upload, named by its `request_id`, is stored, or the job it became
+        (queued first if its upload could not queue it: UNAVAILABLE while that still fails).
         NOT_FOUND if the caller has no upload or job with that `request_id`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -163,6 +163,11 @@ class Uploads:
         """How much of the upload with ``request_id`` is stored, or the job it became."""
         job = await self._jobs.find_by_request(tenant, request_id)
         if job is not None:
+            if job.state is JobState.QUEUED and job.publish_time is None:
+                # Its upload failed to queue it: like a retried upload, this queues it now,
+                # so that a job the client is told about is on its way.
+                await self._queue.publish(TranscriptionRequest(job.job_id, job.tenant))
+                await self._note_published(job)
             return UploadStatus(job.size_bytes, job=job)
         partial = await self._partials.get(tenant, request_id)
         if partial is None:
