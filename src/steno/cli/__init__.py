@@ -7,6 +7,8 @@ import the services only when run, so a client-only install never needs them.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -25,6 +27,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev.set_defaults(command=_dev)
 
     migrate = subcommands.add_parser("migrate", help="upgrade the database schema to the latest")
+    migrate.add_argument(
+        "--wait",
+        type=_seconds,
+        metavar="SECONDS",
+        help="do not migrate: wait up to SECONDS for the schema to be at the latest revision "
+        "(someone else migrates; e.g. a Kubernetes init container), exit non-zero if it is not",
+    )
     migrate.set_defaults(command=_migrate)
 
     add_commands(subcommands)
@@ -42,9 +51,16 @@ def _dev(args: argparse.Namespace) -> int:
     return dev_main(args.host, args.port)
 
 
+def _seconds(value: str) -> float:
+    seconds = float(value)
+    if not seconds >= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds >= 0")
+    return seconds
+
+
 def _migrate(args: argparse.Namespace) -> int:
     try:
-        from steno.common.db.migrate import upgrade
+        from steno.common.db.migrate import SchemaNotReady, upgrade, wait_for_head
         from steno.common.logs import configure_logging
         from steno.common.settings import Settings
     except ImportError as exc:
@@ -52,7 +68,16 @@ def _migrate(args: argparse.Namespace) -> int:
 
     settings = Settings()
     configure_logging(settings.log_level)
-    upgrade(settings.database_url_or_default)
+    if args.wait is None:
+        upgrade(settings.database_url_or_default)
+        return 0
+    # Alembic would say which dialect it found on every look.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+    try:
+        head = asyncio.run(wait_for_head(settings.database_url_or_default, args.wait))
+    except SchemaNotReady as exc:
+        sys.exit(f"steno migrate --wait: {exc}")
+    print(f"the database schema is at {head}, the latest revision")
     return 0
 
 
