@@ -640,20 +640,41 @@ def test_every_pod_and_container_is_locked_down(
             assert "emptyDir" in volumes[tmp["name"]], at
 
 
+def test_persistent_volumes_are_chowned_only_when_new(built: list[Obj]) -> None:
+    """fsGroup re-applied recursively on every start would make RabbitMQ's .erlang.cookie
+    group-readable (Erlang then refuses to start) and Postgres' data directory group-writable:
+    a pod that keeps data on a PersistentVolumeClaim changes its ownership only while new."""
+    for workload, pod in pod_templates(built):
+        claims = workload["spec"].get("volumeClaimTemplates", [])
+        context = pod["spec"]["securityContext"]
+        where = workload["metadata"]["name"]
+        if claims and "fsGroup" in context:
+            assert context.get("fsGroupChangePolicy") == "OnRootMismatch", where
+
+
 # --- network policies -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Party:
     """One end of a connection: a pod of this namespace (with its labels), a pod of another
-    namespace, or something outside the cluster."""
+    namespace (with its labels and its namespace's), or something outside the cluster."""
 
     where: Literal["namespace", "cluster", "outside"]
     labels: Mapping[str, str] = field(default_factory=dict)
+    namespace_labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def other_namespace(name: str) -> Party:
+    """A pod of the namespace ``name``, with the label every namespace has."""
+    return Party("cluster", namespace_labels={"kubernetes.io/metadata.name": name})
 
 
 OUTSIDE = Party("outside")
-CLUSTER = Party("cluster")
+# Any other namespace: one no policy names.
+CLUSTER = other_namespace("elsewhere")
+# The KEDA operator, where KEDA's Helm chart installs it.
+KEDA = other_namespace("keda")
 
 
 def peer_admits(peer: Obj, party: Party) -> bool:
@@ -669,6 +690,8 @@ def peer_admits(peer: Obj, party: Party) -> bool:
     if namespaces is None:
         return party.where == "namespace" and selects(pods, party.labels)
     if party.where == "outside" or (namespaces != {} and party.where == "namespace"):
+        return False
+    if party.where == "cluster" and not selects(namespaces, party.namespace_labels):
         return False
     return pods is None or selects(pods, party.labels)
 
@@ -784,6 +807,12 @@ def test_network_policies_let_through_what_is_needed_and_no_more(
         rabbitmq = pod_party(objects, "StatefulSet", "rabbitmq")
         assert not allowed(objects, source, rabbitmq, 15672)
     if name == "dev":
+        # KEDA (should its component be used in dev) reads the queue's length from RabbitMQ's
+        # management API, and reaches nothing else.
+        rabbitmq = pod_party(objects, "StatefulSet", "rabbitmq")
+        assert allowed(objects, KEDA, rabbitmq, 15672)
+        assert not allowed(objects, KEDA, rabbitmq, 5672)
+        assert not allowed(objects, KEDA, pod_party(objects, "StatefulSet", "postgres"), 5432)
         bucket_job = pod_party(objects, "Job", "minio-create-bucket")
         assert allowed(objects, bucket_job, pod_party(objects, "StatefulSet", "minio"), 9000)
         postgres = pod_party(objects, "StatefulSet", "postgres")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -227,3 +227,52 @@ def test_local_resources_run_what_exists(tilt: Tilt, dev_objects: list[dict[str,
 
 def test_only_the_restart_extension_is_loaded(tilt: Tilt) -> None:
     assert tilt.loads == ["ext://restart_process"]
+
+
+def test_each_build_context_is_only_what_its_dockerfile_copies(tilt: Tilt) -> None:
+    """A file one image does not copy must not be in its context: Tilt would rebuild that
+    image on every change to it, and a pod with a rebuilt image that has no live update (the
+    janitor image of the init containers) is redeployed instead of live-updated."""
+    for image in tilt.images:
+        dockerfile = parse_dockerfile(image["ref"].removeprefix("steno-"))
+        copied = {
+            source
+            for stage in dockerfile.stages
+            for sources, _ in context_copies(stage)
+            for source in sources
+        }
+        for only in image["only"]:
+            assert any(
+                source == only or source.startswith(only.rstrip("/") + "/") for source in copied
+            ), f"{image['ref']}: only={only!r} is not copied by {dockerfile.path.name}"
+
+
+def test_the_restart_file_is_writable_and_not_hidden_by_a_volume(
+    tilt: Tilt, dev_objects: list[dict[str, Any]]
+) -> None:
+    """restart_process watches a file with `entr`, which exits when that file is missing: the
+    file (made in the image, as the image's user) must not sit under a volume the container
+    mounts, and must be in a directory the image's user owns."""
+    restarted = [image for image in tilt.images if "live_update" in image]
+    assert restarted
+    for image in restarted:
+        restart_file = PurePosixPath(image.get("restart_file", "/tmp/.restart-proc"))
+        for workload in workloads(dev_objects).values():
+            for container in containers(workload):
+                if container["image"].split(":")[0] != image["ref"]:
+                    continue
+                for mount in container.get("volumeMounts", []):
+                    mounted = PurePosixPath(mount["mountPath"])
+                    assert mounted != restart_file and mounted not in restart_file.parents, (
+                        f"{image['ref']}: {restart_file} is hidden by the volume on {mounted}"
+                    )
+        runtime = parse_dockerfile(image["ref"].removeprefix("steno-")).runtime
+        user = runtime.all("USER")[-1].args
+        owned = [
+            PurePosixPath(command[-1])
+            for command in runtime.commands()
+            if command[:2] == ["chown", "-R"] and command[2] == user
+        ]
+        assert restart_file.parent in owned, (
+            f"{image['ref']}: {restart_file.parent} is not owned by USER {user}"
+        )
