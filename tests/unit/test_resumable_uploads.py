@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 
 from steno.common.errors import BrokerUnavailable, DatabaseUnavailable, StorageUnavailable
-from steno.common.jobs import JobState
-from steno.common.storage import MIN_PART_BYTES
+from steno.common.jobs import Job, JobState
+from steno.common.storage import MIN_PART_BYTES, StoredPart
 from steno.common.uploads import UploadRequest
 from steno.gateway.uploads import (
     InvalidUpload,
+    RequestConflict,
     UploadFinished,
     UploadNotFound,
     Uploads,
@@ -30,6 +31,7 @@ from tests.fakes import (
     FakeJobRepository,
     FakeObjectStore,
     FakePartialUploadRepository,
+    make_job,
     make_upload_request,
 )
 
@@ -53,14 +55,14 @@ class World:
     queue: FakeJobQueue
     uploads: Uploads
 
-    def gateway(self, *, max_bytes: int = 10 * PART) -> Uploads:
+    def gateway(self, *, max_bytes: int = 10 * PART, part_size: int = PART) -> Uploads:
         """Another gateway over the same database, store and broker."""
         return Uploads(
             self.jobs,
             self.partials,
             self.store,
             self.queue,
-            part_size=PART,
+            part_size=part_size,
             max_bytes=max_bytes,
             max_concurrent=4,
             keep_partial_for=KEEP,
@@ -330,6 +332,121 @@ async def test_an_upload_without_request_id_is_not_recorded_and_aborted_when_bro
     assert await world.partials.store_upload_ids() == set()
     assert world.store.open_uploads() == []
     assert world.store.objects == {}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug, not fixed: a continuing stream reuses the part numbers after the "
+    "recorded ones, which the stream it took over may still be storing (needs the record "
+    "to reserve part numbers per stream)",
+)
+async def test_a_part_still_in_flight_from_a_taken_over_stream_spoils_no_part(
+    world: World,
+) -> None:
+    """The old stream's part 3 lands after the new stream (on a gateway with another part
+    size) stored its own part 3: the completed object is still the file."""
+    held = asyncio.Event()
+    world.store = HeldPartStore(hold={3: held})
+    world.uploads = world.gateway()
+    stalled = asyncio.Event()
+
+    async def old_stream() -> AsyncIterator[bytes]:
+        async for chunk in stream(AUDIO[: 3 * PART]):
+            yield chunk
+        await stalled.wait()  # the client gave up on this stream; the server has not noticed
+
+    old = asyncio.create_task(world.uploads.accept(request(), old_stream()))
+    await _until(lambda: _committed(world) == 2 * PART and world.store.holding)
+    world.store.complete_gate = asyncio.Event()
+    other = world.gateway(part_size=PART + 1024 * 1024)
+    new = asyncio.create_task(other.accept(request(), stream(AUDIO[2 * PART :]), offset=2 * PART))
+    await asyncio.wait_for(world.store.complete_started.wait(), timeout=10)
+    held.set()  # the old part 3 lands now, over the new one
+    stalled.set()
+    with pytest.raises(UploadTakenOver):
+        await asyncio.wait_for(old, timeout=10)
+    world.store.complete_gate.set()
+    job = await asyncio.wait_for(new, timeout=10)
+
+    assert world.store.objects == {job.object_key: AUDIO}
+
+
+async def test_a_stream_that_loses_to_another_file_under_its_key_leaves_no_open_upload(
+    world: World,
+) -> None:
+    """Another file became a job under the same request_id while this one was arriving:
+    this upload is refused, and its stored parts are discarded, not left open."""
+    may_finish = asyncio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        async for chunk in stream(AUDIO[: PART + 10]):
+            yield chunk
+        await may_finish.wait()
+
+    first = asyncio.create_task(world.uploads.accept(request(), slow()))
+    await _until(lambda: _committed(world) == PART)
+    await world.jobs.add(make_job(tenant="acme", request_id="upload-1", sha256="other"))
+    may_finish.set()
+
+    with pytest.raises(RequestConflict):
+        await asyncio.wait_for(first, timeout=10)
+    assert world.store.open_uploads() == []
+
+
+async def test_continuing_an_upload_that_just_became_a_job_names_the_job(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job is recorded, and the record dropped, between the continuing stream's two
+    look-ups (and GetUploadStatus's): it is told of the job, not that there is none."""
+    await broken_upload(world, break_after=PART + 1)
+    job = await world.gateway().accept(request(), stream(AUDIO[PART:]), offset=PART)
+    find_by_request = world.jobs.find_by_request
+    misses = 0
+
+    async def just_before_the_job(tenant: str, request_id: str) -> Job | None:
+        nonlocal misses
+        if misses == 0:
+            misses += 1
+            return None
+        return await find_by_request(tenant, request_id)
+
+    monkeypatch.setattr(world.jobs, "find_by_request", just_before_the_job)
+    with pytest.raises(UploadFinished, match=str(job.job_id)):
+        await world.uploads.accept(request(), stream(b""), offset=TOTAL)
+    misses = 0
+    status = await world.uploads.status("acme", "upload-1")
+    assert status.job is not None and status.job.job_id == job.job_id
+
+
+async def test_starting_again_over_a_complete_unrecorded_object_discards_it(
+    world: World,
+) -> None:
+    """The first stream completed the object but could not record the job; the client
+    starts again from the first byte: the first object is nobody's, and is deleted."""
+    world.jobs.add_error = DatabaseUnavailable("the database is unavailable")
+    with pytest.raises(DatabaseUnavailable):
+        await world.uploads.accept(request(), stream(AUDIO))
+    world.jobs.add_error = None
+
+    job = await world.uploads.accept(request(), stream(AUDIO))
+
+    assert world.store.objects == {job.object_key: AUDIO}
+
+
+class HeldPartStore(FakeObjectStore):
+    """Holds the first put of each part number in ``hold`` until its event is set."""
+
+    def __init__(self, hold: dict[int, asyncio.Event]) -> None:
+        super().__init__()
+        self._hold = dict(hold)
+        self.holding = False
+
+    async def put_part(self, key: str, upload_id: str, number: int, data: bytes) -> StoredPart:
+        gate = self._hold.pop(number, None)
+        if gate is not None:
+            self.holding = True
+            await gate.wait()
+        return await super().put_part(key, upload_id, number, data)
 
 
 def _committed(world: World) -> int:

@@ -455,3 +455,29 @@ def test_breaks_that_each_made_progress_do_not_use_up_the_resumes(
     assert bytes(servicer.stored[REQUEST_ID]) == DATA
     assert job.job_id
     assert pauses == [sdk.UPLOAD_RESUME_PAUSE] * 4
+
+
+class LateInFlightPart(FakeUploads):
+    """The broken stream's part that was still being stored lands just after the first
+    GetUploadStatus answered: the committed bytes the client was told are already behind."""
+
+    def GetUploadStatus(
+        self, request: pb.GetUploadStatusRequest, context: grpc.ServicerContext
+    ) -> pb.GetUploadStatusResponse:
+        response = super().GetUploadStatus(request, context)
+        if len(self.status_requests) == 1:
+            stored = self.stored[request.request_id]
+            stored.extend(DATA[len(stored) : len(stored) + PART])
+        return response
+
+
+def test_a_continuation_refused_for_its_offset_asks_again_and_continues(
+    audio: Path, pauses: list[float]
+) -> None:
+    servicer = LateInFlightPart([Break()])
+    job = upload(servicer, audio, request_id=REQUEST_ID)
+
+    assert [s.metadata.offset for s in servicer.streams] == [0, COMMITTED, COMMITTED + PART]
+    assert bytes(servicer.stored[REQUEST_ID]) == DATA
+    assert job.job_id == "job-3"
+    assert len(servicer.status_requests) == 2

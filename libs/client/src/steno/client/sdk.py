@@ -37,6 +37,7 @@ WATCH_RESUME_PAUSE = 0.5
 UPLOAD_RESUMES = 5
 UPLOAD_RESUME_PAUSE = 0.5
 _BROKEN_UPLOAD = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED})
+_MOVED_UPLOAD = frozenset({grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND})
 
 TranscriptFormatName: TypeAlias = Literal["text", "srt", "vtt", "json"]
 TRANSCRIPT_FORMATS: dict[str, pb.TranscriptFormat] = {
@@ -131,7 +132,11 @@ class StenoClient:
                     )
                 return response.job
             except grpc.RpcError as exc:
-                if exc.code() not in _BROKEN_UPLOAD or failures >= resume:
+                # A continuation refused for its offset or as finished (FAILED_PRECONDITION)
+                # or as gone (NOT_FOUND) lost a race with the broken stream's last part, its
+                # completion or the janitor: the status, asked again, says what to do.
+                moved = metadata.offset and exc.code() in _MOVED_UPLOAD
+                if not (exc.code() in _BROKEN_UPLOAD or moved) or failures >= resume:
                     raise
             time.sleep(UPLOAD_RESUME_PAUSE * 2**failures)
             failures += 1

@@ -96,6 +96,10 @@ class _Received:
     writer: MultipartWriter | None
     # The earlier job, in that case.
     earlier: Job | None = None
+    # The object of an unfinished upload this one replaced (started again from the first
+    # byte), which may have been completed without becoming a job: deleted once this upload
+    # is a job, when no job can have it any more.
+    replaced_key: str = ""
 
     @property
     def resumable(self) -> bool:
@@ -163,14 +167,13 @@ class Uploads:
         """How much of the upload with ``request_id`` is stored, or the job it became."""
         job = await self._jobs.find_by_request(tenant, request_id)
         if job is not None:
-            if job.state is JobState.QUEUED and job.publish_time is None:
-                # Its upload failed to queue it: like a retried upload, this queues it now,
-                # so that a job the client is told about is on its way.
-                await self._queue.publish(TranscriptionRequest(job.job_id, job.tenant))
-                await self._note_published(job)
-            return UploadStatus(job.size_bytes, job=job)
+            return await self._job_status(job)
         partial = await self._partials.get(tenant, request_id)
         if partial is None:
+            # The upload may have become a job (and dropped its record) in between.
+            job = await self._jobs.find_by_request(tenant, request_id)
+            if job is not None:
+                return await self._job_status(job)
             raise UploadNotFound(
                 f"there is no upload with request_id {request_id!r}: it was never started, "
                 "or it was discarded after no stream continued it"
@@ -178,6 +181,14 @@ class Uploads:
         return UploadStatus(
             partial.committed_bytes, expire_time=partial.update_time + self._keep_partial_for
         )
+
+    async def _job_status(self, job: Job) -> UploadStatus:
+        if job.state is JobState.QUEUED and job.publish_time is None:
+            # Its upload failed to queue it: like a retried upload, this queues it now,
+            # so that a job the client is told about is on its way.
+            await self._queue.publish(TranscriptionRequest(job.job_id, job.tenant))
+            await self._note_published(job)
+        return UploadStatus(job.size_bytes, job=job)
 
     async def drain(self) -> None:
         """Waits for the uploads whose bytes have all arrived to be recorded (on shutdown)."""
@@ -210,14 +221,14 @@ class Uploads:
                 job.size_bytes, job.sha256 = await self._hash(audio)
                 return _Received(job, None, earlier)
         upload_id = await self._store.start_upload(job.object_key, content_type)
-        on_parts = None
+        on_parts, replaced_key = None, ""
         if request.request_id:
-            on_parts = await self._record_start(request, job, upload_id)
+            on_parts, replaced_key = await self._record_start(request, job, upload_id)
         writer = self._writer(job, upload_id, on_parts=on_parts)
         digest = hashlib.sha256()
         job.size_bytes = await self._fill(writer, job, audio, offset=0, digest=digest)
         job.sha256 = digest.hexdigest()
-        return _Received(job, writer)
+        return _Received(job, writer, replaced_key=replaced_key)
 
     async def _continue(
         self, request: UploadRequest, offset: int, chunks: AsyncIterator[bytes]
@@ -225,14 +236,11 @@ class Uploads:
         """Receives the rest of an unfinished upload, from ``offset`` on; takes it over from
         the stream that wrote it so far."""
         tenant, request_id = request.tenant, request.request_id
-        earlier = await self._jobs.find_by_request(tenant, request_id)
-        if earlier is not None:
-            raise UploadFinished(
-                f"the upload with request_id {request_id!r} is already complete: it is job "
-                f"{earlier.job_id}"
-            )
+        await self._refuse_finished(tenant, request_id)
         partial = await self._partials.get(tenant, request_id)
         if partial is None:
+            # The upload may have become a job (and dropped its record) in between.
+            await self._refuse_finished(tenant, request_id)
             raise UploadNotFound(
                 f"there is no unfinished upload with request_id {request_id!r} (it may have "
                 "been discarded after no stream continued it); start it again from offset 0"
@@ -260,6 +268,15 @@ class Uploads:
         # The hash needs the whole file: it is read back once the object is complete.
         job.size_bytes = await self._fill(writer, job, chunks, offset=offset, digest=None)
         return _Received(job, writer)
+
+    async def _refuse_finished(self, tenant: str, request_id: str) -> None:
+        """UploadFinished if the upload with ``request_id`` has become a job."""
+        earlier = await self._jobs.find_by_request(tenant, request_id)
+        if earlier is not None:
+            raise UploadFinished(
+                f"the upload with request_id {request_id!r} is already complete: it is job "
+                f"{earlier.job_id}"
+            )
 
     def _new_job(self, request: UploadRequest, job_id: uuid.UUID, content_type: str) -> Job:
         """The QUEUED job an upload becomes; its size and hash are filled in as it arrives."""
@@ -300,9 +317,10 @@ class Uploads:
 
     async def _record_start(
         self, request: UploadRequest, job: Job, upload_id: str
-    ) -> PartsListener:
-        """Records a resumable upload before its first part; returns what records each part.
-        A client starting again from the first byte replaces its unfinished upload."""
+    ) -> tuple[PartsListener, str]:
+        """Records a resumable upload before its first part; returns what records each part,
+        and the object key of the unfinished upload it replaced (a client starting again from
+        the first byte replaces it), if any."""
         now = self._clock()
         stream = uuid.uuid4().hex
         partial = PartialUpload(
@@ -321,9 +339,10 @@ class Uploads:
         except BaseException:
             await self._abort_quietly(job.object_key, upload_id)
             raise
-        if replaced is not None:
-            await self._abort_quietly(replaced.object_key, replaced.store_upload_id)
-        return self._recorder(job.tenant, job.request_id, stream)
+        if replaced is None:
+            return self._recorder(job.tenant, job.request_id, stream), ""
+        await self._abort_quietly(replaced.object_key, replaced.store_upload_id)
+        return self._recorder(job.tenant, job.request_id, stream), replaced.object_key
 
     def _recorder(self, tenant: str, request_id: str, stream: str) -> PartsListener:
         async def record(parts: Sequence[StoredPart]) -> None:
@@ -425,6 +444,9 @@ class Uploads:
             raise
         if job.request_id:
             await self._forget(job)
+        if received.replaced_key:
+            # Its job, if it had become one, would have made this one's a DuplicateRequest.
+            await self._discard(received.replaced_key)
         self._faults.hit(GATEWAY_BEFORE_PUBLISH)
         try:
             await self._queue.publish(TranscriptionRequest(job.job_id, job.tenant))
@@ -460,6 +482,9 @@ class Uploads:
         continued elsewhere, or another file under the same key."""
         if earlier.job_id == received.job.job_id:
             return await self._answer_retry(earlier, earlier)
+        # Found before completing, the upload is still open with its parts: abort it.
+        assert received.writer is not None
+        await received.writer.abort()
         await self._discard(received.job.object_key)
         return await self._answer_retry(earlier, received.job)
 
