@@ -607,13 +607,21 @@ class FakePartialUploadRepository:
         self._uploads[(upload.tenant, upload.request_id)] = copy.deepcopy(upload)
 
     async def take_over(
-        self, tenant: str, request_id: str, *, stream: str, previous: str, now: datetime
+        self,
+        tenant: str,
+        request_id: str,
+        *,
+        stream: str,
+        previous: str,
+        next_part: int,
+        now: datetime,
     ) -> bool:
         self._check()
         stored = self._uploads.get((tenant, request_id))
-        if stored is None or stored.stream != previous:
+        if stored is None or stored.stream != previous or stored.next_part != next_part:
             return False
         stored.stream = stream
+        stored.next_part = next_part + 1
         stored.update_time = now
         return True
 
@@ -631,6 +639,8 @@ class FakePartialUploadRepository:
         if stored is None or stored.stream != stream:
             return False
         stored.parts = copy.deepcopy(list(parts))
+        if parts:
+            stored.next_part = parts[-1].number + 1
         stored.update_time = now
         return True
 

@@ -99,7 +99,9 @@ async def test_a_tenant_sees_only_its_own(uploads: PartialUploadRepository) -> N
     assert await uploads.get("other", "req-1") == other
     assert await uploads.get("third", "req-1") is None
     assert (
-        await uploads.take_over("acme", "req-1", stream="stream-c", previous="stream-b", now=T0)
+        await uploads.take_over(
+            "acme", "req-1", stream="stream-c", previous="stream-b", next_part=1, now=T0
+        )
         is False
     )
     assert (
@@ -119,7 +121,7 @@ async def test_only_the_stream_that_has_the_upload_can_take_it_over(
     later = T0 + timedelta(minutes=2)
     assert (
         await uploads.take_over(
-            "default", "req-1", stream="stream-b", previous="stream-a", now=later
+            "default", "req-1", stream="stream-b", previous="stream-a", next_part=1, now=later
         )
         is True
     )
@@ -130,7 +132,7 @@ async def test_only_the_stream_that_has_the_upload_can_take_it_over(
     even_later = T0 + timedelta(minutes=3)
     assert (
         await uploads.take_over(
-            "default", "req-1", stream="stream-c", previous="stream-a", now=even_later
+            "default", "req-1", stream="stream-c", previous="stream-a", next_part=1, now=even_later
         )
         is False
     )
@@ -145,10 +147,33 @@ async def test_only_the_stream_that_has_the_upload_can_take_it_over(
     # Nothing to take over once it is gone.
     assert (
         await uploads.take_over(
-            "default", "req-9", stream="stream-b", previous="stream-a", now=later
+            "default", "req-9", stream="stream-b", previous="stream-a", next_part=1, now=later
         )
         is False
     )
+
+
+async def test_a_take_over_starts_past_the_part_the_previous_stream_may_be_storing(
+    uploads: PartialUploadRepository,
+) -> None:
+    await uploads.save(make_partial_upload(stream="stream-a"))
+    assert await uploads.record_parts("default", "req-1", stream="stream-a", parts=[FIRST], now=T0)
+    recorded = await uploads.get("default", "req-1")
+    assert recorded is not None and recorded.next_part == FIRST.number + 1
+    # Read before stream-a recorded its second part: refused, the offset it read is stale.
+    assert await uploads.record_parts(
+        "default", "req-1", stream="stream-a", parts=[FIRST, SECOND], now=T0
+    )
+    assert not await uploads.take_over(
+        "default", "req-1", stream="stream-b", previous="stream-a", next_part=2, now=T0
+    )
+    assert await uploads.take_over(
+        "default", "req-1", stream="stream-b", previous="stream-a", next_part=3, now=T0
+    )
+    taken = await uploads.get("default", "req-1")
+    assert taken is not None
+    # stream-a may still be storing part 3: stream-b's parts start at 4.
+    assert (taken.stream, taken.next_part) == ("stream-b", 4)
 
 
 async def test_recording_parts_stores_them_all_and_bumps_the_update_time(
@@ -170,7 +195,9 @@ async def test_recording_parts_stores_them_all_and_bumps_the_update_time(
         is True
     )
     stored = await uploads.get("default", "req-1")
-    assert stored == replace(upload, parts=[FIRST, SECOND, LAST], update_time=second_time)
+    assert stored == replace(
+        upload, parts=[FIRST, SECOND, LAST], update_time=second_time, next_part=LAST.number + 1
+    )
     assert (
         await uploads.record_parts("default", "req-9", stream="stream-a", parts=[FIRST], now=T0)
         is False
@@ -209,7 +236,7 @@ async def test_stale_uploads_are_listed_oldest_first_up_to_the_limit(
     # A stream that takes an upload over makes it fresh again.
     assert (
         await uploads.take_over(
-            "default", "req-0", stream="stream-b", previous="stream-a", now=cut_off
+            "default", "req-0", stream="stream-b", previous="stream-a", next_part=1, now=cut_off
         )
         is True
     )
@@ -238,7 +265,7 @@ async def test_an_unreachable_database_is_unavailable() -> None:
             await uploads.save(make_partial_upload())
         with pytest.raises(DatabaseUnavailable, match="the database is unavailable"):
             await uploads.take_over(
-                "default", "req-1", stream="stream-b", previous="stream-a", now=T0
+                "default", "req-1", stream="stream-b", previous="stream-a", next_part=1, now=T0
             )
         with pytest.raises(DatabaseUnavailable, match="the database is unavailable"):
             await uploads.list_stale(T0, limit=10)

@@ -138,6 +138,7 @@ class TakenOverWhileListed(FakePartialUploadRepository):
                     upload.request_id,
                     stream="continuing-stream",
                     previous=upload.stream,
+                    next_part=upload.next_part,
                     now=NOW,
                 )
         return stale

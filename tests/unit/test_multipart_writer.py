@@ -175,3 +175,23 @@ async def test_a_store_failure_surfaces_on_the_next_write_and_pause_survives_it(
 def test_parts_smaller_than_s3_allows_are_refused() -> None:
     with pytest.raises(ValueError, match="at least"):
         MultipartWriter(FakeObjectStore(), KEY, "u", part_size=PART - 1)
+
+
+async def test_a_continuing_writer_numbers_its_parts_from_first_number() -> None:
+    """Part numbers need only ascend: a stream continuing another skips the number the
+    other may still be storing, and the object is still the parts in order."""
+    store = FakeObjectStore()
+    upload_id = await store.start_upload(KEY, "x")
+    data = data_of(2 * PART + 10)
+    first = MultipartWriter(store, KEY, upload_id, part_size=PART)
+    await write_all(first, data[:PART])
+    await first.pause()
+
+    second = MultipartWriter(
+        store, KEY, upload_id, part_size=PART, parts=first.parts, first_number=3
+    )
+    await write_all(second, data[PART:])
+    parts = await second.commit()
+
+    assert [part.number for part in parts] == [1, 3, 4]
+    assert store.objects[KEY] == data

@@ -334,12 +334,6 @@ async def test_an_upload_without_request_id_is_not_recorded_and_aborted_when_bro
     assert world.store.objects == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug, not fixed: a continuing stream reuses the part numbers after the "
-    "recorded ones, which the stream it took over may still be storing (needs the record "
-    "to reserve part numbers per stream)",
-)
 async def test_a_part_still_in_flight_from_a_taken_over_stream_spoils_no_part(
     world: World,
 ) -> None:

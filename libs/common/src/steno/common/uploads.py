@@ -51,6 +51,10 @@ class PartialUpload:
     create_time: datetime
     update_time: datetime
     parts: list[StoredPart] = field(default_factory=list)
+    # The number of the next part the stream that has the upload stores. A stream that takes
+    # the upload over numbers its parts from one past it: the stream it replaced may still be
+    # storing that part, and must not overwrite one of the new stream's.
+    next_part: int = 1
 
     @property
     def tenant(self) -> str:
@@ -77,10 +81,18 @@ class PartialUploadRepository(Protocol):
         ...
 
     async def take_over(
-        self, tenant: str, request_id: str, *, stream: str, previous: str, now: datetime
+        self,
+        tenant: str,
+        request_id: str,
+        *,
+        stream: str,
+        previous: str,
+        next_part: int,
+        now: datetime,
     ) -> bool:
-        """Hands the upload to ``stream`` if ``previous`` still has it; False if another
-        stream took it first or it is gone."""
+        """Hands the upload to ``stream`` if ``previous`` still has it and has recorded
+        nothing since it was read with ``next_part``, whose successor becomes the new
+        stream's first part number; False otherwise (or if it is gone)."""
         ...
 
     async def record_parts(
@@ -92,8 +104,9 @@ class PartialUploadRepository(Protocol):
         parts: Sequence[StoredPart],
         now: datetime,
     ) -> bool:
-        """Stores the upload's parts (all of them, in order) if ``stream`` still has it;
-        False if another stream took it over or it is gone."""
+        """Stores the upload's parts (all of them, in order) if ``stream`` still has it, the
+        next part number following the last of them; False if another stream took it over
+        or it is gone."""
         ...
 
     async def delete(self, tenant: str, request_id: str, *, stream: str | None = None) -> bool:

@@ -252,7 +252,12 @@ class Uploads:
             )
         stream = uuid.uuid4().hex
         if not await self._partials.take_over(
-            tenant, request_id, stream=stream, previous=partial.stream, now=self._clock()
+            tenant,
+            request_id,
+            stream=stream,
+            previous=partial.stream,
+            next_part=partial.next_part,
+            now=self._clock(),
         ):
             raise UploadTakenOver(
                 f"another stream took over the upload with request_id {request_id!r} just "
@@ -263,6 +268,7 @@ class Uploads:
             job,
             partial.store_upload_id,
             parts=partial.parts,
+            first_number=partial.next_part + 1,
             on_parts=self._recorder(tenant, request_id, stream),
         )
         # The hash needs the whole file: it is read back once the object is complete.
@@ -304,6 +310,7 @@ class Uploads:
         upload_id: str,
         *,
         parts: Sequence[StoredPart] = (),
+        first_number: int = 1,
         on_parts: PartsListener | None = None,
     ) -> MultipartWriter:
         return MultipartWriter(
@@ -312,6 +319,7 @@ class Uploads:
             upload_id,
             part_size=self._part_size,
             parts=parts,
+            first_number=first_number,
             on_parts=on_parts,
         )
 

@@ -129,6 +129,7 @@ partial_uploads = Table(
     # [[number, size, etag], ...] in part order: read and written whole, never queried.
     Column("parts", JSON, nullable=False),
     Column("stream", String(64), nullable=False),
+    Column("next_part", Integer, nullable=False),
     Column("create_time", UTCDateTime, nullable=False),
     Column("update_time", UTCDateTime, nullable=False),
     # What the janitor looks for: uploads no stream has written for a while.

@@ -47,6 +47,7 @@ def _to_row(upload: PartialUpload) -> dict[str, Any]:
         "audio_retention_seconds": int(request.audio_retention.total_seconds()),
         "parts": _parts_to_json(upload.parts),
         "stream": upload.stream,
+        "next_part": upload.next_part,
         "create_time": upload.create_time,
         "update_time": upload.update_time,
     }
@@ -74,6 +75,7 @@ def _from_row(row: Row[Any]) -> PartialUpload:
         create_time=m["create_time"],
         update_time=m["update_time"],
         parts=[StoredPart(number, size, etag) for number, size, etag in m["parts"]],
+        next_part=m["next_part"],
     )
 
 
@@ -117,12 +119,23 @@ class SqlPartialUploadRepository:
         raise NotImplementedError(f"partial uploads are not supported on {dialect}")
 
     async def take_over(
-        self, tenant: str, request_id: str, *, stream: str, previous: str, now: datetime
+        self,
+        tenant: str,
+        request_id: str,
+        *,
+        stream: str,
+        previous: str,
+        next_part: int,
+        now: datetime,
     ) -> bool:
         statement = (
             update(partial_uploads)
-            .where(_is_key(tenant, request_id), partial_uploads.c.stream == previous)
-            .values(stream=stream, update_time=now)
+            .where(
+                _is_key(tenant, request_id),
+                partial_uploads.c.stream == previous,
+                partial_uploads.c.next_part == next_part,
+            )
+            .values(stream=stream, next_part=next_part + 1, update_time=now)
         )
         async with transaction(self._engine) as conn:
             result = await conn.execute(statement)
@@ -140,7 +153,11 @@ class SqlPartialUploadRepository:
         statement = (
             update(partial_uploads)
             .where(_is_key(tenant, request_id), partial_uploads.c.stream == stream)
-            .values(parts=_parts_to_json(parts), update_time=now)
+            .values(
+                parts=_parts_to_json(parts),
+                update_time=now,
+                **({"next_part": parts[-1].number + 1} if parts else {}),
+            )
         )
         async with transaction(self._engine) as conn:
             result = await conn.execute(statement)

@@ -33,6 +33,7 @@ class MultipartWriter:
         *,
         part_size: int,
         parts: Sequence[StoredPart] = (),
+        first_number: int = 1,
         on_parts: PartsListener | None = None,
     ) -> None:
         if part_size < MIN_PART_BYTES:
@@ -42,6 +43,10 @@ class MultipartWriter:
         self._store = store
         self._part_size = part_size
         self._parts = list(parts)
+        # Part numbers need only ascend: this writer's start at ``first_number``, or past the
+        # stored parts' if that is higher (a stream continuing another skips the number the
+        # other may still be storing).
+        self._next_number = max([first_number, *(part.number + 1 for part in self._parts)])
         self._on_parts = on_parts
         # The bytes of the part being filled: views of the chunks as they came, joined once
         # (the one copy a part costs) when the part is full.
@@ -106,9 +111,10 @@ class MultipartWriter:
 
     async def _send(self, data: bytes) -> None:
         await self._settle()
-        number = len(self._parts) + 1
+        number = self._next_number
         if number > MAX_PARTS:
             raise ValueError(f"an upload may have at most {MAX_PARTS} parts")
+        self._next_number += 1
         self._in_flight = asyncio.create_task(self._store_part(number, data))
 
     async def _store_part(self, number: int, data: bytes) -> None:

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("audio_retention_seconds", sa.BigInteger(), nullable=False),
         sa.Column("parts", sa.JSON(), nullable=False),
         sa.Column("stream", sa.String(64), nullable=False),
+        sa.Column("next_part", sa.Integer(), nullable=False),
         sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
         sa.Column("update_time", sa.DateTime(timezone=True), nullable=False),
     )
