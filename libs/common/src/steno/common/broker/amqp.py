@@ -50,17 +50,14 @@ from aiormq.exceptions import AMQPError, ChannelInvalidStateError, ChannelPrecon
 from google.protobuf.message import DecodeError
 from yarl import URL
 
-from steno.common.broker import (
+from steno.common.broker.delivery import FailurePause, Outcome, deliver, deliver_dead_letter
+from steno.common.broker.job_queue import (
     DEFAULT_DELIVERY_LIMIT,
     GAVE_UP_REASON,
     DeadLetter,
     DeadLetterHandler,
-    FailurePause,
     Handler,
-    Outcome,
     TranscriptionRequest,
-    deliver,
-    deliver_dead_letter,
     delivery_limit_reason,
 )
 from steno.common.errors import BrokerUnavailable
