@@ -35,7 +35,8 @@ from google.protobuf.message import DecodeError
 
 from steno.common.broker.amqp import CONTENT_TYPE
 from steno.common.errors import BrokerUnavailable
-from steno.common.events import Fanout, JobUpdate, Subscription
+from steno.common.events.fanout import Fanout, Subscription
+from steno.common.events.job_events import JobUpdate
 from steno.common.jobs import JobState
 from steno.v1 import events_pb2, job_pb2
 

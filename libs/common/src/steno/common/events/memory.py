@@ -6,7 +6,8 @@ from __future__ import annotations
 import uuid
 from contextlib import AbstractAsyncContextManager
 
-from steno.common.events import Fanout, JobUpdate, Subscription
+from steno.common.events.fanout import Fanout, Subscription
+from steno.common.events.job_events import JobUpdate
 
 
 class InProcessJobEvents:

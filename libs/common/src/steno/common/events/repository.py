@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from steno.common.events import JobEvents, JobUpdate
+from steno.common.events.job_events import JobEvents, JobUpdate
 from steno.common.jobs import Job, JobRepository, JobState
 
 log = logging.getLogger(__name__)
