@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from steno.common.lexicon import LexiconEntry
-from steno.common.lexicon.rewrite import Rewriter
+from steno.transcriber.rewriting import Rewriter
 
 SIZES = (10, 500, 5000)
 RUNS = 5

@@ -19,10 +19,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from steno.common.engine import TranscriptionOptions
 from steno.common.settings import Settings
 from steno.transcriber.engines.local import LocalWhisperEngine
 from steno.transcriber.engines.models import resolve_model
+from steno.transcriber.engines.port import TranscriptionOptions
 from tests.tone_bursts import write_tone_bursts
 
 MINUTES = (10, 20, 40, 80)

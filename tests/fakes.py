@@ -27,7 +27,6 @@ from steno.common.broker import (
     TranscriptionRequest,
     delivery_limit_reason,
 )
-from steno.common.engine import TranscriptionOptions
 from steno.common.errors import DependencyUnavailable
 from steno.common.jobs import (
     DEFAULT_TENANT,
@@ -49,6 +48,7 @@ from steno.common.storage import (
     StoredPart,
 )
 from steno.common.uploads import PartialUpload, UploadRequest
+from steno.transcriber.engines.port import TranscriptionOptions
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import jiwer
 import pytest
 
-from steno.common.engine import TranscriptionOptions
 from steno.common.jobs import Transcript
 from steno.transcriber.engines.local import LocalWhisperEngine
 from steno.transcriber.engines.models import installed_base_model, resolve_model
+from steno.transcriber.engines.port import TranscriptionOptions
 from tests.support import AUDIO
 
 

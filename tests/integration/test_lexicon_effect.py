@@ -13,9 +13,9 @@ import grpc
 from steno.common.broker import TranscriptionRequest
 from steno.common.jobs import Job, JobState
 from steno.common.lexicon import LexiconEntry
-from steno.common.lexicon.rewrite import Rewriter
 from steno.transcriber.engines.local import LocalWhisperEngine
 from steno.transcriber.pipeline import JobProcessor
+from steno.transcriber.rewriting import Rewriter
 from steno.v1 import lexicon_pb2, lexicon_pb2_grpc
 from steno.v1 import transcription_service_pb2 as pb
 from tests.integration.conftest import Gateway

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
-from steno.common.engine import EngineError, EngineUnavailable, TranscriptionOptions
 from steno.common.jobs import Segment
 from steno.transcriber.engines.openai import (
     MAX_PROMPT_CHARS,
@@ -24,6 +23,7 @@ from steno.transcriber.engines.openai import (
     OpenAIEngine,
     vocabulary_prompt,
 )
+from steno.transcriber.engines.port import EngineError, EngineUnavailable, TranscriptionOptions
 from tests.support import AUDIO, free_port
 from tests.tone_bursts import ToneBursts, write_tone_bursts
 

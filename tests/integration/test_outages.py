@@ -21,12 +21,12 @@ from steno.common.db import (
     SqlPartialUploadRepository,
     create_engine,
 )
-from steno.common.engine import TranscriptionOptions
 from steno.common.errors import DependencyUnavailable
 from steno.common.events.memory import InProcessJobEvents
 from steno.common.jobs import Job, JobState, Transcript
 from steno.common.settings import Settings
 from steno.gateway.service import build_gateway
+from steno.transcriber.engines.port import TranscriptionOptions
 from steno.transcriber.pipeline import JobProcessor
 from steno.v1 import transcription_service_pb2 as pb
 from steno.v1 import transcription_service_pb2_grpc

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from steno.common.broker import RetryLater, TranscriptionRequest
-from steno.common.engine import EngineError, TranscriptionOptions
 from steno.common.jobs import JobState, Transcript
 from steno.common.lexicon import LexiconEntry
 from steno.transcriber.engines.local import LocalWhisperEngine, Stopped
 from steno.transcriber.engines.models import resolve_model
+from steno.transcriber.engines.port import EngineError, TranscriptionOptions
 from steno.transcriber.pipeline import JobProcessor
 from steno.v1 import transcription_service_pb2 as pb
 from tests.fakes import make_lexicon

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from steno.common.broker import GiveUp, RetryLater, TranscriptionRequest
-from steno.common.engine import TranscriptionOptions
 from steno.common.jobs import Job, JobState, Transcript
 from steno.common.lexicon import Lexicon
+from steno.transcriber.engines.port import TranscriptionOptions
 from steno.transcriber.pipeline import JobProcessor
 from tests.fakes import (
     T0,

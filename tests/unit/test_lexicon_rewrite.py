@@ -11,7 +11,7 @@ import unicodedata
 import pytest
 
 from steno.common.lexicon.model import LexiconEntry, Replacement
-from steno.common.lexicon.rewrite import (
+from steno.transcriber.rewriting import (
     _SCANNED,
     _UNSPACED,
     Rewrite,

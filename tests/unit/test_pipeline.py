@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from steno.common.broker import FailurePause, RetryLater, TranscriptionRequest
-from steno.common.engine import EngineError, EngineUnavailable, TranscriptionOptions
 from steno.common.errors import DatabaseUnavailable, StorageUnavailable
 from steno.common.jobs import Job, JobError, JobState, PostProcessing, Segment, Transcript
 from steno.common.lexicon import LexiconEntry, Replacement
+from steno.transcriber.engines.port import EngineError, EngineUnavailable, TranscriptionOptions
 from steno.transcriber.pipeline import JobProcessor, RetryPolicy
 from tests.fakes import (
     T0,
@@ -429,7 +429,7 @@ async def test_a_post_processing_failure_keeps_the_original_and_warns(
     def broken(self: object, text: str) -> None:
         raise RuntimeError("rewrite exploded")
 
-    monkeypatch.setattr("steno.common.lexicon.rewrite.Rewriter.apply", broken)
+    monkeypatch.setattr("steno.transcriber.rewriting.Rewriter.apply", broken)
     await world.handle()
 
     job = world.stored()

@@ -34,14 +34,19 @@ from steno.common.broker import (
     RetryLater,
     TranscriptionRequest,
 )
-from steno.common.engine import Engine, EngineError, EngineUnavailable, TranscriptionOptions
 from steno.common.errors import DependencyUnavailable
 from steno.common.faults import TRANSCRIBER_BEFORE_ENGINE, Faults
 from steno.common.jobs import Job, JobError, JobRepository, JobState, PostProcessing, Transcript
 from steno.common.lexicon import Lexicon, LexiconRepository
-from steno.common.lexicon.rewrite import vocabulary
 from steno.common.storage import ObjectStore
+from steno.transcriber.engines.port import (
+    Engine,
+    EngineError,
+    EngineUnavailable,
+    TranscriptionOptions,
+)
 from steno.transcriber.postprocess import post_process
+from steno.transcriber.rewriting import vocabulary
 
 log = logging.getLogger(__name__)
 

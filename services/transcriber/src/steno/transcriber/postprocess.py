@@ -10,7 +10,7 @@ import logging
 
 from steno.common.jobs import PostProcessing, Segment, Transcript
 from steno.common.lexicon import Lexicon
-from steno.common.lexicon.rewrite import Rewriter
+from steno.transcriber.rewriting import Rewriter
 
 log = logging.getLogger(__name__)
 

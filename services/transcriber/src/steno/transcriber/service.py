@@ -14,7 +14,6 @@ from steno.common.adapters import (
 )
 from steno.common.broker import JobQueue
 from steno.common.db import SqlJobRepository, SqlLexiconRepository
-from steno.common.engine import Engine
 from steno.common.events.repository import EventingJobRepository
 from steno.common.faults import Faults
 from steno.common.grpc_server import GrpcServer
@@ -27,6 +26,7 @@ from steno.common.storage import ObjectStore
 from steno.transcriber.engines.local import LocalWhisperEngine
 from steno.transcriber.engines.models import resolve_model
 from steno.transcriber.engines.openai import OpenAIEngine
+from steno.transcriber.engines.port import Engine
 from steno.transcriber.pipeline import JobProcessor, RetryPolicy
 
 log = logging.getLogger(__name__)

@@ -1,1 +1,1 @@
-"""Speech engine adapters behind :class:`steno.common.engine.Engine`."""
+"""Speech engine adapters behind :class:`steno.transcriber.engines.port.Engine`."""

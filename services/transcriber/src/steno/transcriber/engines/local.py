@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 import av
 
-from steno.common.engine import EngineError, TranscriptionOptions
 from steno.common.jobs import Segment, Transcript
 from steno.transcriber.engines.chunking import (
     SAMPLE_RATE,
@@ -31,6 +30,7 @@ from steno.transcriber.engines.chunking import (
     pieces_on_silence,
 )
 from steno.transcriber.engines.models import ResolvedModel
+from steno.transcriber.engines.port import EngineError, TranscriptionOptions
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel

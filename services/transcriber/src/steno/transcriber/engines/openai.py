@@ -31,7 +31,6 @@ import av
 import openai
 from openai.types.audio import TranscriptionVerbose
 
-from steno.common.engine import EngineError, EngineUnavailable, TranscriptionOptions
 from steno.common.jobs import Segment, Transcript
 from steno.transcriber.engines.chunking import (
     CONTENT_TYPE,
@@ -42,6 +41,7 @@ from steno.transcriber.engines.chunking import (
     split_on_silence,
 )
 from steno.transcriber.engines.languages import language_code
+from steno.transcriber.engines.port import EngineError, EngineUnavailable, TranscriptionOptions
 
 log = logging.getLogger(__name__)
 
