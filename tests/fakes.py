@@ -267,7 +267,7 @@ class FakeJobRepository:
         *,
         expected: JobState,
         owner: str | None = None,
-        lease_expired_by: datetime | None = None,
+        expired_by: datetime | None = None,
     ) -> bool:
         if expected in self.update_errors:
             raise self.update_errors[expected]
@@ -276,7 +276,7 @@ class FakeJobRepository:
             stored is not None
             and stored.state is expected
             and (owner is None or stored.lease_owner == owner)
-            and (lease_expired_by is None or stored.lease_expired(lease_expired_by))
+            and (expired_by is None or stored.lease_expired(expired_by))
         )
         self.updates.append((job.job_id, expected, written))
         if stored is None or not written:

@@ -266,11 +266,11 @@ class JobRepository(Protocol):
         *,
         expected: JobState,
         owner: str | None = None,
-        lease_expired_by: datetime | None = None,
+        expired_by: datetime | None = None,
     ) -> bool:
         """Writes the job's mutable fields if its stored state is still ``expected`` (and,
         when ``owner`` is given, its stored lease is still that worker's; when
-        ``lease_expired_by`` is given, the stored lease had run out by then, so that taking
+        ``expired_by`` is given, the stored lease had run out by then, so that taking
         over a job loses to a worker that renewed its lease meanwhile).
 
         The condition makes each transition happen once, however many workers race for it,

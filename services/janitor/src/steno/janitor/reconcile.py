@@ -81,7 +81,7 @@ async def _hand_back(jobs: JobRepository, queue: JobQueue, job: Job, now: dateti
     # Unpublished until the broker confirms: if publishing fails now, the next pass
     # publishes it as any other unpublished job.
     job.publish_time = None
-    if not await jobs.update(job, expected=JobState.PROCESSING, owner=owner, lease_expired_by=now):
+    if not await jobs.update(job, expected=JobState.PROCESSING, owner=owner, expired_by=now):
         return False
     log.warning(
         "abandoned job handed back", extra={"job_id": str(job.job_id), "from": owner or "?"}

@@ -202,7 +202,7 @@ class JobProcessor:
             previous = job.lease_owner or None
             job.take_over(now, owner=self.worker_id, lease_until=now + self._lease)
             claimed = await self._jobs.update(
-                job, expected=JobState.PROCESSING, owner=previous, lease_expired_by=expired_by
+                job, expected=JobState.PROCESSING, owner=previous, expired_by=expired_by
             )
             if claimed:
                 log.warning("abandoned job taken over", extra={**context, "from": previous})
@@ -226,7 +226,7 @@ class JobProcessor:
         reason = f"its worker stopped {job.attempts} times before finishing it"
         job.fail(_gave_up(reason), self._clock())
         if await self._jobs.update(
-            job, expected=JobState.PROCESSING, owner=previous, lease_expired_by=expired_by
+            job, expected=JobState.PROCESSING, owner=previous, expired_by=expired_by
         ):
             JOBS_FINISHED.labels(job.state.value).inc()
         raise GiveUp(reason)

@@ -1,9 +1,9 @@
 """The database adapter: schema, repositories and migrations, on Postgres or SQLite."""
 
 from steno.common.db.connection import create_engine
+from steno.common.db.jobs import SqlJobRepository
 from steno.common.db.lexicons import SqlLexiconRepository
-from steno.common.db.repository import SqlJobRepository
-from steno.common.db.uploads import SqlPartialUploadRepository
+from steno.common.db.partial_uploads import SqlPartialUploadRepository
 
 __all__ = [
     "SqlJobRepository",

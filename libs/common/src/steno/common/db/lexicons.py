@@ -2,34 +2,39 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, Row, and_, delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from steno.common.db.schema import lexicons
-from steno.common.db.transaction import transaction
+from steno.common.db.transaction import execute, fetch_all, fetch_first
 from steno.common.lexicon import Lexicon, LexiconEntry
 from steno.common.paging import PageCursor
 
+# The Lexicon fields stored as they are, each in the column of its name.
+_PLAIN = tuple(f.name for f in dataclasses.fields(Lexicon) if f.name != "entries")
+# What an update may change.
+_UPDATABLE = ("name", "language", "version", "entries", "update_time")
 
-def _entries_to_json(entries: list[LexiconEntry]) -> list[dict[str, Any]]:
-    return [{"phrase": e.phrase, "sounds_like": list(e.sounds_like)} for e in entries]
+
+def _to_row(lexicon: Lexicon) -> dict[str, Any]:
+    entries = [{"phrase": e.phrase, "sounds_like": list(e.sounds_like)} for e in lexicon.entries]
+    return {**{name: getattr(lexicon, name) for name in _PLAIN}, "entries": entries}
 
 
 def _from_row(row: Row[Any]) -> Lexicon:
     m = row._mapping
     return Lexicon(
-        lexicon_id=m["lexicon_id"],
-        tenant=m["tenant"],
-        name=m["name"],
-        language=m["language"],
-        version=m["version"],
+        **{name: m[name] for name in _PLAIN},
         entries=[LexiconEntry(e["phrase"], tuple(e["sounds_like"])) for e in m["entries"]],
-        create_time=m["create_time"],
-        update_time=m["update_time"],
     )
+
+
+def _is_tenants(lexicon_id: uuid.UUID, tenant: str) -> ColumnElement[bool]:
+    return and_(lexicons.c.lexicon_id == lexicon_id, lexicons.c.tenant == tenant)
 
 
 class SqlLexiconRepository:
@@ -39,25 +44,12 @@ class SqlLexiconRepository:
         self._engine = engine
 
     async def add(self, lexicon: Lexicon) -> None:
-        row = {
-            "lexicon_id": lexicon.lexicon_id,
-            "tenant": lexicon.tenant,
-            "name": lexicon.name,
-            "language": lexicon.language,
-            "version": lexicon.version,
-            "entries": _entries_to_json(lexicon.entries),
-            "create_time": lexicon.create_time,
-            "update_time": lexicon.update_time,
-        }
-        async with transaction(self._engine) as conn:
-            await conn.execute(insert(lexicons).values(row))
+        await execute(self._engine, insert(lexicons).values(_to_row(lexicon)))
 
     async def get(self, lexicon_id: uuid.UUID, tenant: str) -> Lexicon | None:
-        query = select(lexicons).where(
-            lexicons.c.lexicon_id == lexicon_id, lexicons.c.tenant == tenant
+        row = await fetch_first(
+            self._engine, select(lexicons).where(_is_tenants(lexicon_id, tenant))
         )
-        async with transaction(self._engine) as conn:
-            row = (await conn.execute(query)).first()
         return _from_row(row) if row else None
 
     async def list_lexicons(
@@ -69,37 +61,22 @@ class SqlLexiconRepository:
                 tuple_(lexicons.c.create_time, lexicons.c.lexicon_id)
                 < tuple_(after.create_time, after.id)
             )
-        query = query.order_by(lexicons.c.create_time.desc(), lexicons.c.lexicon_id.desc()).limit(
-            limit
-        )
-        async with transaction(self._engine) as conn:
-            rows = (await conn.execute(query)).all()
+        newest_first = (lexicons.c.create_time.desc(), lexicons.c.lexicon_id.desc())
+        rows = await fetch_all(self._engine, query.order_by(*newest_first).limit(limit))
         return [_from_row(row) for row in rows]
 
     async def update(self, lexicon: Lexicon, *, expected_version: int) -> bool:
+        row = _to_row(lexicon)
         statement = (
             update(lexicons)
             .where(
-                lexicons.c.lexicon_id == lexicon.lexicon_id,
-                lexicons.c.tenant == lexicon.tenant,
+                _is_tenants(lexicon.lexicon_id, lexicon.tenant),
                 lexicons.c.version == expected_version,
             )
-            .values(
-                name=lexicon.name,
-                language=lexicon.language,
-                version=lexicon.version,
-                entries=_entries_to_json(lexicon.entries),
-                update_time=lexicon.update_time,
-            )
+            .values({name: row[name] for name in _UPDATABLE})
         )
-        async with transaction(self._engine) as conn:
-            result = await conn.execute(statement)
-        return result.rowcount == 1
+        return await execute(self._engine, statement) == 1
 
     async def delete(self, lexicon_id: uuid.UUID, tenant: str) -> bool:
-        statement = delete(lexicons).where(
-            lexicons.c.lexicon_id == lexicon_id, lexicons.c.tenant == tenant
-        )
-        async with transaction(self._engine) as conn:
-            result = await conn.execute(statement)
-        return result.rowcount == 1
+        statement = delete(lexicons).where(_is_tenants(lexicon_id, tenant))
+        return await execute(self._engine, statement) == 1

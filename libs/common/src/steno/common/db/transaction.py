@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
+from sqlalchemy import Executable, Row
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -24,6 +26,24 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         if not exc.connection_invalidated:
             raise
         raise DatabaseUnavailable(f"the database connection was lost: {_brief(exc)}") from exc
+
+
+async def fetch_all(engine: AsyncEngine, query: Executable) -> Sequence[Row[Any]]:
+    """Every row ``query`` selects, in a transaction of its own."""
+    async with transaction(engine) as conn:
+        return (await conn.execute(query)).all()
+
+
+async def fetch_first(engine: AsyncEngine, query: Executable) -> Row[Any] | None:
+    """The first row ``query`` selects, if any, in a transaction of its own."""
+    async with transaction(engine) as conn:
+        return (await conn.execute(query)).first()
+
+
+async def execute(engine: AsyncEngine, statement: Executable) -> int:
+    """Runs a write in a transaction of its own; returns how many rows it matched."""
+    async with transaction(engine) as conn:
+        return (await conn.execute(statement)).rowcount
 
 
 def _brief(exc: BaseException) -> str:

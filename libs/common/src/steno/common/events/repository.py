@@ -6,18 +6,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
+from steno.common.clock import Clock, utc_now
 from steno.common.events.job_events import JobEvents, JobUpdate
-from steno.common.jobs import Job, JobRepository, JobState
+from steno.common.jobs import Job, JobRepository
 
 log = logging.getLogger(__name__)
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class EventingJobRepository:
@@ -30,13 +25,7 @@ class EventingJobRepository:
     straight to the wrapped repository.
     """
 
-    def __init__(
-        self,
-        jobs: JobRepository,
-        events: JobEvents,
-        *,
-        clock: Callable[[], datetime] = _utc_now,
-    ) -> None:
+    def __init__(self, jobs: JobRepository, events: JobEvents, *, clock: Clock = utc_now) -> None:
         self._jobs = jobs
         self._events = events
         self._clock = clock
@@ -51,17 +40,9 @@ class EventingJobRepository:
         await self._jobs.add(job)
         await self._announce(job)
 
-    async def update(
-        self,
-        job: Job,
-        *,
-        expected: JobState,
-        owner: str | None = None,
-        lease_expired_by: datetime | None = None,
-    ) -> bool:
-        written = await self._jobs.update(
-            job, expected=expected, owner=owner, lease_expired_by=lease_expired_by
-        )
+    async def update(self, job: Job, **conditions: Any) -> bool:
+        """:meth:`JobRepository.update` (same conditions), announced if it wrote."""
+        written = await self._jobs.update(job, **conditions)
         if written:
             await self._announce(job)
         return written

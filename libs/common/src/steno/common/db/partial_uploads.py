@@ -7,6 +7,7 @@ same upload cannot both think they have it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.dml import Insert
 
 from steno.common.db.schema import partial_uploads
-from steno.common.db.transaction import transaction
+from steno.common.db.transaction import execute, fetch_all, fetch_first
 from steno.common.storage import StoredPart
 from steno.common.uploads import PartialUpload, UploadRequest
 
@@ -30,52 +31,38 @@ def _parts_to_json(parts: Sequence[StoredPart]) -> list[list[Any]]:
     return [[part.number, part.size, part.etag] for part in parts]
 
 
+# The fields of the upload and of its request stored as they are, each in the column of its
+# name; the others are converted by _to_row and _from_row.
+_PLAIN_UPLOAD = tuple(
+    f.name for f in dataclasses.fields(PartialUpload) if f.name not in {"request", "parts"}
+)
+_PLAIN_REQUEST = tuple(
+    f.name for f in dataclasses.fields(UploadRequest) if f.name not in {"audio_retention", "labels"}
+)
+
+
 def _to_row(upload: PartialUpload) -> dict[str, Any]:
     request = upload.request
     return {
-        "tenant": request.tenant,
-        "request_id": request.request_id,
-        "job_id": upload.job_id,
-        "object_key": upload.object_key,
-        "store_upload_id": upload.store_upload_id,
-        "content_type": upload.content_type,
-        "filename": request.filename,
-        "language": request.language,
-        "lexicon_id": request.lexicon_id,
-        "engine": request.engine,
+        **{name: getattr(upload, name) for name in _PLAIN_UPLOAD},
+        **{name: getattr(request, name) for name in _PLAIN_REQUEST},
         "labels": dict(request.labels),
         "audio_retention_seconds": int(request.audio_retention.total_seconds()),
         "parts": _parts_to_json(upload.parts),
-        "stream": upload.stream,
-        "next_part": upload.next_part,
-        "create_time": upload.create_time,
-        "update_time": upload.update_time,
     }
 
 
 def _from_row(row: Row[Any]) -> PartialUpload:
     m = row._mapping
     request = UploadRequest(
-        tenant=m["tenant"],
-        filename=m["filename"],
-        language=m["language"],
-        lexicon_id=m["lexicon_id"],
-        engine=m["engine"],
+        **{name: m[name] for name in _PLAIN_REQUEST},
         audio_retention=timedelta(seconds=m["audio_retention_seconds"]),
         labels=dict(m["labels"]),
-        request_id=m["request_id"],
     )
     return PartialUpload(
+        **{name: m[name] for name in _PLAIN_UPLOAD},
         request=request,
-        job_id=m["job_id"],
-        object_key=m["object_key"],
-        store_upload_id=m["store_upload_id"],
-        content_type=m["content_type"],
-        stream=m["stream"],
-        create_time=m["create_time"],
-        update_time=m["update_time"],
         parts=[StoredPart(number, size, etag) for number, size, etag in m["parts"]],
-        next_part=m["next_part"],
     )
 
 
@@ -91,13 +78,11 @@ class SqlPartialUploadRepository:
 
     async def get(self, tenant: str, request_id: str) -> PartialUpload | None:
         query = select(partial_uploads).where(_is_key(tenant, request_id))
-        async with transaction(self._engine) as conn:
-            row = (await conn.execute(query)).first()
+        row = await fetch_first(self._engine, query)
         return _from_row(row) if row else None
 
     async def save(self, upload: PartialUpload) -> None:
-        async with transaction(self._engine) as conn:
-            await conn.execute(self._upsert(_to_row(upload)))
+        await execute(self._engine, self._upsert(_to_row(upload)))
 
     def _upsert(self, row: dict[str, Any]) -> Insert:
         """One INSERT ... ON CONFLICT DO UPDATE (both backends have it): a delete and an
@@ -137,9 +122,7 @@ class SqlPartialUploadRepository:
             )
             .values(stream=stream, next_part=next_part + 1, update_time=now)
         )
-        async with transaction(self._engine) as conn:
-            result = await conn.execute(statement)
-        return result.rowcount == 1
+        return await execute(self._engine, statement) == 1
 
     async def record_parts(
         self,
@@ -159,17 +142,13 @@ class SqlPartialUploadRepository:
                 **({"next_part": parts[-1].number + 1} if parts else {}),
             )
         )
-        async with transaction(self._engine) as conn:
-            result = await conn.execute(statement)
-        return result.rowcount == 1
+        return await execute(self._engine, statement) == 1
 
     async def delete(self, tenant: str, request_id: str, *, stream: str | None = None) -> bool:
         statement = delete(partial_uploads).where(_is_key(tenant, request_id))
         if stream is not None:
             statement = statement.where(partial_uploads.c.stream == stream)
-        async with transaction(self._engine) as conn:
-            result = await conn.execute(statement)
-        return result.rowcount == 1
+        return await execute(self._engine, statement) == 1
 
     async def list_stale(self, updated_before: datetime, *, limit: int) -> list[PartialUpload]:
         # The key breaks ties, so that every backend gives the same order.
@@ -183,11 +162,8 @@ class SqlPartialUploadRepository:
             )
             .limit(limit)
         )
-        async with transaction(self._engine) as conn:
-            rows = (await conn.execute(query)).all()
-        return [_from_row(row) for row in rows]
+        return [_from_row(row) for row in await fetch_all(self._engine, query)]
 
     async def store_upload_ids(self) -> set[str]:
-        query = select(partial_uploads.c.store_upload_id)
-        async with transaction(self._engine) as conn:
-            return set((await conn.execute(query)).scalars())
+        rows = await fetch_all(self._engine, select(partial_uploads.c.store_upload_id))
+        return {row.store_upload_id for row in rows}

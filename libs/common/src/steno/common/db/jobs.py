@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, insert, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Row, Select, and_, delete, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from steno.common.clock import Clock, utc_now
 from steno.common.db.schema import jobs
-from steno.common.db.transaction import transaction
+from steno.common.db.transaction import execute, fetch_all, fetch_first
 from steno.common.jobs import (
     TERMINAL_STATES,
     UPDATABLE_FIELDS,
@@ -31,45 +33,29 @@ _UPDATABLE_COLUMNS = tuple(
     for name in UPDATABLE_FIELDS
     for column in (("error_code", "error_message") if name == "error" else (name,))
 )
+# The Job fields stored as they are, each in the column of its name; the others are
+# converted by _to_row and _from_row.
+_CONVERTED = frozenset(
+    {"state", "audio_retention", "segments", "replacements", "warnings", "error", "labels"}
+    | {"request_id", "lease_owner"}
+)
+_PLAIN = tuple(f.name for f in dataclasses.fields(Job) if f.name not in _CONVERTED)
 
 
 def _to_row(job: Job, now: datetime) -> dict[str, Any]:
     return {
-        "job_id": job.job_id,
-        "tenant": job.tenant,
+        **{name: getattr(job, name) for name in _PLAIN},
         "state": job.state.value,
-        "object_key": job.object_key,
-        "filename": job.filename,
-        "content_type": job.content_type,
-        "size_bytes": job.size_bytes,
-        "sha256": job.sha256,
         "audio_retention_seconds": int(job.audio_retention.total_seconds()),
-        "language": job.language,
-        "language_probability": job.language_probability,
-        "lexicon_id": job.lexicon_id,
-        "lexicon_version": job.lexicon_version,
-        "engine": job.engine,
-        "model": job.model,
-        "duration_seconds": job.duration_seconds,
-        "original_text": job.original_text,
-        "processed_text": job.processed_text,
         "segments": [[s.start, s.end, s.text] for s in job.segments],
         "replacements": [[r.original, r.replacement, r.offset] for r in job.replacements],
         "warnings": list(job.warnings),
         "error_code": job.error.code if job.error else None,
         "error_message": job.error.message if job.error else None,
-        "attempts": job.attempts,
-        "progress": job.progress,
         "labels": dict(job.labels),
+        # Empty means none, stored as NULL: NULLs never collide in the unique index.
         "request_id": job.request_id or None,
-        "create_time": job.create_time,
-        "start_time": job.start_time,
-        "complete_time": job.complete_time,
-        "audio_expire_time": job.audio_expire_time,
-        "audio_delete_time": job.audio_delete_time,
         "lease_owner": job.lease_owner or None,
-        "lease_expire_time": job.lease_expire_time,
-        "publish_time": job.publish_time,
         "update_time": now,
     }
 
@@ -82,71 +68,44 @@ def _from_row(row: Row[Any]) -> Job:
         else None
     )
     return Job(
-        job_id=m["job_id"],
-        tenant=m["tenant"],
+        **{name: m[name] for name in _PLAIN},
         state=JobState(m["state"]),
-        object_key=m["object_key"],
-        filename=m["filename"],
-        content_type=m["content_type"],
-        size_bytes=m["size_bytes"],
-        sha256=m["sha256"],
         audio_retention=timedelta(seconds=m["audio_retention_seconds"]),
-        create_time=m["create_time"],
-        language=m["language"],
-        language_probability=m["language_probability"],
-        lexicon_id=m["lexicon_id"],
-        lexicon_version=m["lexicon_version"],
-        engine=m["engine"],
-        model=m["model"],
-        duration_seconds=m["duration_seconds"],
-        original_text=m["original_text"],
-        processed_text=m["processed_text"],
         segments=[Segment(start, end, text) for start, end, text in m["segments"]],
         replacements=[Replacement(*replacement) for replacement in m["replacements"]],
         warnings=list(m["warnings"]),
         error=error,
-        attempts=m["attempts"],
-        progress=m["progress"],
         labels=dict(m["labels"]),
         request_id=m["request_id"] or "",
-        start_time=m["start_time"],
-        complete_time=m["complete_time"],
-        audio_expire_time=m["audio_expire_time"],
-        audio_delete_time=m["audio_delete_time"],
         lease_owner=m["lease_owner"] or "",
-        lease_expire_time=m["lease_expire_time"],
-        publish_time=m["publish_time"],
     )
 
 
 class SqlJobRepository:
     """Jobs in a SQL database; each method is its own short transaction."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, clock: Clock = utc_now) -> None:
         self._engine = engine
+        self._clock = clock
 
     async def add(self, job: Job) -> None:
         try:
-            async with transaction(self._engine) as conn:
-                await conn.execute(insert(jobs).values(_to_row(job, job.create_time)))
+            await execute(self._engine, insert(jobs).values(_to_row(job, job.create_time)))
         except IntegrityError as exc:
             # Job ids are fresh UUIDs: the one constraint a new row can break is the
             # tenant's unique request_id.
             raise DuplicateRequest(job.request_id) from exc
 
     async def find_by_request(self, tenant: str, request_id: str) -> Job | None:
-        query = select(jobs).where(jobs.c.tenant == tenant, jobs.c.request_id == request_id)
-        async with transaction(self._engine) as conn:
-            row = (await conn.execute(query)).first()
-        return _from_row(row) if row else None
+        return await self._first(
+            select(jobs).where(jobs.c.tenant == tenant, jobs.c.request_id == request_id)
+        )
 
     async def get(self, job_id: uuid.UUID, tenant: str | None = None) -> Job | None:
         query = select(jobs).where(jobs.c.job_id == job_id)
         if tenant is not None:
             query = query.where(jobs.c.tenant == tenant)
-        async with transaction(self._engine) as conn:
-            row = (await conn.execute(query)).first()
-        return _from_row(row) if row else None
+        return await self._first(query)
 
     async def list_jobs(
         self,
@@ -165,14 +124,12 @@ class SqlJobRepository:
             query = query.where(
                 tuple_(jobs.c.create_time, jobs.c.job_id) < tuple_(after.create_time, after.id)
             )
-        query = query.order_by(jobs.c.create_time.desc(), jobs.c.job_id.desc()).limit(limit)
-        async with transaction(self._engine) as conn:
-            rows = (await conn.execute(query)).all()
-        return [_from_row(row) for row in rows]
+        return await self._all(
+            query.order_by(jobs.c.create_time.desc(), jobs.c.job_id.desc()).limit(limit)
+        )
 
     async def delete(self, job_id: uuid.UUID) -> None:
-        async with transaction(self._engine) as conn:
-            await conn.execute(delete(jobs).where(jobs.c.job_id == job_id))
+        await execute(self._engine, delete(jobs).where(jobs.c.job_id == job_id))
 
     async def update(
         self,
@@ -180,25 +137,16 @@ class SqlJobRepository:
         *,
         expected: JobState,
         owner: str | None = None,
-        lease_expired_by: datetime | None = None,
+        expired_by: datetime | None = None,
     ) -> bool:
-        row = _to_row(job, now=datetime.now(UTC))
+        row = _to_row(job, now=self._clock())
         values = {name: row[name] for name in (*_UPDATABLE_COLUMNS, "update_time")}
         condition = and_(jobs.c.job_id == job.job_id, jobs.c.state == expected.value)
         if owner is not None:
             condition = and_(condition, jobs.c.lease_owner == owner)
-        if lease_expired_by is not None:
-            condition = and_(
-                condition,
-                or_(
-                    jobs.c.lease_expire_time.is_(None),
-                    jobs.c.lease_expire_time <= lease_expired_by,
-                ),
-            )
-        statement = update(jobs).where(condition).values(values)
-        async with transaction(self._engine) as conn:
-            result = await conn.execute(statement)
-        return result.rowcount == 1
+        if expired_by is not None:
+            condition = and_(condition, _lease_expired(expired_by))
+        return await execute(self._engine, update(jobs).where(condition).values(values)) == 1
 
     async def mark_published(self, job_id: uuid.UUID, now: datetime) -> None:
         statement = (
@@ -206,37 +154,19 @@ class SqlJobRepository:
             .where(jobs.c.job_id == job_id, jobs.c.publish_time.is_(None))
             .values(publish_time=now)
         )
-        async with transaction(self._engine) as conn:
-            await conn.execute(statement)
+        await execute(self._engine, statement)
 
     async def unpublished(self, created_before: datetime, *, limit: int) -> list[Job]:
-        query = (
-            select(jobs)
-            .where(
-                jobs.c.state == JobState.QUEUED.value,
-                jobs.c.publish_time.is_(None),
-                jobs.c.create_time < created_before,
-            )
-            .order_by(jobs.c.create_time)
-            .limit(limit)
+        query = select(jobs).where(
+            jobs.c.state == JobState.QUEUED.value,
+            jobs.c.publish_time.is_(None),
+            jobs.c.create_time < created_before,
         )
-        async with transaction(self._engine) as conn:
-            rows = (await conn.execute(query)).all()
-        return [_from_row(row) for row in rows]
+        return await self._all(query.order_by(jobs.c.create_time).limit(limit))
 
     async def lease_expired(self, now: datetime, *, limit: int) -> list[Job]:
-        query = (
-            select(jobs)
-            .where(
-                jobs.c.state == JobState.PROCESSING.value,
-                or_(jobs.c.lease_expire_time.is_(None), jobs.c.lease_expire_time <= now),
-            )
-            .order_by(jobs.c.lease_expire_time)
-            .limit(limit)
-        )
-        async with transaction(self._engine) as conn:
-            rows = (await conn.execute(query)).all()
-        return [_from_row(row) for row in rows]
+        query = select(jobs).where(jobs.c.state == JobState.PROCESSING.value, _lease_expired(now))
+        return await self._all(query.order_by(jobs.c.lease_expire_time).limit(limit))
 
     async def audio_expired(
         self, now: datetime, *, after: uuid.UUID | None, limit: int
@@ -248,10 +178,7 @@ class SqlJobRepository:
         )
         if after is not None:
             query = query.where(jobs.c.job_id > after)
-        query = query.order_by(jobs.c.job_id).limit(limit)
-        async with transaction(self._engine) as conn:
-            rows = (await conn.execute(query)).all()
-        return [_from_row(row) for row in rows]
+        return await self._all(query.order_by(jobs.c.job_id).limit(limit))
 
     async def mark_audio_deleted(self, job_ids: Sequence[uuid.UUID], now: datetime) -> None:
         if not job_ids:
@@ -261,5 +188,16 @@ class SqlJobRepository:
             .where(jobs.c.job_id.in_(list(job_ids)), jobs.c.audio_delete_time.is_(None))
             .values(audio_delete_time=now, update_time=now)
         )
-        async with transaction(self._engine) as conn:
-            await conn.execute(statement)
+        await execute(self._engine, statement)
+
+    async def _first(self, query: Select[Any]) -> Job | None:
+        row = await fetch_first(self._engine, query)
+        return _from_row(row) if row else None
+
+    async def _all(self, query: Select[Any]) -> list[Job]:
+        return [_from_row(row) for row in await fetch_all(self._engine, query)]
+
+
+def _lease_expired(by: datetime) -> ColumnElement[bool]:
+    """The job's lease had run out by ``by`` (or it never had one)."""
+    return or_(jobs.c.lease_expire_time.is_(None), jobs.c.lease_expire_time <= by)
