@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,15 +14,13 @@ import grpc
 from google.protobuf.json_format import MessageToJson
 
 from steno.client import lexicon_cli
+from steno.client.commands import Command, CommandGroup, Subcommands
 from steno.client.lexicon_cli import InvalidInput
 from steno.client.sdk import DEFAULT_SERVER, TRANSCRIPT_FORMATS, StenoClient
 from steno.v1 import job_pb2
 
-# A subcommand: the parsed arguments and a connected client in, the exit status out.
-Command = Callable[[argparse.Namespace, StenoClient], int]
 
-
-def add_commands(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_commands(subcommands: Subcommands) -> None:
     """Registers the client subcommands on the ``steno`` parser."""
     connection = argparse.ArgumentParser(add_help=False)
     connection.add_argument(
@@ -31,10 +28,9 @@ def add_commands(subcommands: argparse._SubParsersAction[argparse.ArgumentParser
         default=os.environ.get("STENO_SERVER", DEFAULT_SERVER),
         help="gateway address (env STENO_SERVER; default %(default)s)",
     )
+    commands = CommandGroup(subcommands, connection)
 
-    upload = subcommands.add_parser(
-        "upload", parents=[connection], help="upload an audio file and queue its transcription"
-    )
+    upload = commands.add("upload", _upload, "upload an audio file and queue its transcription")
     upload.add_argument("file")
     upload.add_argument("--language", default="", help="BCP-47 code; default: detect")
     upload.add_argument("--engine", default="", help="local or openai; default: the server's")
@@ -59,47 +55,34 @@ def add_commands(subcommands: argparse._SubParsersAction[argparse.ArgumentParser
         help="print the transcript in this format (implies --wait; default text)",
     )
     upload.add_argument("--timeout", type=float, default=None, help="seconds to --wait at most")
-    upload.set_defaults(command=_upload)
 
-    jobs = subcommands.add_parser("jobs", parents=[connection], help="list jobs, newest first")
+    jobs = commands.add("jobs", _jobs, "list jobs, newest first")
     jobs.add_argument("--limit", type=int, default=20)
-    jobs.set_defaults(command=_jobs)
 
-    job = subcommands.add_parser("job", parents=[connection], help="print one job as JSON")
+    job = commands.add("job", _job, "print one job as JSON")
     job.add_argument("job_id")
-    job.set_defaults(command=_job)
 
-    watch = subcommands.add_parser(
+    watch = commands.add(
         "watch",
-        parents=[connection],
-        help="follow a job: a line per change of state or progress, until it ends "
+        _watch,
+        "follow a job: a line per change of state or progress, until it ends "
         "(exit status 0 once COMPLETED, 1 otherwise)",
     )
     watch.add_argument("job_id")
     watch.add_argument("--timeout", type=float, default=None, help="seconds to watch at most")
-    watch.set_defaults(command=_watch)
 
-    cancel = subcommands.add_parser(
-        "cancel", parents=[connection], help="cancel a queued or running job (the audio stays)"
-    )
+    cancel = commands.add("cancel", _cancel, "cancel a queued or running job (the audio stays)")
     cancel.add_argument("job_id")
-    cancel.set_defaults(command=_cancel)
 
-    delete = subcommands.add_parser(
-        "delete", parents=[connection], help="delete a job now: its audio and its transcript"
-    )
+    delete = commands.add("delete", _delete, "delete a job now: its audio and its transcript")
     delete.add_argument("job_id")
-    delete.set_defaults(command=_delete)
 
-    transcript = subcommands.add_parser(
-        "transcript", parents=[connection], help="print the transcript of a completed job"
-    )
+    transcript = commands.add("transcript", _transcript, "print the transcript of a completed job")
     transcript.add_argument("job_id")
     transcript.add_argument("--format", choices=TRANSCRIPT_FORMATS, default="text")
     transcript.add_argument(
         "--output", "-o", type=Path, default=None, metavar="FILE", help="write it here instead"
     )
-    transcript.set_defaults(command=_transcript)
 
     lexicon_cli.add_commands(subcommands, connection)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToJson
 
+from steno.client.commands import CommandGroup, Subcommands
 from steno.client.sdk import StenoClient
 from steno.v1 import lexicon_pb2
 
@@ -42,34 +43,26 @@ class LexiconInput:
     version: int = 0
 
 
-def add_commands(
-    subcommands: argparse._SubParsersAction[argparse.ArgumentParser],
-    connection: argparse.ArgumentParser,
-) -> None:
+def add_commands(subcommands: Subcommands, connection: argparse.ArgumentParser) -> None:
     """Registers ``steno lexicon`` and its subcommands; ``connection`` holds ``--server``."""
     lexicon = subcommands.add_parser("lexicon", help="manage lexicons (words to get right)")
-    actions = lexicon.add_subparsers(required=True, metavar="ACTION")
+    actions = CommandGroup(lexicon.add_subparsers(required=True, metavar="ACTION"), connection)
 
-    create = actions.add_parser(
-        "create", parents=[connection], help="create a lexicon and print its id"
-    )
+    create = actions.add("create", _create, "create a lexicon and print its id")
     create.add_argument("name", nargs="?", help="default: the file's name")
     create.add_argument("--language", default=None, help="BCP-47 code; default: any language")
     _add_entry_options(create, required=True)
-    create.set_defaults(command=_create)
 
-    listing = actions.add_parser("list", parents=[connection], help="list lexicons, newest first")
+    listing = actions.add("list", _list, "list lexicons, newest first")
     listing.add_argument("--limit", type=int, default=50)
-    listing.set_defaults(command=_list)
 
-    get = actions.add_parser("get", parents=[connection], help="print one lexicon as JSON")
+    get = actions.add("get", _get, "print one lexicon as JSON")
     get.add_argument("lexicon_id")
-    get.set_defaults(command=_get)
 
-    update = actions.add_parser(
+    update = actions.add(
         "update",
-        parents=[connection],
-        help="change a lexicon's name, language or entries (replacing them all) and print it",
+        _update,
+        "change a lexicon's name, language or entries (replacing them all) and print it",
     )
     update.add_argument("lexicon_id")
     update.add_argument("--name", default=None)
@@ -81,11 +74,9 @@ def add_commands(
         default=0,
         help="apply only if the lexicon is still at this version (else ABORTED)",
     )
-    update.set_defaults(command=_update)
 
-    delete = actions.add_parser("delete", parents=[connection], help="delete a lexicon")
+    delete = actions.add("delete", _delete, "delete a lexicon")
     delete.add_argument("lexicon_id")
-    delete.set_defaults(command=_delete)
 
 
 def _add_entry_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
