@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime
 
+from steno.common.clock import Clock, utc_now
 from steno.common.errors import StorageUnavailable
 from steno.common.jobs import Job, JobRepository
 from steno.common.storage import ObjectStore
@@ -39,13 +38,7 @@ class CancelRaced(Exception):
         super().__init__(f"job {job.job_id} kept changing while being cancelled; try again")
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-async def cancel_job(
-    jobs: JobRepository, job: Job, *, clock: Callable[[], datetime] = _utc_now
-) -> Job:
+async def cancel_job(jobs: JobRepository, job: Job, *, clock: Clock = utc_now) -> Job:
     """Ends a QUEUED or PROCESSING job as CANCELLED and returns it.
 
     The write is conditional on the state just read, so a cancel and a worker's own writes

@@ -21,7 +21,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +34,7 @@ from steno.common.broker import (
     RetryLater,
     TranscriptionRequest,
 )
+from steno.common.clock import Clock, utc_now
 from steno.common.errors import DependencyUnavailable
 from steno.common.faults import TRANSCRIBER_BEFORE_ENGINE, Faults
 from steno.common.jobs import Job, JobError, JobRepository, JobState, PostProcessing, Transcript
@@ -55,12 +56,7 @@ TRANSCRIBE_SECONDS = Histogram(
     "steno_transcribe_seconds", "Engine time per job", buckets=(1, 5, 15, 60, 300, 1200, 3600)
 )
 
-Clock = Callable[[], datetime]
 _T = TypeVar("_T")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,6 @@ import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import av
 import openai
 from openai.types.audio import TranscriptionVerbose
 
+from steno.common.clock import utc_now
 from steno.common.jobs import Segment, Transcript
 from steno.transcriber.engines.chunking import (
     CONTENT_TYPE,
@@ -423,5 +423,5 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return max(0.0, float(value))
     with contextlib.suppress(TypeError, ValueError):
         when = parsedate_to_datetime(value)
-        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+        return max(0.0, (when - utc_now()).total_seconds())
     return None
