@@ -40,8 +40,8 @@ from steno.transcriber.engines.chunking import (
     max_chunk_seconds,
     split_on_silence,
 )
-from steno.transcriber.engines.languages import language_code
 from steno.transcriber.engines.port import EngineError, EngineUnavailable, TranscriptionOptions
+from steno.transcriber.engines.whisper_languages import language_code
 
 log = logging.getLogger(__name__)
 
