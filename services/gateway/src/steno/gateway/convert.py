@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -12,30 +12,39 @@ from steno.common.jobs import Job, JobState, Segment
 from steno.common.lexicon import Lexicon
 from steno.v1 import job_pb2, lexicon_pb2
 
+# Job fields every view carries as they are, and those that are times.
+_JOB_FIELDS = (
+    "filename",
+    "content_type",
+    "size_bytes",
+    "sha256",
+    "language",
+    "lexicon_id",
+    "lexicon_version",
+    "engine",
+    "model",
+    "attempts",
+    "progress",
+    "labels",
+    "warnings",
+)
+_JOB_TIMES = (
+    "create_time",
+    "start_time",
+    "complete_time",
+    "audio_expire_time",
+    "audio_delete_time",
+)
+
 
 def job_to_proto(job: Job, view: job_pb2.JobView) -> job_pb2.Job:
+    fields: dict[str, Any] = {name: getattr(job, name) for name in _JOB_FIELDS}
+    fields.update((name, _timestamp(getattr(job, name))) for name in _JOB_TIMES)
     message = job_pb2.Job(
         job_id=str(job.job_id),
         state=state_to_proto(job.state),
-        filename=job.filename,
-        content_type=job.content_type,
-        size_bytes=job.size_bytes,
-        sha256=job.sha256,
-        language=job.language,
         language_probability=job.language_probability or 0.0,
-        lexicon_id=job.lexicon_id,
-        lexicon_version=job.lexicon_version,
-        engine=job.engine,
-        model=job.model,
-        attempts=job.attempts,
-        progress=job.progress,
-        labels=job.labels,
-        warnings=job.warnings,
-        create_time=_timestamp(job.create_time),
-        start_time=_timestamp(job.start_time),
-        complete_time=_timestamp(job.complete_time),
-        audio_expire_time=_timestamp(job.audio_expire_time),
-        audio_delete_time=_timestamp(job.audio_delete_time),
+        **fields,
     )
     if job.duration_seconds is not None:
         message.duration.CopyFrom(_duration(job.duration_seconds))
