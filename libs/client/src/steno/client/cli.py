@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 from datetime import timedelta
@@ -137,9 +138,7 @@ def _upload(args: argparse.Namespace, client: StenoClient) -> int:
 
 
 def _jobs(args: argparse.Namespace, client: StenoClient) -> int:
-    for index, job in enumerate(client.iter_jobs(page_size=min(args.limit, 100))):
-        if index == args.limit:
-            break
+    for job in itertools.islice(client.iter_jobs(page_size=min(args.limit, 100)), args.limit):
         created = job.create_time.ToDatetime().isoformat(timespec="seconds")
         print(f"{job.job_id}  {_state(job):<10}  {created}  {job.filename}")
     return 0

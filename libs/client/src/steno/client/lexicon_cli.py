@@ -9,6 +9,7 @@ be saved, edited and sent back with ``update --file``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -104,9 +105,8 @@ def _create(args: argparse.Namespace, client: StenoClient) -> int:
 
 
 def _list(args: argparse.Namespace, client: StenoClient) -> int:
-    for index, lexicon in enumerate(client.iter_lexicons(page_size=min(args.limit, 100))):
-        if index == args.limit:
-            break
+    lexicons = client.iter_lexicons(page_size=min(args.limit, 100))
+    for lexicon in itertools.islice(lexicons, args.limit):
         version = f"v{lexicon.version}"
         count = f"{len(lexicon.entries)} entries"
         language = lexicon.language or "any"

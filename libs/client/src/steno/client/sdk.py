@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Literal, TypeAlias
+from typing import BinaryIO, Literal, Protocol, TypeAlias, TypeVar
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -183,13 +183,10 @@ class StenoClient:
         self, *, states: Iterable[job_pb2.JobState] = (), page_size: int = 0
     ) -> Iterator[job_pb2.Job]:
         """Every job, newest first, following page tokens."""
-        token = ""
-        while True:
-            page = self.list_jobs(states=states, page_size=page_size, page_token=token)
+        for page in _pages(
+            lambda token: self.list_jobs(states=states, page_size=page_size, page_token=token)
+        ):
             yield from page.jobs
-            token = page.next_page_token
-            if not token:
-                return
 
     def get_transcript(
         self, job_id: str, format: TranscriptFormatName = "text"
@@ -304,13 +301,8 @@ class StenoClient:
 
     def iter_lexicons(self, *, page_size: int = 0) -> Iterator[lexicon_pb2.Lexicon]:
         """Every lexicon, newest first, following page tokens."""
-        token = ""
-        while True:
-            page = self.list_lexicons(page_size=page_size, page_token=token)
+        for page in _pages(lambda token: self.list_lexicons(page_size=page_size, page_token=token)):
             yield from page.lexicons
-            token = page.next_page_token
-            if not token:
-                return
 
     def update_lexicon(
         self,
@@ -377,3 +369,22 @@ def _duration(value: timedelta) -> Duration:
     duration = Duration()
     duration.FromTimedelta(value)
     return duration
+
+
+class _Page(Protocol):
+    @property
+    def next_page_token(self) -> str: ...
+
+
+_P = TypeVar("_P", bound=_Page)
+
+
+def _pages(list_page: Callable[[str], _P]) -> Iterator[_P]:
+    """Every page of a listing, ``list_page`` called with each page's token in turn."""
+    token = ""
+    while True:
+        page = list_page(token)
+        yield page
+        token = page.next_page_token
+        if not token:
+            return
