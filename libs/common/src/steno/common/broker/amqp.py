@@ -296,16 +296,9 @@ class AmqpJobQueue:
     async def consume(self, handler: Handler) -> None:
         pause = FailurePause()
 
-        async def on_message(message: AbstractIncomingMessage) -> None:
-            try:
-                request = decode(message)
-            except ValueError:
-                log.exception(
-                    "unreadable message moved to the dead-letter queue",
-                    extra={"type": message.type},
-                )
-                await _settle(message, message.reject(requeue=False))
-                return
+        async def on_request(
+            message: AbstractIncomingMessage, request: TranscriptionRequest
+        ) -> None:
             try:
                 outcome, delay = await deliver(handler, request, pause)
             except asyncio.CancelledError:
@@ -333,29 +326,21 @@ class AmqpJobQueue:
             else:
                 await _settle(message, message.ack())
 
-        await self._consume(self._declare, on_message)
+        await self._consume(self._declare, on_request, _dead_letter_unreadable)
 
     async def consume_dead_letters(self, handler: DeadLetterHandler) -> None:
         pause = FailurePause()
 
-        async def on_message(message: AbstractIncomingMessage) -> None:
-            try:
-                request = decode(message)
-            except ValueError:
-                # It was unreadable on the main queue too; nobody can act on it.
-                log.error(
-                    "dropping an unreadable dead letter",
-                    extra={"type": message.type, "bytes": len(message.body)},
-                )
-                await _settle(message, message.ack())
-                return
+        async def on_request(
+            message: AbstractIncomingMessage, request: TranscriptionRequest
+        ) -> None:
             letter = self._dead_letter(request, message.headers)
             if await deliver_dead_letter(handler, letter, pause):
                 await _settle(message, message.ack())
             else:
                 await _settle(message, message.nack(requeue=True))
 
-        await self._consume(self._declare_dead_letters, on_message)
+        await self._consume(self._declare_dead_letters, on_request, _drop_unreadable)
 
     def _dead_letter(self, request: TranscriptionRequest, headers: dict[str, Any]) -> DeadLetter:
         reason = death_reason(headers)
@@ -375,9 +360,12 @@ class AmqpJobQueue:
     async def _consume(
         self,
         declare: Callable[[AbstractRobustChannel], Awaitable[AbstractRobustQueue]],
-        on_message: Callable[[AbstractIncomingMessage], Awaitable[None]],
+        on_request: Callable[[AbstractIncomingMessage, TranscriptionRequest], Awaitable[None]],
+        on_unreadable: Callable[[AbstractIncomingMessage], Awaitable[None]],
     ) -> None:
-        """Consumes the queue ``declare`` declares on a channel of its own until cancelled.
+        """Consumes the queue ``declare`` declares on a channel of its own until cancelled,
+        handing each message's request to ``on_request`` (and a message that carries none to
+        ``on_unreadable``, from within the handling of the decoding error).
 
         The robust connection restores the channel, its queue and the consumer after a
         reconnection, so this keeps consuming across broker restarts without doing anything.
@@ -392,7 +380,11 @@ class AmqpJobQueue:
             assert task is not None
             in_flight.add(task)
             try:
-                await on_message(message)
+                request = decode(message)
+            except ValueError:
+                await on_unreadable(message)
+            else:
+                await on_request(message, request)
             finally:
                 in_flight.discard(task)
 
@@ -441,6 +433,20 @@ async def _settle(message: AbstractIncomingMessage, settling: Awaitable[None]) -
             "could not settle a delivery: the broker will deliver it again",
             extra={"message_id": message.message_id, "reason": str(exc)},
         )
+
+
+async def _dead_letter_unreadable(message: AbstractIncomingMessage) -> None:
+    log.exception("unreadable message moved to the dead-letter queue", extra={"type": message.type})
+    await _settle(message, message.reject(requeue=False))
+
+
+async def _drop_unreadable(message: AbstractIncomingMessage) -> None:
+    # It was unreadable on the main queue too; nobody can act on it.
+    log.error(
+        "dropping an unreadable dead letter",
+        extra={"type": message.type, "bytes": len(message.body)},
+    )
+    await _settle(message, message.ack())
 
 
 async def _close(channel: AbstractRobustChannel) -> None:

@@ -115,10 +115,9 @@ class AmqpJobEvents:
             raise BrokerUnavailable(f"cannot reach the broker: {exc}") from exc
 
     async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
-            self._connection = None
-            self._queue = None
+        connection, self._connection, self._queue = self._connection, None, None
+        if connection is not None:
+            await connection.close()
 
     async def publish(self, update: JobUpdate) -> None:
         assert self._connection is not None and self._exchange is not None, "connect() first"
