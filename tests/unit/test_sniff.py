@@ -1,12 +1,9 @@
 """The gateway recognises audio by its first bytes, never by what the client says."""
 
-from pathlib import Path
-
 import pytest
 
 from steno.gateway.sniff import HEAD_BYTES, audio_content_type
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "audio"
+from tests.support import AUDIO
 
 
 @pytest.mark.parametrize(
@@ -71,10 +68,10 @@ def test_rejects_everything_else(head: bytes) -> None:
 )
 def test_committed_fixtures_are_recognised(name: str, expected: str) -> None:
     """The real files the integration tests upload sniff as the container they are."""
-    head = (FIXTURES / name).read_bytes()[:HEAD_BYTES]
+    head = (AUDIO / name).read_bytes()[:HEAD_BYTES]
     assert audio_content_type(head) == expected
 
 
 def test_fixture_transcript_is_not_audio() -> None:
-    head = (FIXTURES / "speech.txt").read_bytes()[:HEAD_BYTES]
+    head = (AUDIO / "speech.txt").read_bytes()[:HEAD_BYTES]
     assert audio_content_type(head) is None

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from steno.common.broker import JobQueue, TranscriptionRequest
+from steno.common.broker import JobQueue
+from steno.common.broker.publishing import publish_job
 from steno.common.errors import DependencyUnavailable
 from steno.common.jobs import Job, JobRepository, JobState
 
@@ -69,8 +70,7 @@ async def reconcile(
 
 
 async def _publish(jobs: JobRepository, queue: JobQueue, job: Job, now: datetime) -> None:
-    await queue.publish(TranscriptionRequest(job.job_id, job.tenant))
-    await jobs.mark_published(job.job_id, now)
+    await publish_job(queue, jobs, job, now=now)
     log.info("unpublished job published", extra={"job_id": str(job.job_id), "state": "QUEUED"})
 
 

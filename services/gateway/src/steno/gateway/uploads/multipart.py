@@ -1,25 +1,58 @@
-"""Writes a byte stream of unknown length into the object store as a multipart upload.
+"""Writes a byte stream of unknown length into a multipart upload.
 
 The stream is cut into parts of ``part_size`` bytes. One part is sent while the next one
 fills, and a writer whose part is still in flight when the next is full waits for it: when
 the store is slower than the client, ``write`` waits, the caller stops reading, and flow
 control pushes back on the client. An upload therefore holds about two parts in memory,
 whatever its size.
+
+Parts go down into a :class:`PartTarget`: the object store's multipart upload itself
+(:class:`StoreUpload`), or one that also records each stored part so that a broken stream
+can be continued (:class:`steno.gateway.uploads.resumable.RecordedUpload`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 from steno.common.storage import MAX_PARTS, MIN_PART_BYTES, ObjectStore, StoredPart
 
 log = logging.getLogger(__name__)
 
-# Told every stored part (all of them so far, in order) once it is stored; may raise to stop
-# the upload, e.g. when another stream has taken it over.
-PartsListener = Callable[[Sequence[StoredPart]], Awaitable[None]]
+
+class PartTarget(Protocol):
+    """Where a writer's parts go: one multipart upload."""
+
+    async def put_part(self, number: int, data: bytes, before: Sequence[StoredPart]) -> StoredPart:
+        """Stores part ``number``, which follows the stored parts ``before``; may raise to
+        stop the writer (another stream has taken the upload over, say)."""
+        ...
+
+    async def complete(self, parts: Sequence[StoredPart]) -> None: ...
+
+    async def abort(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoreUpload:
+    """The object store's multipart upload ``upload_id`` of ``key``."""
+
+    store: ObjectStore
+    key: str
+    upload_id: str
+
+    async def put_part(self, number: int, data: bytes, before: Sequence[StoredPart]) -> StoredPart:
+        return await self.store.put_part(self.key, self.upload_id, number, data)
+
+    async def complete(self, parts: Sequence[StoredPart]) -> None:
+        await self.store.complete_upload(self.key, self.upload_id, parts)
+
+    async def abort(self) -> None:
+        await self.store.abort_upload(self.key, self.upload_id)
 
 
 class MultipartWriter:
@@ -27,27 +60,21 @@ class MultipartWriter:
 
     def __init__(
         self,
-        store: ObjectStore,
-        key: str,
-        upload_id: str,
+        target: PartTarget,
         *,
         part_size: int,
         parts: Sequence[StoredPart] = (),
         first_number: int = 1,
-        on_parts: PartsListener | None = None,
     ) -> None:
         if part_size < MIN_PART_BYTES:
             raise ValueError(f"parts must hold at least {MIN_PART_BYTES} bytes")
-        self.key = key
-        self.upload_id = upload_id
-        self._store = store
+        self._target = target
         self._part_size = part_size
         self._parts = list(parts)
         # Part numbers need only ascend: this writer's start at ``first_number``, or past the
         # stored parts' if that is higher (a stream continuing another skips the number the
         # other may still be storing).
         self._next_number = max([first_number, *(part.number + 1 for part in self._parts)])
-        self._on_parts = on_parts
         # The bytes of the part being filled: views of the chunks as they came, joined once
         # (the one copy a part costs) when the part is full.
         self._pending: list[memoryview] = []
@@ -79,12 +106,12 @@ class MultipartWriter:
         if self._pending_bytes or not self._parts:
             await self._send(self._take_pending())
         await self._settle()
-        await self._store.complete_upload(self.key, self.upload_id, self._parts)
+        await self._target.complete(self._parts)
         return self.parts
 
     async def pause(self) -> None:
         """Stops, keeping every stored part for a later stream to continue from: waits for
-        the part in flight (and its listener) and drops the bytes of the part not yet full."""
+        the part in flight and drops the bytes of the part not yet full."""
         self._take_pending()
         try:
             await self._settle()
@@ -97,12 +124,9 @@ class MultipartWriter:
         """Discards the upload and every part of it."""
         await self.pause()
         try:
-            await self._store.abort_upload(self.key, self.upload_id)
+            await self._target.abort()
         except Exception as exc:  # cleanup must not hide the error that caused it
-            log.warning(
-                "could not abort an abandoned upload",
-                extra={"key": self.key, "upload_id": self.upload_id, "error": str(exc)},
-            )
+            log.warning("could not abort an abandoned upload", extra={"error": str(exc)})
 
     def _take_pending(self) -> bytes:
         data = b"".join(self._pending)
@@ -118,10 +142,7 @@ class MultipartWriter:
         self._in_flight = asyncio.create_task(self._store_part(number, data))
 
     async def _store_part(self, number: int, data: bytes) -> None:
-        part = await self._store.put_part(self.key, self.upload_id, number, data)
-        self._parts.append(part)
-        if self._on_parts is not None:
-            await self._on_parts(self.parts)
+        self._parts.append(await self._target.put_part(number, data, self.parts))
 
     async def _settle(self) -> None:
         """Waits for the part in flight, raising its error. Shielded: a caller cancelled

@@ -4,12 +4,13 @@ continued by another writer from its last stored part."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 import pytest
 
 from steno.common.storage import MIN_PART_BYTES, StoredPart
-from steno.common.storage.multipart import MultipartWriter
+from steno.gateway.uploads.multipart import MultipartWriter, StoreUpload
 from tests.fakes import FakeObjectStore
 
 PART = MIN_PART_BYTES
@@ -34,6 +35,29 @@ class GatedStore(FakeObjectStore):
         return await super().put_part(key, upload_id, number, data)
 
 
+@dataclass(frozen=True)
+class ListenedUpload(StoreUpload):
+    """A store upload that tells ``listener`` every part stored, all of them so far."""
+
+    listener: Callable[[Sequence[StoredPart]], Awaitable[None]]
+
+    async def put_part(self, number: int, data: bytes, before: Sequence[StoredPart]) -> StoredPart:
+        part = await super().put_part(number, data, before)
+        await self.listener([*before, part])
+        return part
+
+
+def writer_of(
+    store: FakeObjectStore,
+    upload_id: str,
+    *,
+    parts: Sequence[StoredPart] = (),
+    first_number: int = 1,
+) -> MultipartWriter:
+    target = StoreUpload(store, KEY, upload_id)
+    return MultipartWriter(target, part_size=PART, parts=parts, first_number=first_number)
+
+
 async def write_all(writer: MultipartWriter, data: bytes, chunk: int = 256 * 1024) -> None:
     for start in range(0, len(data), chunk):
         await writer.write(data[start : start + chunk])
@@ -47,7 +71,7 @@ async def test_a_stream_becomes_parts_of_part_size_and_then_the_object() -> None
     async def on_parts(parts: Sequence[StoredPart]) -> None:
         seen.append([part.size for part in parts])
 
-    writer = MultipartWriter(store, KEY, upload_id, part_size=PART, on_parts=on_parts)
+    writer = MultipartWriter(ListenedUpload(store, KEY, upload_id, on_parts), part_size=PART)
     data = data_of(2 * PART + 12345)
     await write_all(writer, data, chunk=100_003)  # chunks that straddle part boundaries
     parts = await writer.commit()
@@ -61,7 +85,7 @@ async def test_a_stream_becomes_parts_of_part_size_and_then_the_object() -> None
 
 async def test_an_empty_stream_becomes_an_empty_object() -> None:
     store = FakeObjectStore()
-    writer = MultipartWriter(store, KEY, await store.start_upload(KEY, "x"), part_size=PART)
+    writer = writer_of(store, await store.start_upload(KEY, "x"))
 
     await writer.commit()
 
@@ -72,7 +96,7 @@ async def test_a_full_part_waits_for_the_one_in_flight() -> None:
     """Back-pressure: with part 1 still being stored, filling part 2 does not return, so
     the caller stops reading and memory stays at two parts."""
     store = GatedStore()
-    writer = MultipartWriter(store, KEY, await store.start_upload(KEY, "x"), part_size=PART)
+    writer = writer_of(store, await store.start_upload(KEY, "x"))
     await writer.write(data_of(PART))  # part 1 goes in flight; write returns at once
     async with asyncio.timeout(5):
         while store.puts_started < 1:
@@ -97,7 +121,7 @@ async def test_pause_keeps_the_part_in_flight_even_when_the_writer_is_cancelled(
     async def on_parts(parts: Sequence[StoredPart]) -> None:
         recorded[:] = [part.number for part in parts]
 
-    writer = MultipartWriter(store, KEY, upload_id, part_size=PART, on_parts=on_parts)
+    writer = MultipartWriter(ListenedUpload(store, KEY, upload_id, on_parts), part_size=PART)
     await writer.write(data_of(PART))
     blocked = asyncio.create_task(writer.write(data_of(PART + 10)))  # waits for part 1
     await asyncio.wait({blocked}, timeout=0.1)
@@ -117,12 +141,12 @@ async def test_a_second_writer_continues_after_the_stored_parts() -> None:
     store = FakeObjectStore()
     upload_id = await store.start_upload(KEY, "x")
     data = data_of(2 * PART + 999)
-    first = MultipartWriter(store, KEY, upload_id, part_size=PART)
+    first = writer_of(store, upload_id)
     await write_all(first, data[: PART + 4000])  # one whole part, and 4000 bytes that are lost
     await first.pause()
     assert [part.size for part in first.parts] == [PART]
 
-    second = MultipartWriter(store, KEY, upload_id, part_size=PART, parts=first.parts)
+    second = writer_of(store, upload_id, parts=first.parts)
     await write_all(second, data[PART:])
     parts = await second.commit()
 
@@ -139,7 +163,7 @@ async def test_a_refusing_listener_stops_the_writer() -> None:
 
     store = FakeObjectStore()
     upload_id = await store.start_upload(KEY, "x")
-    writer = MultipartWriter(store, KEY, upload_id, part_size=PART, on_parts=on_parts)
+    writer = MultipartWriter(ListenedUpload(store, KEY, upload_id, on_parts), part_size=PART)
     await writer.write(data_of(PART))
 
     with pytest.raises(Refused):
@@ -150,7 +174,7 @@ async def test_a_refusing_listener_stops_the_writer() -> None:
 async def test_abort_discards_the_upload() -> None:
     store = FakeObjectStore()
     upload_id = await store.start_upload(KEY, "x")
-    writer = MultipartWriter(store, KEY, upload_id, part_size=PART)
+    writer = writer_of(store, upload_id)
     await write_all(writer, data_of(PART + 1))
 
     await writer.abort()
@@ -164,7 +188,7 @@ async def test_a_store_failure_surfaces_on_the_next_write_and_pause_survives_it(
     store = FakeObjectStore()
     upload_id = await store.start_upload(KEY, "x")
     store.put_error = OSError("disk on fire")
-    writer = MultipartWriter(store, KEY, upload_id, part_size=PART)
+    writer = writer_of(store, upload_id)
     await writer.write(data_of(PART))  # in flight; fails in the background
 
     with pytest.raises(OSError, match="disk on fire"):
@@ -174,7 +198,7 @@ async def test_a_store_failure_surfaces_on_the_next_write_and_pause_survives_it(
 
 def test_parts_smaller_than_s3_allows_are_refused() -> None:
     with pytest.raises(ValueError, match="at least"):
-        MultipartWriter(FakeObjectStore(), KEY, "u", part_size=PART - 1)
+        MultipartWriter(StoreUpload(FakeObjectStore(), KEY, "u"), part_size=PART - 1)
 
 
 async def test_a_continuing_writer_numbers_its_parts_from_first_number() -> None:
@@ -183,13 +207,11 @@ async def test_a_continuing_writer_numbers_its_parts_from_first_number() -> None
     store = FakeObjectStore()
     upload_id = await store.start_upload(KEY, "x")
     data = data_of(2 * PART + 10)
-    first = MultipartWriter(store, KEY, upload_id, part_size=PART)
+    first = writer_of(store, upload_id)
     await write_all(first, data[:PART])
     await first.pause()
 
-    second = MultipartWriter(
-        store, KEY, upload_id, part_size=PART, parts=first.parts, first_number=3
-    )
+    second = writer_of(store, upload_id, parts=first.parts, first_number=3)
     await write_all(second, data[PART:])
     parts = await second.commit()
 

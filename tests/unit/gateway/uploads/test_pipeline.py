@@ -9,7 +9,6 @@ import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,8 +32,8 @@ from tests.fakes import (
     FakePartialUploadRepository,
     make_upload_request,
 )
+from tests.support import AUDIO
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "audio"
 WAV = b"RIFF\x24\x08\x00\x00WAVEfmt " + bytes(range(256)) * 4
 MAX_BYTES = 10_000
 
@@ -130,7 +129,7 @@ async def test_accepts_audio_and_queues_a_job(world: World) -> None:
 
 async def test_client_content_type_claims_do_not_matter(world: World) -> None:
     """A file called .mp3 that is really FLAC is stored as FLAC."""
-    flac = (FIXTURES / "speech.flac").read_bytes()
+    flac = (AUDIO / "speech.flac").read_bytes()
     uploads = make_uploads(world.jobs, world.store, world.queue, max_bytes=len(flac))
 
     job = await uploads.accept(request(filename="song.mp3"), chunks_of(flac, 4096))
