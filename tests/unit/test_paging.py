@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from steno.common.paging import PageCursor
-from steno.gateway.paging import InvalidPageToken, decode_page_token, encode_page_token
+from steno.gateway.page_tokens import InvalidPageToken, decode_page_token, encode_page_token
 from tests.fakes import T0, make_job
 
 

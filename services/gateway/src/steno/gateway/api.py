@@ -11,43 +11,31 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import grpc
 from prometheus_client import Counter
 
-from steno.common.errors import DependencyUnavailable
 from steno.common.jobs import Job, JobRepository, JobState
 from steno.common.lexicon import LexiconRepository
 from steno.common.paging import PageCursor
 from steno.common.settings import ENGINE_NAMES
 from steno.common.storage import ObjectStore
 from steno.common.uploads import UploadRequest
-from steno.gateway.control import (
-    CancelRaced,
-    JobNotFound,
-    NothingToCancel,
-    cancel_job,
-    delete_job,
-)
+from steno.gateway.control import JobNotFound, cancel_job, delete_job
 from steno.gateway.convert import job_to_proto, segment_to_proto, state_from_proto
-from steno.gateway.errors import Context, abort, abort_invalid, guarded, page_size, parse_id
 from steno.gateway.languages import is_language_tag
-from steno.gateway.paging import InvalidPageToken, decode_page_token, encode_page_token
+from steno.gateway.page_tokens import decode_page_token, encode_page_token
+from steno.gateway.rpc_errors import (
+    Context,
+    FailedPrecondition,
+    InvalidField,
+    NotFound,
+    page_size,
+    parse_id,
+    rpc,
+)
 from steno.gateway.tenancy import tenant_of
 from steno.gateway.transcripts import TranscriptFormat, render
-from steno.gateway.uploads import (
-    InvalidUpload,
-    RequestConflict,
-    UploadFinished,
-    UploadNotFound,
-    UploadRaced,
-    Uploads,
-    UploadsBusy,
-    UploadStalled,
-    UploadTakenOver,
-    UploadTooLarge,
-    WrongOffset,
-)
-from steno.gateway.watch import GatewayStopping, Watches
+from steno.gateway.uploads import InvalidUpload, Uploads, UploadStalled
+from steno.gateway.watch import Watches
 from steno.v1 import job_pb2, transcription_service_pb2_grpc
 from steno.v1 import transcription_service_pb2 as pb
 
@@ -88,30 +76,11 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
         self._default_retention = default_retention
         self._idle_timeout = idle_timeout
 
-    @guarded
+    @rpc(retry="retry the upload later", outcomes=UPLOADS)
     async def UploadAudio(
         self, request_iterator: AsyncIterator[pb.UploadAudioRequest], context: Context
     ) -> pb.UploadAudioResponse:
-        try:
-            job = await self._upload(request_iterator, context)
-        except InvalidUpload as exc:
-            UPLOADS.labels("INVALID_ARGUMENT").inc()
-            await abort_invalid(context, exc.field, str(exc))
-        except (UploadTooLarge, UploadsBusy) as exc:
-            await _reject(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
-        except UploadStalled as exc:
-            await _reject(context, grpc.StatusCode.DEADLINE_EXCEEDED, str(exc))
-        except RequestConflict as exc:
-            await _reject(context, grpc.StatusCode.ALREADY_EXISTS, str(exc))
-        except (UploadRaced, UploadTakenOver) as exc:
-            await _reject(context, grpc.StatusCode.ABORTED, str(exc))
-        except (LexiconMissing, UploadNotFound) as exc:
-            await _reject(context, grpc.StatusCode.NOT_FOUND, str(exc))
-        except (UploadFinished, WrongOffset) as exc:
-            await _reject(context, grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-        except DependencyUnavailable as exc:
-            await _reject(context, grpc.StatusCode.UNAVAILABLE, f"{exc}; retry the upload later")
-        UPLOADS.labels("OK").inc()
+        job = await self._upload(request_iterator, context)
         UPLOAD_BYTES.inc(job.size_bytes)
         return pb.UploadAudioResponse(job=job_to_proto(job, job_pb2.JOB_VIEW_FULL))
 
@@ -144,20 +113,17 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
         if request.lexicon_id and not await self._lexicons.get(
             uuid.UUID(request.lexicon_id), request.tenant
         ):
-            raise LexiconMissing(
+            raise NotFound(
                 f"no lexicon {request.lexicon_id}; create one with LexiconService.CreateLexicon"
             )
 
-    @guarded
+    @rpc()
     async def GetUploadStatus(
         self, request: pb.GetUploadStatusRequest, context: Context
     ) -> pb.GetUploadStatusResponse:
         if not request.request_id:
-            await abort_invalid(context, "request_id", "request_id is required")
-        try:
-            status = await self._uploads.status(tenant_of(context), request.request_id)
-        except UploadNotFound as exc:
-            await abort(context, grpc.StatusCode.NOT_FOUND, str(exc))
+            raise InvalidField("request_id", "request_id is required")
+        status = await self._uploads.status(tenant_of(context), request.request_id)
         response = pb.GetUploadStatusResponse(committed_bytes=status.committed_bytes)
         if status.job is not None:
             response.job.CopyFrom(job_to_proto(status.job, job_pb2.JOB_VIEW_BASIC))
@@ -165,25 +131,20 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             response.expire_time.FromDatetime(status.expire_time)
         return response
 
-    @guarded
+    @rpc()
     async def GetJob(self, request: pb.GetJobRequest, context: Context) -> pb.GetJobResponse:
         job = await self._job(request.job_id, context)
         view = request.view or job_pb2.JOB_VIEW_FULL
         return pb.GetJobResponse(job=job_to_proto(job, view))
 
-    @guarded
+    @rpc()
     async def ListJobs(self, request: pb.ListJobsRequest, context: Context) -> pb.ListJobsResponse:
-        size = await page_size(
-            context, request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE
-        )
+        size = page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
         try:
             states = [state_from_proto(s) for s in request.states]
         except ValueError:
-            await abort_invalid(context, "states", "states must be named JobState values")
-        try:
-            cursor = decode_page_token(request.page_token, "jobs")
-        except InvalidPageToken as exc:
-            await abort_invalid(context, "page_token", str(exc))
+            raise InvalidField("states", "states must be named JobState values") from None
+        cursor = decode_page_token(request.page_token, "jobs")
         # One extra row tells whether another page follows.
         jobs = await self._jobs.list_jobs(
             tenant_of(context), states=states, limit=size + 1, after=cursor
@@ -199,7 +160,7 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             jobs=[job_to_proto(job, view) for job in page], next_page_token=next_token
         )
 
-    @guarded
+    @rpc()
     async def GetTranscript(
         self, request: pb.GetTranscriptRequest, context: Context
     ) -> pb.GetTranscriptResponse:
@@ -207,14 +168,12 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             name = pb.TranscriptFormat.Name(request.format).removeprefix("TRANSCRIPT_FORMAT_")
             fmt = TranscriptFormat.TEXT if name == "UNSPECIFIED" else TranscriptFormat[name]
         except (ValueError, KeyError):
-            await abort_invalid(context, "format", "format must be TEXT, SRT, VTT or JSON")
+            raise InvalidField("format", "format must be TEXT, SRT, VTT or JSON") from None
         job = await self._job(request.job_id, context)
         if job.state is not JobState.COMPLETED:
-            await abort(
-                context,
-                grpc.StatusCode.FAILED_PRECONDITION,
+            raise FailedPrecondition(
                 f"job {job.job_id} is {job.state.value}; "
-                "its transcript is ready once it is COMPLETED",
+                "its transcript is ready once it is COMPLETED"
             )
         rendered = render(
             fmt, job.processed_text or job.original_text, job.segments, language=job.language
@@ -225,44 +184,24 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             segments=[segment_to_proto(s) for s in job.segments],
         )
 
+    @rpc(retry="watch the job again later")
     async def WatchJob(
         self, request: pb.WatchJobRequest, context: Context
     ) -> AsyncIterator[pb.WatchJobResponse]:
-        job_id = await parse_id(context, "job_id", request.job_id)
+        job_id = parse_id("job_id", request.job_id)
         changes = self._watches.follow(job_id, tenant_of(context))
-        try:
-            async with contextlib.aclosing(changes):
-                async for job in changes:
-                    yield pb.WatchJobResponse(job=job_to_proto(job, _watch_view(job)))
-        except JobNotFound as exc:
-            await abort(context, grpc.StatusCode.NOT_FOUND, str(exc))
-        except GatewayStopping as exc:
-            await abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
-        except DependencyUnavailable as exc:
-            await abort(context, grpc.StatusCode.UNAVAILABLE, f"{exc}; watch the job again later")
-        except Exception:
-            # What ``guarded`` does for the unary calls.
-            log.exception("unexpected error", extra={"rpc": "WatchJob"})
-            await abort(
-                context, grpc.StatusCode.INTERNAL, "internal error; the server log has details"
-            )
+        async with contextlib.aclosing(changes):
+            async for job in changes:
+                yield pb.WatchJobResponse(job=job_to_proto(job, _watch_view(job)))
 
-    @guarded
+    @rpc()
     async def CancelJob(
         self, request: pb.CancelJobRequest, context: Context
     ) -> pb.CancelJobResponse:
-        job = await self._job(request.job_id, context)
-        try:
-            job = await cancel_job(self._jobs, job)
-        except NothingToCancel as exc:
-            await abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-        except JobNotFound as exc:
-            await abort(context, grpc.StatusCode.NOT_FOUND, str(exc))
-        except CancelRaced as exc:
-            await abort(context, grpc.StatusCode.ABORTED, str(exc))
+        job = await cancel_job(self._jobs, await self._job(request.job_id, context))
         return pb.CancelJobResponse(job=job_to_proto(job, job_pb2.JOB_VIEW_FULL))
 
-    @guarded
+    @rpc()
     async def DeleteJob(
         self, request: pb.DeleteJobRequest, context: Context
     ) -> pb.DeleteJobResponse:
@@ -272,10 +211,10 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
 
     async def _job(self, job_id: str, context: Context) -> Job:
         """The caller's job, or NOT_FOUND."""
-        parsed = await parse_id(context, "job_id", job_id)
+        parsed = parse_id("job_id", job_id)
         job = await self._jobs.get(parsed, tenant=tenant_of(context))
         if job is None:
-            await abort(context, grpc.StatusCode.NOT_FOUND, f"no job {parsed}")
+            raise JobNotFound(parsed)
         return job
 
     def _upload_request(self, metadata: pb.UploadMetadata, tenant: str) -> UploadRequest:
@@ -336,15 +275,6 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
 def _watch_view(job: Job) -> job_pb2.JobView:
     """The transcript once, in the last message, rather than with every progress step."""
     return job_pb2.JOB_VIEW_FULL if job.state.is_terminal else job_pb2.JOB_VIEW_BASIC
-
-
-async def _reject(context: Context, code: grpc.StatusCode, message: str) -> None:
-    UPLOADS.labels(code.name).inc()
-    await abort(context, code, message)
-
-
-class LexiconMissing(Exception):
-    """The upload names a lexicon its tenant does not have."""
 
 
 def _is_uuid(value: str) -> bool:

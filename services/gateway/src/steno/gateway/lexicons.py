@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 
-import grpc
-
+from steno.common.clock import Clock, utc_now
 from steno.common.lexicon import Lexicon, LexiconEntry, LexiconRepository
 from steno.common.paging import PageCursor
 from steno.gateway.convert import lexicon_to_proto
-from steno.gateway.errors import Context, abort, abort_invalid, guarded, page_size, parse_id
 from steno.gateway.languages import is_language_tag
-from steno.gateway.paging import InvalidPageToken, decode_page_token, encode_page_token
+from steno.gateway.page_tokens import decode_page_token, encode_page_token
+from steno.gateway.rpc_errors import (
+    Aborted,
+    Context,
+    InvalidField,
+    NotFound,
+    page_size,
+    parse_id,
+    rpc,
+)
 from steno.gateway.tenancy import tenant_of
 from steno.v1 import lexicon_pb2 as pb
 from steno.v1 import lexicon_pb2_grpc
@@ -27,31 +33,16 @@ MAX_PHRASE = 200
 MUTABLE_FIELDS = ("name", "language", "entries")
 
 
-class InvalidLexicon(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class LexiconApi(lexicon_pb2_grpc.LexiconServiceServicer):
-    def __init__(
-        self, lexicons: LexiconRepository, *, clock: Callable[[], datetime] = _now
-    ) -> None:
+    def __init__(self, lexicons: LexiconRepository, *, clock: Clock = utc_now) -> None:
         self._lexicons = lexicons
         self._clock = clock
 
-    @guarded
+    @rpc()
     async def CreateLexicon(
         self, request: pb.CreateLexiconRequest, context: Context
     ) -> pb.CreateLexiconResponse:
-        try:
-            name, language, entries = _validated(request.lexicon, MUTABLE_FIELDS)
-        except InvalidLexicon as exc:
-            await abort_invalid(context, exc.field, str(exc))
+        name, language, entries = _validated(request.lexicon, MUTABLE_FIELDS)
         now = self._clock()
         lexicon = Lexicon(
             lexicon_id=uuid.uuid4(),
@@ -65,24 +56,19 @@ class LexiconApi(lexicon_pb2_grpc.LexiconServiceServicer):
         await self._lexicons.add(lexicon)
         return pb.CreateLexiconResponse(lexicon=lexicon_to_proto(lexicon))
 
-    @guarded
+    @rpc()
     async def GetLexicon(
         self, request: pb.GetLexiconRequest, context: Context
     ) -> pb.GetLexiconResponse:
         lexicon = await self._lexicon(request.lexicon_id, context)
         return pb.GetLexiconResponse(lexicon=lexicon_to_proto(lexicon))
 
-    @guarded
+    @rpc()
     async def ListLexicons(
         self, request: pb.ListLexiconsRequest, context: Context
     ) -> pb.ListLexiconsResponse:
-        size = await page_size(
-            context, request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE
-        )
-        try:
-            cursor = decode_page_token(request.page_token, "lexicons")
-        except InvalidPageToken as exc:
-            await abort_invalid(context, "page_token", str(exc))
+        size = page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        cursor = decode_page_token(request.page_token, "lexicons")
         # One extra row tells whether another page follows.
         found = await self._lexicons.list_lexicons(tenant_of(context), limit=size + 1, after=cursor)
         page = found[:size]
@@ -95,30 +81,27 @@ class LexiconApi(lexicon_pb2_grpc.LexiconServiceServicer):
             lexicons=[lexicon_to_proto(lexicon) for lexicon in page], next_page_token=next_token
         )
 
-    @guarded
+    @rpc()
     async def UpdateLexicon(
         self, request: pb.UpdateLexiconRequest, context: Context
     ) -> pb.UpdateLexiconResponse:
         paths = tuple(request.update_mask.paths) or MUTABLE_FIELDS
         unknown = sorted(set(paths) - set(MUTABLE_FIELDS))
         if unknown:
-            await abort_invalid(
-                context,
+            raise InvalidField(
                 "update_mask",
                 f"cannot update {', '.join(unknown)}; updatable: {', '.join(MUTABLE_FIELDS)}",
             )
-        try:
-            name, language, entries = _validated(request.lexicon, paths)
-        except InvalidLexicon as exc:
-            await abort_invalid(context, exc.field, str(exc))
+        name, language, entries = _validated(request.lexicon, paths)
         if request.lexicon.version < 0:
-            await abort_invalid(
-                context, "lexicon.version", "version is the one you read, or 0 for any"
-            )
+            raise InvalidField("lexicon.version", "version is the one you read, or 0 for any")
         lexicon = await self._lexicon(request.lexicon.lexicon_id, context, field="lexicon")
         expected = request.lexicon.version or lexicon.version
         if expected != lexicon.version:
-            await _abort_stale(context, lexicon, expected)
+            raise Aborted(
+                f"lexicon {lexicon.lexicon_id} is at version {lexicon.version}, not the "
+                f"{expected} you sent; get it again and reapply your change"
+            )
         if "name" in paths:
             lexicon.name = name
         if "language" in paths:
@@ -129,63 +112,52 @@ class LexiconApi(lexicon_pb2_grpc.LexiconServiceServicer):
         lexicon.update_time = self._clock()
         if not await self._lexicons.update(lexicon, expected_version=expected):
             # Someone else updated (or deleted) it between our read and our write.
-            await abort(
-                context,
-                grpc.StatusCode.ABORTED,
+            raise Aborted(
                 f"lexicon {lexicon.lexicon_id} changed while it was being updated; "
-                "get it again and reapply your change",
+                "get it again and reapply your change"
             )
         return pb.UpdateLexiconResponse(lexicon=lexicon_to_proto(lexicon))
 
-    @guarded
+    @rpc()
     async def DeleteLexicon(
         self, request: pb.DeleteLexiconRequest, context: Context
     ) -> pb.DeleteLexiconResponse:
-        lexicon_id = await parse_id(context, "lexicon_id", request.lexicon_id)
+        lexicon_id = parse_id("lexicon_id", request.lexicon_id)
         if not await self._lexicons.delete(lexicon_id, tenant_of(context)):
-            await abort(context, grpc.StatusCode.NOT_FOUND, f"no lexicon {lexicon_id}")
+            raise NotFound(f"no lexicon {lexicon_id}")
         return pb.DeleteLexiconResponse()
 
     async def _lexicon(self, lexicon_id: str, context: Context, *, field: str = "") -> Lexicon:
         """The caller's lexicon, or NOT_FOUND."""
         name = f"{field}.lexicon_id" if field else "lexicon_id"
-        parsed = await parse_id(context, name, lexicon_id)
+        parsed = parse_id(name, lexicon_id)
         lexicon = await self._lexicons.get(parsed, tenant_of(context))
         if lexicon is None:
-            await abort(context, grpc.StatusCode.NOT_FOUND, f"no lexicon {parsed}")
+            raise NotFound(f"no lexicon {parsed}")
         return lexicon
-
-
-async def _abort_stale(context: Context, lexicon: Lexicon, expected: int) -> None:
-    await abort(
-        context,
-        grpc.StatusCode.ABORTED,
-        f"lexicon {lexicon.lexicon_id} is at version {lexicon.version}, not the {expected} "
-        "you sent; get it again and reapply your change",
-    )
 
 
 def _validated(message: pb.Lexicon, fields: Sequence[str]) -> tuple[str, str, list[LexiconEntry]]:
     """The request's name, language and entries, checked where ``fields`` says they are
-    used; InvalidLexicon names the first field that is wrong."""
+    used; InvalidField names the first field that is wrong."""
     name = message.name.strip()
     if "name" in fields and not 0 < len(name) <= MAX_NAME:
-        raise InvalidLexicon("lexicon.name", f"name is required, at most {MAX_NAME} characters")
+        raise InvalidField("lexicon.name", f"name is required, at most {MAX_NAME} characters")
     if "language" in fields and message.language and not is_language_tag(message.language):
-        raise InvalidLexicon(
+        raise InvalidField(
             "lexicon.language", "language must be a BCP-47 code such as en or pt-BR, or empty"
         )
     entries: list[LexiconEntry] = []
     if "entries" in fields:
         if len(message.entries) > MAX_ENTRIES:
-            raise InvalidLexicon("lexicon.entries", f"at most {MAX_ENTRIES} entries")
+            raise InvalidField("lexicon.entries", f"at most {MAX_ENTRIES} entries")
         seen: dict[str, int] = {}
         for index, entry in enumerate(message.entries):
             parsed = _entry(entry, f"lexicon.entries[{index}]")
             first = seen.setdefault(parsed.phrase.casefold(), index)
             if first != index:
                 # Two entries for one phrase would make its replacement ambiguous.
-                raise InvalidLexicon(
+                raise InvalidField(
                     f"lexicon.entries[{index}].phrase",
                     f"phrase {parsed.phrase!r} is already entry {first}; "
                     "merge their sounds_like lists",
@@ -197,16 +169,16 @@ def _validated(message: pb.Lexicon, fields: Sequence[str]) -> tuple[str, str, li
 def _entry(entry: pb.LexiconEntry, field: str) -> LexiconEntry:
     phrase = entry.phrase.strip()
     if not 0 < len(phrase) <= MAX_PHRASE:
-        raise InvalidLexicon(
+        raise InvalidField(
             f"{field}.phrase", f"phrase is required, at most {MAX_PHRASE} characters"
         )
     if len(entry.sounds_like) > MAX_VARIANTS:
-        raise InvalidLexicon(f"{field}.sounds_like", f"at most {MAX_VARIANTS} variants")
+        raise InvalidField(f"{field}.sounds_like", f"at most {MAX_VARIANTS} variants")
     variants = []
     for index, variant in enumerate(entry.sounds_like):
         variant = variant.strip()
         if not 0 < len(variant) <= MAX_PHRASE:
-            raise InvalidLexicon(
+            raise InvalidField(
                 f"{field}.sounds_like[{index}]",
                 f"each variant is non-empty, at most {MAX_PHRASE} characters",
             )

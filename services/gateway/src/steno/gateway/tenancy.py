@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from steno.common.jobs import DEFAULT_TENANT
-from steno.gateway.errors import Context
+from steno.gateway.rpc_errors import Context
 
 
 def tenant_of(context: Context) -> str:

@@ -10,10 +10,12 @@ import uuid
 from datetime import datetime
 
 from steno.common.paging import PageCursor
+from steno.gateway.rpc_errors import InvalidField
 
 
-class InvalidPageToken(ValueError):
-    pass
+class InvalidPageToken(InvalidField):
+    def __init__(self, message: str) -> None:
+        super().__init__("page_token", message)
 
 
 def encode_page_token(last: PageCursor, listing: str) -> str:
