@@ -9,7 +9,7 @@ from steno.common.clock import Clock, utc_now
 from steno.common.lexicon import Lexicon, LexiconEntry, LexiconRepository
 from steno.common.paging import PageCursor
 from steno.gateway.convert import lexicon_to_proto
-from steno.gateway.languages import is_language_tag
+from steno.gateway.language_tags import is_language_tag
 from steno.gateway.page_tokens import decode_page_token, encode_page_token
 from steno.gateway.rpc_errors import (
     Aborted,
