@@ -16,18 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from steno.common.broker import (
-    DEFAULT_DELIVERY_LIMIT,
-    GAVE_UP_REASON,
-    DeadLetter,
-    DeadLetterHandler,
-    GiveUp,
-    Handler,
-    RetryLater,
-    TranscriptionRequest,
-    delivery_limit_reason,
-)
-from steno.common.errors import DependencyUnavailable
+from steno.common.broker import DEFAULT_DELIVERY_LIMIT, FailurePause, TranscriptionRequest
+from steno.common.broker.memory import InProcessJobQueue
 from steno.common.jobs import (
     DEFAULT_TENANT,
     TERMINAL_STATES,
@@ -521,63 +511,28 @@ class FakeEngine:
         return self.transcript
 
 
-class FakeJobQueue:
-    """JobQueue in memory: records every published request; ``error`` makes publish fail.
+def _quick_pause() -> FailurePause:
+    return FailurePause(0.001, 0.001)
 
-    A request whose handler raises is delivered again at once; past ``delivery_limit``
-    failures it becomes a dead letter. As on the real queues, RetryLater and
-    DependencyUnavailable do not count as failures (nor are they delayed here).
-    """
+
+class RecordingQueue(InProcessJobQueue):
+    """The in-process job queue itself (its delivery rules, with pauses short enough for a
+    test), recording every request published; ``error``, while set, makes publish fail."""
 
     def __init__(
         self, error: BaseException | None = None, *, delivery_limit: int = DEFAULT_DELIVERY_LIMIT
     ) -> None:
+        super().__init__(
+            delivery_limit=delivery_limit, new_pause=lambda: FailurePause(0.001, 0.001)
+        )
         self.error = error
-        self.delivery_limit = delivery_limit
         self.published: list[TranscriptionRequest] = []
-        # Each request with how many times its handler has failed on it.
-        self._pending: asyncio.Queue[tuple[TranscriptionRequest, int]] = asyncio.Queue()
-        self._dead: asyncio.Queue[DeadLetter] = asyncio.Queue()
-
-    async def connect(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
 
     async def publish(self, request: TranscriptionRequest) -> None:
         if self.error is not None:
             raise self.error
         self.published.append(request)
-        self._pending.put_nowait((request, 0))
-
-    async def consume(self, handler: Handler) -> None:
-        while True:
-            request, failures = await self._pending.get()
-            try:
-                await handler(request)
-            except GiveUp:
-                self._dead.put_nowait(DeadLetter(request, failures + 1, GAVE_UP_REASON))
-            except (RetryLater, DependencyUnavailable):
-                self._pending.put_nowait((request, failures))
-            except Exception:
-                if failures < self.delivery_limit:
-                    self._pending.put_nowait((request, failures + 1))
-                else:
-                    deliveries = failures + 1
-                    letter = DeadLetter(request, deliveries, delivery_limit_reason(deliveries))
-                    self._dead.put_nowait(letter)
-            # A handler that fails at once would otherwise never let the test run.
-            await asyncio.sleep(0)
-
-    async def consume_dead_letters(self, handler: DeadLetterHandler) -> None:
-        while True:
-            letter = await self._dead.get()
-            try:
-                await handler(letter)
-            except Exception:
-                self._dead.put_nowait(letter)
-            await asyncio.sleep(0)
+        await super().publish(request)
 
 
 class FakePartialUploadRepository:

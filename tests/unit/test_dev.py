@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from steno.cli.dev import requeue_unfinished
 from steno.common.jobs import JobState
-from tests.fakes import T0, FakeJobQueue, FakeJobRepository, make_job, make_transcript
+from tests.fakes import T0, FakeJobRepository, RecordingQueue, make_job, make_transcript
 
 
 async def test_unfinished_jobs_are_queued_again_and_processing_ones_handed_back() -> None:
@@ -17,7 +17,7 @@ async def test_unfinished_jobs_are_queued_again_and_processing_ones_handed_back(
     done.start(T0)
     done.complete(make_transcript(), T0)
     jobs = FakeJobRepository([queued, processing, done])
-    queue = FakeJobQueue()
+    queue = RecordingQueue()
 
     assert await requeue_unfinished(jobs, queue) == 2
 
@@ -28,6 +28,6 @@ async def test_unfinished_jobs_are_queued_again_and_processing_ones_handed_back(
 
 async def test_paging_reaches_every_unfinished_job() -> None:
     many = [make_job(create_time=T0 + timedelta(seconds=i)) for i in range(1203)]
-    queue = FakeJobQueue()
+    queue = RecordingQueue()
     assert await requeue_unfinished(FakeJobRepository(many), queue) == 1203
     assert len({r.job_id for r in queue.published}) == 1203

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import timedelta
 
 import pytest
 
-from steno.common.broker import TranscriptionRequest
-from steno.common.errors import BrokerUnavailable
 from steno.common.jobs import Job, JobState
 from steno.common.paging import PageCursor
-from tests.fakes import T0, FakeJobQueue, FakeJobRepository, FakeObjectStore, make_job
+from tests.fakes import T0, FakeJobRepository, FakeObjectStore, make_job
 
 
 async def test_repository_hands_out_copies() -> None:
@@ -123,30 +120,3 @@ async def test_store_delete_failures_are_per_key() -> None:
 
     assert [(f.key, f.reason) for f in failures] == [("b", "denied")]
     assert store.objects == {"b": b"2"}
-
-
-async def test_queue_redelivers_when_the_handler_raises() -> None:
-    queue = FakeJobQueue()
-    request = TranscriptionRequest(uuid.uuid4(), "default")
-    await queue.publish(request)
-    seen: list[TranscriptionRequest] = []
-    done = asyncio.Event()
-
-    async def handler(got: TranscriptionRequest) -> None:
-        seen.append(got)
-        if len(seen) == 1:
-            raise RuntimeError("first attempt fails")
-        done.set()
-
-    consumer = asyncio.ensure_future(queue.consume(handler))
-    await asyncio.wait_for(done.wait(), timeout=5)
-    consumer.cancel()
-
-    assert seen == [request, request]
-
-
-async def test_queue_error_publishes_nothing() -> None:
-    queue = FakeJobQueue(error=BrokerUnavailable("down"))
-    with pytest.raises(BrokerUnavailable):
-        await queue.publish(TranscriptionRequest(uuid.uuid4(), "default"))
-    assert queue.published == []

@@ -9,13 +9,13 @@ from steno.common.broker import TranscriptionRequest
 from steno.common.errors import BrokerUnavailable
 from steno.common.jobs import Job, JobState
 from steno.janitor.reconcile import reconcile
-from tests.fakes import T0, FakeJobQueue, FakeJobRepository, make_job
+from tests.fakes import T0, FakeJobRepository, RecordingQueue, make_job
 
 GRACE = timedelta(seconds=60)
 NOW = T0 + timedelta(minutes=10)
 
 
-async def run(jobs: FakeJobRepository, queue: FakeJobQueue) -> dict[str, object]:
+async def run(jobs: FakeJobRepository, queue: RecordingQueue) -> dict[str, object]:
     summary = await reconcile(jobs, queue, now=NOW, publish_grace=GRACE, batch_size=2)
     return summary.as_dict()
 
@@ -24,7 +24,7 @@ async def test_unpublished_jobs_past_the_grace_are_published_once() -> None:
     stranded = [make_job(create_time=T0 + timedelta(seconds=i)) for i in range(3)]
     young = make_job(create_time=NOW - timedelta(seconds=10))
     published = make_job(publish_time=T0)
-    jobs, queue = FakeJobRepository([*stranded, young, published]), FakeJobQueue()
+    jobs, queue = FakeJobRepository([*stranded, young, published]), RecordingQueue()
 
     assert await run(jobs, queue) == {"published": 3, "requeued": 0, "errors": []}
 
@@ -49,7 +49,7 @@ async def test_a_job_whose_lease_ran_out_is_handed_back_and_published() -> None:
         lease_owner="alive",
         lease_expire_time=NOW + timedelta(seconds=30),
     )
-    jobs, queue = FakeJobRepository([abandoned, alive]), FakeJobQueue()
+    jobs, queue = FakeJobRepository([abandoned, alive]), RecordingQueue()
 
     assert await run(jobs, queue) == {"published": 0, "requeued": 1, "errors": []}
 
@@ -65,12 +65,12 @@ async def test_a_broker_outage_leaves_the_job_to_the_next_pass() -> None:
     )
     jobs = FakeJobRepository([abandoned])
 
-    summary = await run(jobs, FakeJobQueue(error=BrokerUnavailable("broker down")))
+    summary = await run(jobs, RecordingQueue(error=BrokerUnavailable("broker down")))
 
     assert summary["requeued"] == 0 and summary["errors"] == ["reconciliation stopped: broker down"]
     stranded = jobs.stored(abandoned.job_id)
     assert (stranded.state, stranded.publish_time) == (JobState.QUEUED, None)
-    assert await run(jobs, FakeJobQueue()) == {"published": 1, "requeued": 0, "errors": []}
+    assert await run(jobs, RecordingQueue()) == {"published": 1, "requeued": 0, "errors": []}
 
 
 async def test_a_lease_renewed_after_it_was_read_is_left_alone() -> None:
@@ -86,7 +86,7 @@ async def test_a_lease_renewed_after_it_was_read_is_left_alone() -> None:
             self.stored(abandoned.job_id).lease_expire_time = now + timedelta(seconds=30)
             return found
 
-    jobs, queue = RenewingMeanwhile([abandoned]), FakeJobQueue()
+    jobs, queue = RenewingMeanwhile([abandoned]), RecordingQueue()
 
     assert await run(jobs, queue) == {"published": 0, "requeued": 0, "errors": []}
     assert jobs.stored(abandoned.job_id).state is JobState.PROCESSING

@@ -1,5 +1,5 @@
 """The pause after a failed handler, and the in-process queue's redelivery, delays and dead
-letters (the in-memory fake keeps the same delivery rules)."""
+letters."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from steno.common.broker import (
 from steno.common.broker.amqp import RETRY_DELAYS, death_reason, retry_delay
 from steno.common.broker.memory import InProcessJobQueue
 from steno.common.errors import DatabaseUnavailable
-from tests.fakes import FakeJobQueue
 from tests.support import FailsOnce, consume_until_success
 
 
@@ -102,12 +101,11 @@ def quick_pause() -> FailurePause:
     return FailurePause(0.001, 0.001)
 
 
-@pytest.fixture(params=["in-process", "fake"])
-def new_queue(request: pytest.FixtureRequest) -> QueueFactory:
-    """A queue with the given delivery limit: the in-process one, or the tests' fake."""
-    if request.param == "in-process":
-        return lambda limit: InProcessJobQueue(delivery_limit=limit, new_pause=quick_pause)
-    return lambda limit: FakeJobQueue(delivery_limit=limit)
+@pytest.fixture
+def new_queue() -> QueueFactory:
+    """An in-process queue with the given delivery limit (the AMQP queue's delivery rules
+    are checked against RabbitMQ in tests/integration/test_dead_letters.py)."""
+    return lambda limit: InProcessJobQueue(delivery_limit=limit, new_pause=quick_pause)
 
 
 class DeadLetters:

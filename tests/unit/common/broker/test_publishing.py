@@ -5,23 +5,9 @@ from __future__ import annotations
 import pytest
 
 from steno.common.broker import TranscriptionRequest
-from steno.common.broker.memory import InProcessJobQueue
 from steno.common.broker.publishing import publish_job
 from steno.common.errors import BrokerUnavailable, DatabaseUnavailable
-from tests.fakes import T0, FakeJobRepository, make_job
-
-
-class RecordingQueue(InProcessJobQueue):
-    def __init__(self, error: BaseException | None = None) -> None:
-        super().__init__()
-        self.error = error
-        self.published: list[TranscriptionRequest] = []
-
-    async def publish(self, request: TranscriptionRequest) -> None:
-        if self.error is not None:
-            raise self.error
-        self.published.append(request)
-        await super().publish(request)
+from tests.fakes import T0, FakeJobRepository, RecordingQueue, make_job
 
 
 async def test_the_request_is_published_and_then_the_job_marked() -> None:

@@ -26,10 +26,10 @@ from steno.gateway.uploads import (
     UploadTooLarge,
 )
 from tests.fakes import (
-    FakeJobQueue,
     FakeJobRepository,
     FakeObjectStore,
     FakePartialUploadRepository,
+    RecordingQueue,
     make_upload_request,
 )
 from tests.support import AUDIO
@@ -42,7 +42,7 @@ MAX_BYTES = 10_000
 class World:
     jobs: FakeJobRepository
     store: FakeObjectStore
-    queue: FakeJobQueue
+    queue: RecordingQueue
     uploads: Uploads
 
     def assert_nothing_left(self) -> None:
@@ -54,7 +54,7 @@ class World:
 def make_uploads(
     jobs: FakeJobRepository,
     store: FakeObjectStore,
-    queue: FakeJobQueue,
+    queue: RecordingQueue,
     *,
     max_bytes: int = MAX_BYTES,
     max_concurrent: int = 2,
@@ -73,7 +73,7 @@ def make_uploads(
 
 @pytest.fixture
 def world() -> World:
-    jobs, store, queue = FakeJobRepository(), FakeObjectStore(), FakeJobQueue()
+    jobs, store, queue = FakeJobRepository(), FakeObjectStore(), RecordingQueue()
     return World(jobs, store, queue, make_uploads(jobs, store, queue))
 
 
@@ -430,7 +430,7 @@ async def test_two_racing_uploads_with_one_request_id_make_one_job() -> None:
                 return None
             return await super().find_by_request(tenant, request_id)
 
-    jobs, store, queue = LateToSee(), FakeObjectStore(), FakeJobQueue()
+    jobs, store, queue = LateToSee(), FakeObjectStore(), RecordingQueue()
     uploads = make_uploads(jobs, store, queue)
     first = await uploads.accept(request(request_id="r-1"), chunks_of(WAV))
     second = await uploads.accept(request(request_id="r-1"), chunks_of(WAV))

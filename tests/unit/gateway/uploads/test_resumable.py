@@ -27,10 +27,10 @@ from steno.gateway.uploads import (
     WrongOffset,
 )
 from tests.fakes import (
-    FakeJobQueue,
     FakeJobRepository,
     FakeObjectStore,
     FakePartialUploadRepository,
+    RecordingQueue,
     make_job,
     make_upload_request,
 )
@@ -52,7 +52,7 @@ class World:
     jobs: FakeJobRepository
     partials: FakePartialUploadRepository
     store: FakeObjectStore
-    queue: FakeJobQueue
+    queue: RecordingQueue
     uploads: Uploads
 
     def gateway(self, *, max_bytes: int = 10 * PART, part_size: int = PART) -> Uploads:
@@ -73,7 +73,7 @@ class World:
 @pytest.fixture
 def world() -> World:
     jobs, partials = FakeJobRepository(), FakePartialUploadRepository()
-    store, queue = FakeObjectStore(), FakeJobQueue()
+    store, queue = FakeObjectStore(), RecordingQueue()
     world = World(jobs, partials, store, queue, uploads=None)  # type: ignore[arg-type]
     world.uploads = world.gateway()
     return world
