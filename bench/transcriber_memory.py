@@ -19,10 +19,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from steno.common.settings import Settings
 from steno.transcriber.engines.local import LocalWhisperEngine
 from steno.transcriber.engines.models import resolve_model
 from steno.transcriber.engines.port import TranscriptionOptions
+from steno.transcriber.settings import WhisperSettings
 from tests.tone_bursts import write_tone_bursts
 
 MINUTES = (10, 20, 40, 80)
@@ -60,7 +60,7 @@ async def one(minutes: float, piece_seconds: float) -> None:
 
 
 def main() -> None:
-    piece = Settings().whisper_chunk_seconds
+    piece = WhisperSettings().chunk_seconds
     rows = [(m, measure(m, piece), measure(m, WHOLE)) for m in MINUTES]
     _, pieces_base, whole_base = rows[0]
     print(f"minutes  in {piece:g} s pieces  ratio   whole file  ratio")

@@ -24,9 +24,10 @@ import asyncpg
 import boto3
 import pytest
 
+from steno.cli.dev import DevSettings
 from steno.common.broker.amqp import RETRY_DELAYS, retry_queue_name
 from steno.common.db.migrate import upgrade
-from steno.common.settings import Settings
+from steno.common.settings import BrokerSettings, DatabaseSettings, StoreSettings
 from steno.transcriber.engines.local import LocalWhisperEngine
 from steno.transcriber.engines.models import resolve_model
 from tests.support import free_port, wait_for
@@ -172,18 +173,19 @@ def settings(
     queue_name: str,
     bucket: str,
     tmp_path: Path,
-) -> Settings:
-    """Settings for the real parts, with this test's own queue and bucket."""
-    return Settings(
+) -> DevSettings:
+    """DevSettings for the real parts, with this test's own queue and bucket."""
+    return DevSettings(
         data_dir=tmp_path / "data",
-        database_url=postgres_url,
-        amqp_url=amqp_url,
-        amqp_queue=queue_name,
-        s3_endpoint=s3_server.endpoint,
-        s3_access_key=s3_server.access_key,
-        s3_secret_key=s3_server.secret_key,
-        s3_bucket=bucket,
-        s3_region="us-east-1",
+        database=DatabaseSettings(url=postgres_url),
+        broker=BrokerSettings(url=amqp_url, queue=queue_name),
+        store=StoreSettings(
+            endpoint=s3_server.endpoint,
+            access_key=s3_server.access_key,
+            secret_key=s3_server.secret_key,
+            bucket=bucket,
+            region="us-east-1",
+        ),
         metrics_port=0,
         grpc_host="127.0.0.1",
     )

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from steno.cli.dev import DevSettings
 from steno.common.broker import JobQueue, TranscriptionRequest
-from steno.common.settings import Settings
 
 T = TypeVar("T")
 
@@ -63,19 +63,19 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def service_env(settings: Settings, **overrides: str) -> dict[str, str]:
+def service_env(settings: DevSettings, **overrides: str) -> dict[str, str]:
     """The ``STENO_*`` environment that gives a subprocess the same settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
     values = {
         "STENO_DATA_DIR": str(settings.data_dir),
-        "STENO_DATABASE_URL": settings.database_url or "",
-        "STENO_AMQP_URL": settings.amqp_url.get_secret_value() if settings.amqp_url else "",
-        "STENO_AMQP_QUEUE": settings.amqp_queue,
-        "STENO_S3_ENDPOINT": settings.s3_endpoint or "",
-        "STENO_S3_ACCESS_KEY": settings.s3_access_key.get_secret_value(),
-        "STENO_S3_SECRET_KEY": settings.s3_secret_key.get_secret_value(),
-        "STENO_S3_BUCKET": settings.s3_bucket,
-        "STENO_S3_REGION": settings.s3_region or "",
+        "STENO_DATABASE_URL": settings.database.url or "",
+        "STENO_AMQP_URL": settings.broker.url.get_secret_value() if settings.broker.url else "",
+        "STENO_AMQP_QUEUE": settings.broker.queue,
+        "STENO_S3_ENDPOINT": settings.store.endpoint or "",
+        "STENO_S3_ACCESS_KEY": settings.store.access_key.get_secret_value(),
+        "STENO_S3_SECRET_KEY": settings.store.secret_key.get_secret_value(),
+        "STENO_S3_BUCKET": settings.store.bucket,
+        "STENO_S3_REGION": settings.store.region or "",
         "STENO_METRICS_PORT": "0",
         "STENO_GRPC_HOST": "127.0.0.1",
     }

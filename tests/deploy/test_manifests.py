@@ -34,13 +34,17 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
+from steno.cli.dev import DevSettings
 from steno.common.broker.amqp import HAND_BACK_TIMEOUT
 from steno.common.db import SqlJobRepository, create_engine
 from steno.common.db.migrate import head_revision
 from steno.common.jobs import JobState
-from steno.common.settings import Settings
+from steno.common.settings import BrokerSettings, ServiceSettings
 from steno.gateway import service as gateway
+from steno.gateway.settings import GatewaySettings
+from steno.janitor.settings import JanitorSettings
 from steno.transcriber import service as transcriber
+from steno.transcriber.settings import TranscriberSettings
 from tests.conftest import POSTGRES_URL, S3Server
 from tests.fakes import make_job
 
@@ -289,8 +293,16 @@ def environment(objects: list[Obj], spec: Obj) -> dict[str, EnvValue]:
     return env
 
 
-def setting_name(variable: str) -> str:
-    return variable.removeprefix("STENO_").lower()
+# The settings each container's process reads (the init containers run `steno migrate`).
+SETTINGS_OF: dict[str, type[ServiceSettings]] = {
+    "gateway": GatewaySettings,
+    "transcriber": TranscriberSettings,
+    "janitor": JanitorSettings,
+    "migrate": ServiceSettings,
+    "wait-for-schema": ServiceSettings,
+}
+# Every variable some Steno process reads.
+SETTINGS = DevSettings.env_names()
 
 
 def steno_containers(objects: list[Obj]) -> Iterator[tuple[Obj, Obj]]:
@@ -303,7 +315,7 @@ def steno_containers(objects: list[Obj]) -> Iterator[tuple[Obj, Obj]]:
 def test_every_variable_the_manifests_set_is_a_setting(built: list[Obj]) -> None:
     config = object_data(built, "ConfigMap", "steno-config")
     assert config
-    assert {k for k in config if setting_name(k) not in Settings.model_fields} == set()
+    assert set(config) - SETTINGS == set()
     assert all(k.startswith("STENO_") for k in config)
     containers = list(steno_containers(built))
     # Four workloads; the gateway, transcriber and janitor have an init container too.
@@ -311,20 +323,15 @@ def test_every_variable_the_manifests_set_is_a_setting(built: list[Obj]) -> None
     for workload, spec in containers:
         env = environment(built, spec)
         where = f"{workload['metadata']['name']}/{spec['name']}"
-        unknown = {
-            name
-            for name in env
-            if not (name.startswith("STENO_") and setting_name(name) in Settings.model_fields)
-            and name not in OTHER_ENV
-        }
+        unknown = {name for name in env if name not in SETTINGS and name not in OTHER_ENV}
         assert unknown == set(), where
-        # And the values are good ones: the settings they make validate.
-        values = {
-            setting_name(k): "external" if isinstance(v, External) else v
-            for k, v in env.items()
-            if k.startswith("STENO_")
-        }
-        Settings(**values)
+        # And the values are good ones: the settings of the container's process validate.
+        with pytest.MonkeyPatch.context() as patch:
+            for name in [name for name in os.environ if name.startswith("STENO_")]:
+                patch.delenv(name)
+            for name, value in env.items():
+                patch.setenv(name, "external" if isinstance(value, External) else value)
+            SETTINGS_OF[spec["name"]]()
 
 
 # What each service cannot run without (it would fall back to an embedded default that
@@ -577,7 +584,7 @@ def test_the_transcriber_scales_on_the_queue_it_consumes(builds: dict[str, list[
         metadata = trigger["metadata"]
         assert metadata["mode"] == "QueueLength"
         queue = environment(objects, container(objects, *TRANSCRIBER))["STENO_AMQP_QUEUE"]
-        assert metadata["queueName"] == queue == Settings.model_fields["amqp_queue"].default
+        assert metadata["queueName"] == queue == BrokerSettings.model_fields["queue"].default
         # The management API counts the jobs being transcribed (unacknowledged) too.
         assert metadata["protocol"] == "http"
         assert "host" not in metadata  # credentials: only through the TriggerAuthentication
@@ -920,21 +927,21 @@ async def seed_expired_job(url: str, object_key: str) -> None:
 
 def test_the_dev_migration_wait_and_janitor_commands_run(
     builds: dict[str, list[Obj]],
-    settings: Settings,
+    settings: DevSettings,
     s3_server: S3Server,
     unmigrated_database: str,
     tmp_path: Path,
 ) -> None:
     dev = builds["dev"]
-    assert settings.amqp_url and settings.s3_endpoint
+    assert settings.broker.url and settings.store.endpoint
     here = {
         "STENO_DATABASE_URL": unmigrated_database,
-        "STENO_AMQP_URL": settings.amqp_url.get_secret_value(),
-        "STENO_AMQP_QUEUE": settings.amqp_queue,
-        "STENO_S3_ENDPOINT": settings.s3_endpoint,
+        "STENO_AMQP_URL": settings.broker.url.get_secret_value(),
+        "STENO_AMQP_QUEUE": settings.broker.queue,
+        "STENO_S3_ENDPOINT": settings.store.endpoint,
         "STENO_S3_ACCESS_KEY": s3_server.access_key,
         "STENO_S3_SECRET_KEY": s3_server.secret_key,
-        "STENO_S3_BUCKET": settings.s3_bucket,
+        "STENO_S3_BUCKET": settings.store.bucket,
     }
     waits = [
         local_command(dev, kind, name, "wait-for-schema", here, tmp_path)
@@ -960,8 +967,8 @@ def test_the_dev_migration_wait_and_janitor_commands_run(
 
     # The janitor deletes the audio of a job whose retention ran out.
     client = s3_server.client()  # type: ignore[no-untyped-call]
-    client.create_bucket(Bucket=settings.s3_bucket)
-    client.put_object(Bucket=settings.s3_bucket, Key="audio/expired", Body=b"audio")
+    client.create_bucket(Bucket=settings.store.bucket)
+    client.put_object(Bucket=settings.store.bucket, Key="audio/expired", Body=b"audio")
     asyncio.run(seed_expired_job(unmigrated_database, "audio/expired"))
 
     done = run(janitor, tmp_path)
@@ -977,4 +984,4 @@ def test_the_dev_migration_wait_and_janitor_commands_run(
         "requeued": 0,
         "errors": [],
     }
-    assert client.list_objects_v2(Bucket=settings.s3_bucket).get("KeyCount", 0) == 0
+    assert client.list_objects_v2(Bucket=settings.store.bucket).get("KeyCount", 0) == 0

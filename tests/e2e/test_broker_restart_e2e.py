@@ -9,8 +9,8 @@ from pathlib import Path
 import grpc
 import pytest
 
+from steno.cli.dev import DevSettings
 from steno.client import StenoClient
-from steno.common.settings import Settings
 from steno.v1 import job_pb2
 from tests.e2e.test_faults import gateway, transcriber
 from tests.openai_server import FakeOpenAI
@@ -19,7 +19,7 @@ from tests.support import AUDIO, service_env, wait_for
 
 
 def test_jobs_complete_across_a_broker_restart_without_restarting_a_process(
-    settings: Settings, tmp_path: Path, openai_server: FakeOpenAI, rabbitmq: PrivateRabbitMQ
+    settings: DevSettings, tmp_path: Path, openai_server: FakeOpenAI, rabbitmq: PrivateRabbitMQ
 ) -> None:
     openai_server.latency = 0.3
     env = service_env(

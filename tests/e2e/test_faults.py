@@ -15,8 +15,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from steno.cli.dev import DevSettings
 from steno.client import StenoClient
-from steno.common.settings import Settings
 from steno.v1 import job_pb2, transcription_service_pb2_grpc
 from steno.v1 import transcription_service_pb2 as pb
 from tests.openai_server import FakeOpenAI
@@ -59,7 +59,7 @@ def state(job: job_pb2.Job) -> str:
 
 
 def test_a_worker_killed_mid_job_is_replaced_and_the_job_completes_once(
-    settings: Settings, tmp_path: Path
+    settings: DevSettings, tmp_path: Path
 ) -> None:
     env = service_env(settings, **FAST_LEASES)
     audio = long_recording(tmp_path / "long.wav", repeats=12)
@@ -90,7 +90,7 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_job_completes_once(
 
 
 def test_a_gateway_killed_between_commit_and_publish_loses_no_job(
-    settings: Settings, tmp_path: Path
+    settings: DevSettings, tmp_path: Path
 ) -> None:
     env = service_env(settings)
     crashing = {**env, "STENO_FAULT_POINTS": "gateway-before-publish"}
@@ -126,7 +126,7 @@ def test_a_gateway_killed_between_commit_and_publish_loses_no_job(
 
 
 def test_a_worker_stopped_mid_job_hands_it_back_and_exits_cleanly(
-    settings: Settings, tmp_path: Path
+    settings: DevSettings, tmp_path: Path
 ) -> None:
     """SIGTERM, as Kubernetes stops a pod: health goes NOT_SERVING, the job goes back to
     QUEUED at once (no lease to wait out), and the next worker finishes it."""
@@ -152,7 +152,7 @@ def test_a_worker_stopped_mid_job_hands_it_back_and_exits_cleanly(
 
 
 def test_a_poison_job_is_dead_lettered_and_failed_while_others_flow(
-    settings: Settings, tmp_path: Path, openai_server: FakeOpenAI
+    settings: DevSettings, tmp_path: Path, openai_server: FakeOpenAI
 ) -> None:
     """A file that kills every worker that takes it (here a fault point armed for its name)
     is given up on after its attempts: FAILED with the reason, its request dead-lettered,
@@ -201,7 +201,9 @@ def test_a_poison_job_is_dead_lettered_and_failed_while_others_flow(
     assert [r.filename for r in openai_server.requests].count("poison.ogg") == 0
 
 
-def test_a_gateway_stopped_mid_upload_finishes_it_first(settings: Settings, tmp_path: Path) -> None:
+def test_a_gateway_stopped_mid_upload_finishes_it_first(
+    settings: DevSettings, tmp_path: Path
+) -> None:
     """SIGTERM while a client is streaming: health says NOT_SERVING at once, new calls are
     refused, the upload in flight completes, then the process exits 0."""
     env = service_env(settings)

@@ -9,8 +9,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from steno.cli.dev import DevSettings
 from steno.client import StenoClient
-from steno.common.settings import Settings
 from steno.v1 import job_pb2
 from tests.e2e.test_faults import gateway, transcriber
 from tests.openai_server import FakeOpenAI
@@ -21,7 +21,7 @@ JOBS_PER_CLIENT = 10
 
 
 def test_200_jobs_survive_a_worker_killed_twice(
-    settings: Settings, tmp_path: Path, openai_server: FakeOpenAI
+    settings: DevSettings, tmp_path: Path, openai_server: FakeOpenAI
 ) -> None:
     env = service_env(
         settings,

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from steno.cli.dev import DevSettings
 from steno.client import StenoClient
 from steno.common.db import create_engine
-from steno.common.settings import Settings
 from tests.conftest import S3Server
 from tests.proxy import TcpProxy
 from tests.support import logged, running, service_env, wait_serving
@@ -57,7 +57,7 @@ async def proxy_to(port: int) -> AsyncIterator[TcpProxy]:
 
 @pytest.mark.parametrize("breakage", ["connection dropped", "gateway killed"])
 async def test_a_50_mb_upload_broken_at_60_percent_is_continued_not_resent(
-    settings: Settings, s3_server: S3Server, big_wav: Path, tmp_path: Path, breakage: str
+    settings: DevSettings, s3_server: S3Server, big_wav: Path, tmp_path: Path, breakage: str
 ) -> None:
     env = service_env(settings)
     request_id = f"resume-{uuid.uuid4()}"
@@ -90,7 +90,7 @@ async def test_a_50_mb_upload_broken_at_60_percent_is_continued_not_resent(
     assert proxy.sent > SIZE, "the break really happened mid-upload"
 
     # One job, its object exactly the file, and nothing of the upload left over.
-    database = create_engine(settings.database_url_or_default)
+    database = create_engine(settings.database_url)
     try:
         async with database.connect() as conn:
             jobs = (
@@ -105,9 +105,9 @@ async def test_a_50_mb_upload_broken_at_60_percent_is_continued_not_resent(
     assert [str(row.job_id) for row in jobs] == [job.job_id]
     assert partials == 0
     s3 = s3_server.client()
-    stored = s3.get_object(Bucket=settings.s3_bucket, Key=jobs[0].object_key)["Body"]
+    stored = s3.get_object(Bucket=settings.store.bucket, Key=jobs[0].object_key)["Body"]
     digest = hashlib.sha256()
     for block in iter(lambda: stored.read(MB), b""):
         digest.update(block)
     assert digest.hexdigest() == whole
-    assert s3.list_multipart_uploads(Bucket=settings.s3_bucket).get("Uploads", []) == []
+    assert s3.list_multipart_uploads(Bucket=settings.store.bucket).get("Uploads", []) == []

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from steno.common.settings import Settings
+from steno.cli.dev import DevSettings
 from tests.support import free_port, service_env
 
 
@@ -33,7 +33,7 @@ def test_without_a_broker_the_service_explains_and_exits(service: str, tmp_path:
     assert "steno dev" in done.stderr
 
 
-def test_gateway_with_an_unreachable_object_store_explains_and_exits(settings: Settings) -> None:
+def test_gateway_with_an_unreachable_object_store_explains_and_exits(settings: DevSettings) -> None:
     env = service_env(settings, STENO_S3_ENDPOINT=f"127.0.0.1:{free_port()}")
     done = start("gateway", env)
     assert done.returncode != 0

@@ -14,8 +14,8 @@ import jiwer
 import pytest
 from botocore.exceptions import ClientError
 
+from steno.cli.dev import DevSettings
 from steno.client import StenoClient
-from steno.common.settings import Settings
 from steno.v1 import job_pb2
 from tests.conftest import S3Server
 from tests.openai_server import FakeOpenAI
@@ -47,7 +47,7 @@ def run_janitor(env: dict[str, str]) -> dict[str, object]:
 
 
 def test_upload_transcribe_and_expire_across_three_services(
-    settings: Settings,
+    settings: DevSettings,
     s3_server: S3Server,
     bucket: str,
     tmp_path: Path,

@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from steno.common.settings import Settings
+from steno.cli.dev import DevSettings
 from steno.v1 import transcription_service_pb2 as pb
 from steno.v1 import transcription_service_pb2_grpc
 from tests.support import AUDIO, logged, running, service_env, wait_serving
@@ -42,7 +42,7 @@ def wav_stream(
 
 @pytest.mark.parametrize("chunk_size", [64 * 1024, 3 * MB], ids=["64KiB-chunks", "3MiB-chunks"])
 def test_200_mb_upload_grows_gateway_peak_rss_by_less_than_100_mb(
-    settings: Settings, tmp_path: Path, chunk_size: int
+    settings: DevSettings, tmp_path: Path, chunk_size: int
 ) -> None:
     env = {**service_env(settings), "STENO_GRPC_PORT": "0"}
     with running(["-m", "steno.gateway"], env, tmp_path / "gateway.log") as gateway:

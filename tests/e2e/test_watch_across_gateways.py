@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from steno.cli.dev import DevSettings
 from steno.client import StenoClient
-from steno.common.settings import Settings
 from steno.v1 import job_pb2
 from tests.support import AUDIO, logged, running, service_env, wait_for, wait_serving
 
@@ -77,7 +77,7 @@ def state(job: job_pb2.Job) -> str:
 
 
 def test_watchers_on_one_gateway_follow_jobs_changed_through_another(
-    settings: Settings, tmp_path: Path
+    settings: DevSettings, tmp_path: Path
 ) -> None:
     env = service_env(settings)
     with ExitStack() as stack:

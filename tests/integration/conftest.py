@@ -11,18 +11,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from steno.common.adapters import (
-    open_database,
-    open_job_events,
-    open_job_queue,
-    open_object_store,
-)
+from steno.cli.dev import DevSettings
+from steno.common.adapters import Adapters, open_adapters
 from steno.common.broker import JobQueue
 from steno.common.db import SqlJobRepository, SqlLexiconRepository, SqlPartialUploadRepository
 from steno.common.db.migrate import upgrade
 from steno.common.db.schema import jobs as jobs_table
 from steno.common.events import JobEvents
-from steno.common.settings import Settings
 from steno.common.storage import ObjectStore
 from steno.gateway.service import build_gateway
 from steno.v1 import transcription_service_pb2_grpc
@@ -36,16 +31,29 @@ class Gateway:
     # INTERNAL instead of the server's status (grpc/grpc#36066); the blocking one cannot.
     sync_stub: transcription_service_pb2_grpc.TranscriptionServiceStub
     address: str
-    database: AsyncEngine
+    # The gateway's adapters; its job events go through RabbitMQ: it publishes its own
+    # writes' and follows everyone's for its watchers.
+    adapters: Adapters
     jobs: SqlJobRepository
     lexicons: SqlLexiconRepository
     partials: SqlPartialUploadRepository
-    store: ObjectStore
-    queue: JobQueue
-    settings: Settings
-    # The gateway's job events (through RabbitMQ): it publishes its own writes' and follows
-    # everyone's for its watchers.
-    events: JobEvents
+    settings: DevSettings
+
+    @property
+    def database(self) -> AsyncEngine:
+        return self.adapters.database
+
+    @property
+    def store(self) -> ObjectStore:
+        return self.adapters.store
+
+    @property
+    def queue(self) -> JobQueue:
+        return self.adapters.queue
+
+    @property
+    def events(self) -> JobEvents:
+        return self.adapters.events
 
     async def row_count(self) -> int:
         async with self.database.connect() as conn:
@@ -69,43 +77,28 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
 
 
 @pytest.fixture
-async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
-    database = open_database(settings)
-    store = open_object_store(settings)
-    queue = open_job_queue(settings)
-    events = open_job_events(settings)
-    await store.ensure_ready()
-    await queue.connect()
-    await events.connect()
-    jobs = SqlJobRepository(database)
-    lexicons = SqlLexiconRepository(database)
-    partials = SqlPartialUploadRepository(database)
-    gateway = build_gateway(settings, jobs, lexicons, partials, store, queue, events)
-    port = await gateway.start("127.0.0.1", 0)
-    address = f"127.0.0.1:{port}"
-    channel = grpc.aio.insecure_channel(address)
-    sync_channel = grpc.insecure_channel(address)
-    try:
-        yield Gateway(
-            transcription_service_pb2_grpc.TranscriptionServiceStub(channel),
-            transcription_service_pb2_grpc.TranscriptionServiceStub(sync_channel),
-            address,
-            database,
-            jobs,
-            lexicons,
-            partials,
-            store,
-            queue,
-            settings,
-            events,
-        )
-    finally:
-        await channel.close()
-        sync_channel.close()
-        await gateway.stop(0)
-        await events.close()
-        await queue.close()
-        await database.dispose()
+async def gateway(settings: DevSettings) -> AsyncIterator[Gateway]:
+    async with open_adapters(settings) as adapters:
+        service = build_gateway(settings, adapters)
+        port = await service.start("127.0.0.1", 0)
+        address = f"127.0.0.1:{port}"
+        channel = grpc.aio.insecure_channel(address)
+        sync_channel = grpc.insecure_channel(address)
+        try:
+            yield Gateway(
+                transcription_service_pb2_grpc.TranscriptionServiceStub(channel),
+                transcription_service_pb2_grpc.TranscriptionServiceStub(sync_channel),
+                address,
+                adapters,
+                adapters.jobs(),
+                adapters.lexicons(),
+                adapters.partial_uploads(),
+                settings,
+            )
+        finally:
+            await channel.close()
+            sync_channel.close()
+            await service.stop(0)
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from steno.cli.dev import DevSettings
 from steno.common.adapters import open_database, open_object_store
 from steno.common.db import SqlJobRepository, SqlPartialUploadRepository
-from steno.common.settings import Settings
 from steno.common.storage import MIN_PART_BYTES, ObjectStore
 from steno.common.uploads import PartialUpload
-from steno.janitor.__main__ import run_once
+from steno.janitor.service import run_once
 from tests.conftest import S3Server
 from tests.fakes import make_job, make_partial_upload
 
@@ -27,7 +27,7 @@ class Parts:
 
 
 @pytest.fixture
-async def parts(settings: Settings) -> AsyncIterator[Parts]:
+async def parts(settings: DevSettings) -> AsyncIterator[Parts]:
     database = open_database(settings)
     store = open_object_store(settings)
     await store.ensure_ready()
@@ -63,9 +63,9 @@ async def started(
 
 
 async def test_run_once_discards_the_stale_upload_and_keeps_the_fresh_one(
-    settings: Settings, parts: Parts, s3_server: S3Server, bucket: str
+    settings: DevSettings, parts: Parts, s3_server: S3Server, bucket: str
 ) -> None:
-    assert settings.stale_upload_hours == 24
+    assert settings.retention.stale_upload_hours == 24
     now = datetime.now(UTC)
     stale = await started(parts, "stale", update_time=now - timedelta(hours=30))
     fresh = await started(parts, "fresh", update_time=now)
@@ -92,7 +92,7 @@ async def test_run_once_discards_the_stale_upload_and_keeps_the_fresh_one(
 
 
 async def test_run_once_deletes_a_jobless_object_and_keeps_a_jobs(
-    settings: Settings, parts: Parts, s3_server: S3Server, bucket: str
+    settings: DevSettings, parts: Parts, s3_server: S3Server, bucket: str
 ) -> None:
     long_ago = datetime.now(UTC) - timedelta(hours=30)
     orphan = await started(parts, "orphan", update_time=long_ago, complete=True)

@@ -22,6 +22,7 @@ import grpc
 import pytest
 
 from steno.cli import main
+from steno.cli.dev import DevSettings
 from steno.client import StenoClient
 from steno.common.broker import TranscriptionRequest
 from steno.common.db import SqlJobRepository
@@ -30,7 +31,6 @@ from steno.common.events import JobUpdate
 from steno.common.events.amqp import MESSAGE_TYPE, AmqpJobEvents
 from steno.common.events.repository import EventingJobRepository
 from steno.common.jobs import Job, JobError, JobState
-from steno.common.settings import Settings
 from steno.gateway.service import build_gateway
 from steno.transcriber.pipeline import JobProcessor
 from steno.v1 import events_pb2, job_pb2, transcription_service_pb2_grpc
@@ -51,10 +51,10 @@ async def uploaded(gateway: Gateway) -> job_pb2.Job:
     return response.job
 
 
-def amqp_events(settings: Settings, exchange: str | None = None) -> AmqpJobEvents:
-    assert settings.amqp_url is not None
+def amqp_events(settings: DevSettings, exchange: str | None = None) -> AmqpJobEvents:
+    assert settings.broker.url is not None
     return AmqpJobEvents(
-        settings.amqp_url.get_secret_value(), exchange or settings.amqp_events_exchange
+        settings.broker.url.get_secret_value(), exchange or settings.broker.events_exchange
     )
 
 
@@ -284,15 +284,7 @@ async def test_watching_an_unknown_or_malformed_job(gateway: Gateway) -> None:
 
 async def test_a_stopping_gateway_ends_its_watches_at_once(gateway: Gateway) -> None:
     job = await uploaded(gateway)
-    stopping = build_gateway(
-        gateway.settings,
-        gateway.jobs,
-        gateway.lexicons,
-        gateway.partials,
-        gateway.store,
-        gateway.queue,
-        gateway.events,
-    )
+    stopping = build_gateway(gateway.settings, gateway.adapters)
     port = await stopping.start("127.0.0.1", 0)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = transcription_service_pb2_grpc.TranscriptionServiceStub(channel)
@@ -320,11 +312,11 @@ Wire = asyncio.Queue[aio_pika.abc.AbstractIncomingMessage]
 
 
 @pytest.fixture
-async def wire(settings: Settings, exchange: str) -> AsyncIterator[Wire]:
+async def wire(settings: DevSettings, exchange: str) -> AsyncIterator[Wire]:
     """The test's exchange, and every message sent through it as it travels (deleted
     afterwards)."""
-    assert settings.amqp_url is not None
-    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    assert settings.broker.url is not None
+    connection = await aio_pika.connect(settings.broker.url.get_secret_value())
     async with connection:
         channel = await connection.channel()
         declared = await channel.declare_exchange(
@@ -343,7 +335,7 @@ def an_update(job_id: uuid.UUID, state: JobState, progress: float = 0.0) -> JobU
 
 
 async def test_job_events_reach_each_process_watching_the_job_and_no_other(
-    settings: Settings, exchange: str, wire: Wire
+    settings: DevSettings, exchange: str, wire: Wire
 ) -> None:
     publisher, gateway_a, gateway_b = (amqp_events(settings, exchange) for _ in range(3))
     for events in (publisher, gateway_a, gateway_b):
@@ -385,7 +377,7 @@ async def test_job_events_reach_each_process_watching_the_job_and_no_other(
 
 
 async def test_an_unreadable_event_is_dropped_and_the_next_one_delivered(
-    settings: Settings, exchange: str, wire: Wire
+    settings: DevSettings, exchange: str, wire: Wire
 ) -> None:
     events, publisher = amqp_events(settings, exchange), amqp_events(settings, exchange)
     await events.connect()
@@ -393,8 +385,8 @@ async def test_an_unreadable_event_is_dropped_and_the_next_one_delivered(
     job_id = uuid.uuid4()
     try:
         async with events.subscribe(job_id) as subscription:
-            assert settings.amqp_url is not None
-            connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+            assert settings.broker.url is not None
+            connection = await aio_pika.connect(settings.broker.url.get_secret_value())
             async with connection:
                 channel = await connection.channel()
                 target = await channel.get_exchange(exchange)

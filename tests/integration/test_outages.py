@@ -13,18 +13,16 @@ from urllib.parse import urlsplit
 import grpc
 import pytest
 
-from steno.common.adapters import open_database, open_job_queue, open_object_store
+from steno.cli.dev import DevSettings
+from steno.common.adapters import Adapters, open_database, open_job_queue, open_object_store
 from steno.common.broker import FailurePause, TranscriptionRequest
 from steno.common.db import (
     SqlJobRepository,
-    SqlLexiconRepository,
-    SqlPartialUploadRepository,
     create_engine,
 )
 from steno.common.errors import DependencyUnavailable
 from steno.common.events.memory import InProcessJobEvents
 from steno.common.jobs import Job, JobState, Transcript
-from steno.common.settings import Settings
 from steno.gateway.service import build_gateway
 from steno.transcriber.engines.port import TranscriptionOptions
 from steno.transcriber.pipeline import JobProcessor
@@ -48,25 +46,22 @@ async def proxied(address: str) -> AsyncIterator[TcpProxy]:
 
 
 async def test_an_object_store_outage_mid_upload_is_unavailable_and_records_nothing(
-    settings: Settings,
+    settings: DevSettings,
 ) -> None:
-    assert settings.s3_endpoint is not None
-    async with proxied(settings.s3_endpoint) as proxy:
-        through_proxy = settings.model_copy(update={"s3_endpoint": f"127.0.0.1:{proxy.port}"})
+    assert settings.store.endpoint is not None
+    async with proxied(settings.store.endpoint) as proxy:
+        through_proxy = settings.model_copy(
+            update={
+                "store": settings.store.model_copy(update={"endpoint": f"127.0.0.1:{proxy.port}"})
+            }
+        )
         database, store = open_database(settings), open_object_store(through_proxy)
         queue = open_job_queue(settings)
         await store.ensure_ready()
         await queue.connect()
         jobs = SqlJobRepository(database)
-        gateway = build_gateway(
-            through_proxy,
-            jobs,
-            SqlLexiconRepository(database),
-            SqlPartialUploadRepository(database),
-            store,
-            queue,
-            InProcessJobEvents(),
-        )
+        adapters = Adapters(database, store, queue=queue, events=InProcessJobEvents())
+        gateway = build_gateway(through_proxy, adapters)
         port = await gateway.start("127.0.0.1", 0)
         loop = asyncio.get_running_loop()
 
@@ -122,7 +117,7 @@ class GatedEngine(FakeEngine):
 
 
 async def test_a_database_outage_at_the_final_write_delays_the_job_but_loses_nothing(
-    settings: Settings, postgres_url: str
+    settings: DevSettings, postgres_url: str
 ) -> None:
     database = urlsplit(postgres_url)
     async with proxied(f"{database.hostname}:{database.port or 5432}") as proxy:

@@ -18,7 +18,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from steno.common.settings import Settings
+from steno.cli.dev import DevSettings
 from steno.v1 import job_pb2
 from steno.v1 import transcription_service_pb2 as pb
 from tests.integration.conftest import Gateway
@@ -62,13 +62,13 @@ async def then_silence(size: int, hold: asyncio.Event) -> AsyncIterator[pb.Uploa
     await hold.wait()
 
 
-async def queued_messages(settings: Settings, queue_name: str | None = None) -> int:
+async def queued_messages(settings: DevSettings, queue_name: str | None = None) -> int:
     """Messages ready in the test's queue (or in ``queue_name``)."""
-    assert settings.amqp_url is not None
-    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    assert settings.broker.url is not None
+    connection = await aio_pika.connect(settings.broker.url.get_secret_value())
     async with connection:
         channel = await connection.channel()
-        queue = await channel.declare_queue(queue_name or settings.amqp_queue, passive=True)
+        queue = await channel.declare_queue(queue_name or settings.broker.queue, passive=True)
         count = queue.declaration_result.message_count
         assert count is not None
         return count
@@ -234,8 +234,9 @@ class TestSizeLimit:
     LIMIT = 12 * 1024 * 1024
 
     @pytest.fixture
-    def settings(self, settings: Settings) -> Settings:
-        return settings.model_copy(update={"max_upload_bytes": self.LIMIT})
+    def settings(self, settings: DevSettings) -> DevSettings:
+        uploads = settings.uploads.model_copy(update={"max_upload_bytes": self.LIMIT})
+        return settings.model_copy(update={"uploads": uploads})
 
     async def test_over_the_limit_is_resource_exhausted_and_leaves_nothing(
         self, gateway: Gateway, bucket_objects: Callable
@@ -255,8 +256,9 @@ class TestSizeLimit:
 
 class TestIdleClient:
     @pytest.fixture
-    def settings(self, settings: Settings) -> Settings:
-        return settings.model_copy(update={"upload_idle_timeout_seconds": 0.5})
+    def settings(self, settings: DevSettings) -> DevSettings:
+        uploads = settings.uploads.model_copy(update={"upload_idle_timeout_seconds": 0.5})
+        return settings.model_copy(update={"uploads": uploads})
 
     async def test_a_client_that_goes_quiet_is_cut_off_and_leaves_nothing(
         self, gateway: Gateway, bucket_objects: Callable
@@ -417,7 +419,7 @@ async def test_a_broken_upload_is_continued_from_the_offset_get_upload_status_gi
         await hold.wait()
 
     call = gateway.stub.UploadAudio(first_ten_mb())
-    part = gateway.settings.upload_part_bytes
+    part = gateway.settings.uploads.upload_part_bytes
 
     async def one_part_stored() -> bool:
         return await committed(gateway, "big-1") == part
@@ -455,7 +457,7 @@ async def test_continuing_from_the_wrong_place_is_refused_with_the_right_offset(
         await hold.wait()
 
     call = gateway.stub.UploadAudio(nine_mb())
-    part = gateway.settings.upload_part_bytes
+    part = gateway.settings.uploads.upload_part_bytes
 
     async def one_part_stored() -> bool:
         return await committed(gateway, "big-2") == part

@@ -183,7 +183,7 @@ async def test_a_request_to_retry_later_comes_back_through_a_rabbitmq_delay_queu
     assert handler.calls == [request, request]
     assert handler.times[1] - handler.times[0] >= 1.0
     assert await queued_messages(gateway.settings) == 0
-    assert await queued_messages(gateway.settings, f"{gateway.settings.amqp_queue}.retry.1s") == 0
+    assert await queued_messages(gateway.settings, f"{gateway.settings.broker.queue}.retry.1s") == 0
 
 
 async def test_the_local_engine_reports_progress_through_the_file(

@@ -62,19 +62,20 @@ def _migrate(args: argparse.Namespace) -> int:
     try:
         from steno.common.db.migrate import SchemaNotReady, upgrade, wait_for_head
         from steno.common.logs import configure_logging
-        from steno.common.settings import Settings
+        from steno.common.settings import ServiceSettings
     except ImportError as exc:
         sys.exit(f"steno migrate needs the server parts: install steno[server] ({exc})")
 
-    settings = Settings()
+    # The settings every service has: the database (and the data directory of SQLite's).
+    settings = ServiceSettings()
     configure_logging(settings.log_level)
     if args.wait is None:
-        upgrade(settings.database_url_or_default)
+        upgrade(settings.database_url)
         return 0
     # Alembic would say which dialect it found on every look.
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     try:
-        head = asyncio.run(wait_for_head(settings.database_url_or_default, args.wait))
+        head = asyncio.run(wait_for_head(settings.database_url, args.wait))
     except SchemaNotReady as exc:
         sys.exit(f"steno migrate --wait: {exc}")
     print(f"the database schema is at {head}, the latest revision")

@@ -1,81 +1,163 @@
-"""Builds the adapter for each port from settings: real services when configured, the
-embedded defaults when not."""
+"""The adapter behind each port, from settings: real services when configured, the embedded
+defaults when not, and one lifecycle that opens them and closes them again.
+
+A service opens what it uses with :func:`open_adapters` (or :func:`open_storage` and
+:func:`open_queue` apart), in one ``async with``: they are closed in reverse order when the
+block ends, however it ends.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from steno.common.broker import JobQueue
-from steno.common.db import create_engine
+from steno.common.clock import Clock, utc_now
+from steno.common.db import (
+    SqlJobRepository,
+    SqlLexiconRepository,
+    SqlPartialUploadRepository,
+    create_engine,
+)
 from steno.common.events import JobEvents
-from steno.common.settings import Settings
+from steno.common.settings import ServiceSettings
 from steno.common.storage import ObjectStore
 
+# Threads the S3 store gives uploads when a service names no number of its own.
+DEFAULT_MAX_UPLOADS = 64
 
-def open_database(settings: Settings) -> AsyncEngine:
-    return create_engine(settings.database_url_or_default)
+
+@dataclass(frozen=True)
+class Storage:
+    """The database and the object store, and the repositories over the database."""
+
+    database: AsyncEngine
+    store: ObjectStore
+    clock: Clock = field(default=utc_now, kw_only=True)
+
+    def jobs(self) -> SqlJobRepository:
+        return SqlJobRepository(self.database, clock=self.clock)
+
+    def lexicons(self) -> SqlLexiconRepository:
+        return SqlLexiconRepository(self.database)
+
+    def partial_uploads(self) -> SqlPartialUploadRepository:
+        return SqlPartialUploadRepository(self.database)
 
 
-def open_object_store(settings: Settings) -> ObjectStore:
-    if settings.s3_endpoint is None:
+@dataclass(frozen=True)
+class Adapters(Storage):
+    """Everything a long-running service talks to: storage, the job queue and job events."""
+
+    queue: JobQueue
+    events: JobEvents
+
+
+@contextlib.asynccontextmanager
+async def open_storage(
+    settings: ServiceSettings, *, max_uploads: int = DEFAULT_MAX_UPLOADS
+) -> AsyncIterator[Storage]:
+    async with contextlib.AsyncExitStack() as stack:
+        database = open_database(settings)
+        stack.push_async_callback(database.dispose)
+        store = open_object_store(settings, max_uploads=max_uploads)
+        await store.ensure_ready()
+        yield Storage(database, store)
+
+
+@contextlib.asynccontextmanager
+async def open_queue(settings: ServiceSettings) -> AsyncIterator[JobQueue]:
+    queue = open_job_queue(settings)
+    try:
+        await queue.connect()
+        yield queue
+    finally:
+        await queue.close()
+
+
+@contextlib.asynccontextmanager
+async def open_adapters(
+    settings: ServiceSettings, *, max_uploads: int = DEFAULT_MAX_UPLOADS
+) -> AsyncIterator[Adapters]:
+    async with contextlib.AsyncExitStack() as stack:
+        storage = await stack.enter_async_context(open_storage(settings, max_uploads=max_uploads))
+        queue = await stack.enter_async_context(open_queue(settings))
+        events = open_job_events(settings)
+        stack.push_async_callback(events.close)
+        await events.connect()
+        yield Adapters(storage.database, storage.store, queue=queue, events=events)
+
+
+def open_database(settings: ServiceSettings) -> AsyncEngine:
+    return create_engine(settings.database_url)
+
+
+def open_object_store(
+    settings: ServiceSettings, *, max_uploads: int = DEFAULT_MAX_UPLOADS
+) -> ObjectStore:
+    store = settings.store
+    if store.endpoint is None:
         from steno.common.storage.filesystem import FilesystemStore
 
         return FilesystemStore(settings.objects_dir)
     from steno.common.storage.s3 import S3Store
 
     return S3Store(
-        settings.s3_endpoint,
-        access_key=settings.s3_access_key.get_secret_value(),
-        secret_key=settings.s3_secret_key.get_secret_value(),
-        bucket=settings.s3_bucket,
-        secure=settings.s3_secure,
-        region=settings.s3_region,
-        max_uploads=settings.max_concurrent_uploads,
+        store.endpoint,
+        access_key=store.access_key.get_secret_value(),
+        secret_key=store.secret_key.get_secret_value(),
+        bucket=store.bucket,
+        secure=store.secure,
+        region=store.region,
+        max_uploads=max_uploads,
     )
 
 
-def open_job_queue(settings: Settings) -> JobQueue:
-    if settings.amqp_url is None:
+def open_job_queue(settings: ServiceSettings) -> JobQueue:
+    broker = settings.broker
+    if broker.url is None:
         from steno.common.broker.memory import InProcessJobQueue
 
-        return InProcessJobQueue(delivery_limit=settings.amqp_delivery_limit)
+        return InProcessJobQueue(delivery_limit=broker.delivery_limit)
     from steno.common.broker.amqp import AmqpJobQueue
 
     return AmqpJobQueue(
-        settings.amqp_url.get_secret_value(),
-        settings.amqp_queue,
-        prefetch=settings.amqp_prefetch,
-        delivery_limit=settings.amqp_delivery_limit,
+        broker.url.get_secret_value(),
+        broker.queue,
+        prefetch=broker.prefetch,
+        delivery_limit=broker.delivery_limit,
     )
 
 
-def open_job_events(settings: Settings) -> JobEvents:
+def open_job_events(settings: ServiceSettings) -> JobEvents:
     """Through the broker when there is one, so watchers on any gateway see every change;
     else within the process, which then holds both the gateway and the transcriber."""
-    if settings.amqp_url is None:
+    broker = settings.broker
+    if broker.url is None:
         from steno.common.events.memory import InProcessJobEvents
 
         return InProcessJobEvents()
     from steno.common.events.amqp import AmqpJobEvents
 
-    return AmqpJobEvents(settings.amqp_url.get_secret_value(), settings.amqp_events_exchange)
+    return AmqpJobEvents(broker.url.get_secret_value(), broker.events_exchange)
 
 
-def describe(settings: Settings) -> dict[str, str]:
+def describe(settings: ServiceSettings) -> dict[str, str]:
     """Which adapter each port gets, for the start-up log line; credentials left out."""
-    database = make_url(settings.database_url_or_default).render_as_string(hide_password=True)
-    if settings.amqp_url is None:
-        broker = "in-process queue"
+    database = make_url(settings.database_url).render_as_string(hide_password=True)
+    broker = settings.broker
+    if broker.url is None:
+        queue = "in-process queue"
     else:
-        amqp = urlsplit(settings.amqp_url.get_secret_value())
-        broker = (
-            f"amqp://{amqp.hostname}:{amqp.port or 5672}{amqp.path} queue {settings.amqp_queue}"
-        )
-    if settings.s3_endpoint is None:
+        amqp = urlsplit(broker.url.get_secret_value())
+        queue = f"amqp://{amqp.hostname}:{amqp.port or 5672}{amqp.path} queue {broker.queue}"
+    if settings.store.endpoint is None:
         store = f"directory {settings.objects_dir.resolve()}"
     else:
-        store = f"s3 {settings.s3_endpoint} bucket {settings.s3_bucket}"
-    return {"database": database, "broker": broker, "object_store": store}
+        store = f"s3 {settings.store.endpoint} bucket {settings.store.bucket}"
+    return {"database": database, "broker": queue, "object_store": store}

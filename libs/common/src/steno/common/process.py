@@ -7,17 +7,17 @@ import ctypes
 import logging
 import signal
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from steno.common.adapters import describe
 from steno.common.errors import DependencyUnavailable
 from steno.common.grpc_server import PortUnavailable
 from steno.common.logs import configure_logging
-from steno.common.settings import Settings
+from steno.common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
-Serve = Callable[[Settings], Coroutine[Any, Any, None]]
+_Settings = TypeVar("_Settings", bound=ServiceSettings)
 
 
 # mallopt's parameter number for the mmap threshold, and the glibc default we pin it at.
@@ -40,14 +40,19 @@ def keep_large_buffers_off_the_heap() -> None:
     libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
 
 
-def run_service(service: str, serve: Serve) -> None:
-    """The whole of a service's ``__main__``: settings from the environment, JSON logs, then
-    ``serve`` until it returns. A service that cannot start says why in one line and exits."""
+def run_service(
+    service: str,
+    settings_type: type[_Settings],
+    serve: Callable[[_Settings], Coroutine[Any, Any, None]],
+) -> None:
+    """The whole of a service's ``__main__``: its settings from the environment, JSON logs,
+    then ``serve`` until it returns. A service that cannot start says why in one line and
+    exits."""
     keep_large_buffers_off_the_heap()
-    settings = Settings()
+    settings = settings_type()
     configure_logging(settings.log_level)
     log.info(f"steno.{service} starting", extra=describe(settings))
-    if settings.amqp_url is None:
+    if settings.broker.url is None:
         # The in-process queue cannot join separate processes.
         raise SystemExit(
             f"steno.{service} needs a broker: set STENO_AMQP_URL "
@@ -77,3 +82,20 @@ async def wait_for_shutdown() -> None:
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+
+
+async def until_shutdown(*workers: Coroutine[Any, Any, None]) -> None:
+    """Runs ``workers`` until SIGTERM, then cancels them and waits for them to stop. A worker
+    that ends first ends the others too, its error raised: a process whose consumer died must
+    not go on looking alive."""
+    tasks = [asyncio.create_task(worker) for worker in workers]
+    shutdown = asyncio.create_task(wait_for_shutdown(), name="shutdown")
+    try:
+        await asyncio.wait({*tasks, shutdown}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (*tasks, shutdown):
+            task.cancel()
+        ended = await asyncio.gather(*tasks, shutdown, return_exceptions=True)
+    for outcome in ended:
+        if isinstance(outcome, Exception):
+            raise outcome

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
-from steno.common.adapters import (
-    open_database,
-    open_job_events,
-    open_job_queue,
-    open_object_store,
-)
-from steno.common.broker import JobQueue
-from steno.common.db import SqlJobRepository, SqlLexiconRepository, SqlPartialUploadRepository
-from steno.common.events import JobEvents
+from steno.common.adapters import Adapters, open_adapters
 from steno.common.events.repository import EventingJobRepository
 from steno.common.faults import Faults
 from steno.common.grpc_server import GrpcServer
-from steno.common.jobs import JobRepository
-from steno.common.lexicon import LexiconRepository
 from steno.common.metrics import serve_metrics
 from steno.common.process import wait_for_shutdown
-from steno.common.settings import Settings
-from steno.common.storage import ObjectStore
-from steno.common.uploads import PartialUploadRepository
-from steno.gateway.api import TranscriptionApi
-from steno.gateway.lexicons import LexiconApi
+from steno.gateway.lexicon_service import LexiconApi
+from steno.gateway.settings import GatewaySettings
+from steno.gateway.transcription_service import TranscriptionApi
 from steno.gateway.uploads import Uploads
 from steno.gateway.watch import Watches
 from steno.v1 import lexicon_pb2, transcription_service_pb2
@@ -57,6 +47,16 @@ class Gateway:
     async def start(self, host: str, port: int) -> int:
         return await self.server.start(host, port)
 
+    @contextlib.asynccontextmanager
+    async def serving(self, host: str, port: int) -> AsyncIterator[int]:
+        """Serves on ``host:port`` (0 picks a free port) for the block, which gets the bound
+        port; stops gracefully when it ends, before the adapters may close."""
+        bound = await self.start(host, port)
+        try:
+            yield bound
+        finally:
+            await self.stop(SHUTDOWN_GRACE)
+
     async def stop(self, grace: float) -> None:
         """NOT_SERVING, in-flight calls get ``grace`` seconds, then fully received uploads
         are recorded before the adapters may close. Watches end at once (their clients
@@ -66,80 +66,55 @@ class Gateway:
         await self.uploads.drain()
 
 
-def build_gateway(
-    settings: Settings,
-    jobs: JobRepository,
-    lexicons: LexiconRepository,
-    partials: PartialUploadRepository,
-    store: ObjectStore,
-    queue: JobQueue,
-    events: JobEvents,
-) -> Gateway:
-    """The gateway over the given adapters (also used by ``steno dev``). ``jobs`` is the
-    plain repository: the gateway publishes the events of its own writes (cancels above
-    all) to ``events``, and follows everyone's for its watchers."""
-    jobs = EventingJobRepository(jobs, events)
-    watches = Watches(jobs, events)
+def build_gateway(settings: GatewaySettings, adapters: Adapters) -> Gateway:
+    """The gateway over the given adapters (also used by ``steno dev``). It publishes the
+    events of its own writes (cancels above all), and follows everyone's for its
+    watchers."""
+    jobs = EventingJobRepository(adapters.jobs(), adapters.events, clock=adapters.clock)
+    lexicons = adapters.lexicons()
+    watches = Watches(jobs, adapters.events)
+    limits = settings.uploads
     uploads = Uploads(
         jobs,
-        partials,
-        store,
-        queue,
-        part_size=settings.upload_part_bytes,
-        max_bytes=settings.max_upload_bytes,
-        max_concurrent=settings.max_concurrent_uploads,
-        keep_partial_for=timedelta(hours=settings.stale_upload_hours),
+        adapters.partial_uploads(),
+        adapters.store,
+        adapters.queue,
+        part_size=limits.upload_part_bytes,
+        max_bytes=limits.max_upload_bytes,
+        max_concurrent=limits.max_concurrent_uploads,
+        keep_partial_for=timedelta(hours=settings.retention.stale_upload_hours),
         faults=Faults(settings.fault_points),
+        clock=adapters.clock,
     )
     api = TranscriptionApi(
         uploads,
         jobs,
         lexicons,
-        store=store,
+        store=adapters.store,
         watches=watches,
-        default_engine=settings.engine,
-        default_retention=timedelta(hours=settings.audio_retention_hours),
-        idle_timeout=settings.upload_idle_timeout_seconds,
+        default_engine=settings.engine_choice.engine,
+        default_retention=timedelta(hours=settings.retention.audio_retention_hours),
+        idle_timeout=limits.upload_idle_timeout_seconds,
     )
     server = GrpcServer(
         SERVICE_NAMES,
         [
             lambda grpc_server: add_TranscriptionServiceServicer_to_server(api, grpc_server),
             lambda grpc_server: add_LexiconServiceServicer_to_server(
-                LexiconApi(lexicons), grpc_server
+                LexiconApi(lexicons, clock=adapters.clock), grpc_server
             ),
         ],
     )
     return Gateway(server, uploads, watches)
 
 
-async def run(settings: Settings) -> None:
+async def run(settings: GatewaySettings) -> None:
     """Serves the API until SIGTERM, then drains in-flight calls."""
-    database = open_database(settings)
-    store = open_object_store(settings)
-    queue = open_job_queue(settings)
-    events = open_job_events(settings)
-    try:
-        await store.ensure_ready()
-        await queue.connect()
-        await events.connect()
-        gateway = build_gateway(
-            settings,
-            SqlJobRepository(database),
-            SqlLexiconRepository(database),
-            SqlPartialUploadRepository(database),
-            store,
-            queue,
-            events,
-        )
-        port = await gateway.start(settings.grpc_host, settings.grpc_port_or(DEFAULT_GRPC_PORT))
-        try:
+    max_uploads = settings.uploads.max_concurrent_uploads
+    async with open_adapters(settings, max_uploads=max_uploads) as adapters:
+        gateway = build_gateway(settings, adapters)
+        port = settings.grpc_port_or(DEFAULT_GRPC_PORT)
+        async with gateway.serving(settings.grpc_host, port) as bound:
             serve_metrics(settings.metrics_port_or(DEFAULT_METRICS_PORT))
-            log.info("gateway listening", extra={"port": port})
+            log.info("gateway listening", extra={"port": bound})
             await wait_for_shutdown()
-        finally:
-            await gateway.stop(SHUTDOWN_GRACE)
-    finally:
-        await events.close()
-        await queue.close()
-        await database.dispose()

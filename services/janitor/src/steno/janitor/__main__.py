@@ -11,58 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from steno.common.adapters import open_database, open_job_queue, open_object_store
-from steno.common.db import SqlJobRepository, SqlPartialUploadRepository
 from steno.common.logs import configure_logging
-from steno.common.settings import Settings
-from steno.janitor.reconcile import ReconcileSummary, reconcile
-from steno.janitor.sweep import SweepSummary, sweep_expired_audio
-from steno.janitor.uploads import discard_abandoned_uploads
-
-
-async def run_once(settings: Settings) -> tuple[SweepSummary, ReconcileSummary]:
-    database = open_database(settings)
-    jobs = SqlJobRepository(database)
-    store = open_object_store(settings)
-    now = datetime.now(UTC)
-    try:
-        swept = await sweep_expired_audio(
-            jobs, store, now=now, batch_size=settings.cleanup_batch_size
-        )
-        await discard_abandoned_uploads(
-            SqlPartialUploadRepository(database),
-            jobs,
-            store,
-            idle_since=now - timedelta(hours=settings.stale_upload_hours),
-            batch_size=settings.cleanup_batch_size,
-            summary=swept,
-        )
-        reconciled = ReconcileSummary()
-        if settings.amqp_url is not None:
-            reconciled = await _reconcile(settings, jobs, now)
-        return swept, reconciled
-    finally:
-        await database.dispose()
-
-
-async def _reconcile(settings: Settings, jobs: SqlJobRepository, now: datetime) -> ReconcileSummary:
-    queue = open_job_queue(settings)
-    try:
-        await queue.connect()
-        return await reconcile(
-            jobs,
-            queue,
-            now=now,
-            publish_grace=timedelta(seconds=settings.publish_grace_seconds),
-            batch_size=settings.cleanup_batch_size,
-        )
-    except Exception as exc:
-        return ReconcileSummary(errors=[f"reconciliation failed: {exc}"])
-    finally:
-        await queue.close()
+from steno.janitor.reconcile import ReconcileSummary
+from steno.janitor.service import run_once
+from steno.janitor.settings import JanitorSettings
+from steno.janitor.sweep import SweepSummary
 
 
 def summary(swept: SweepSummary, reconciled: ReconcileSummary) -> dict[str, Any]:
@@ -76,7 +31,7 @@ def summary(swept: SweepSummary, reconciled: ReconcileSummary) -> dict[str, Any]
 
 
 def main() -> int:
-    settings = Settings()
+    settings = JanitorSettings()
     configure_logging(settings.log_level)
     swept, reconciled = asyncio.run(run_once(settings))
     print(json.dumps(summary(swept, reconciled)))

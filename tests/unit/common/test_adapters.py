@@ -7,13 +7,13 @@ from pathlib import Path
 from steno.common.adapters import describe, open_job_queue, open_object_store
 from steno.common.broker.amqp import AmqpJobQueue
 from steno.common.broker.memory import InProcessJobQueue
-from steno.common.settings import Settings
+from steno.common.settings import BrokerSettings, DatabaseSettings, ServiceSettings, StoreSettings
 from steno.common.storage.filesystem import FilesystemStore
 from steno.common.storage.s3 import S3Store
 
 
 def test_unset_urls_mean_the_embedded_adapters(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path)
+    settings = ServiceSettings(data_dir=tmp_path)
     assert isinstance(open_object_store(settings), FilesystemStore)
     assert isinstance(open_job_queue(settings), InProcessJobQueue)
     assert describe(settings) == {
@@ -24,12 +24,14 @@ def test_unset_urls_mean_the_embedded_adapters(tmp_path: Path) -> None:
 
 
 def test_configured_services_are_described_without_their_secrets() -> None:
-    settings = Settings(
-        database_url="postgresql+asyncpg://steno:db-secret@db.internal:5432/steno",
-        amqp_url="amqp://steno:mq-secret@mq.internal:5672/prod",
-        s3_endpoint="minio.internal:9000",
-        s3_access_key="AKIA",
-        s3_secret_key="s3-secret",
+    settings = ServiceSettings(
+        database=DatabaseSettings(
+            url="postgresql+asyncpg://steno:db-secret@db.internal:5432/steno"
+        ),
+        broker=BrokerSettings(url="amqp://steno:mq-secret@mq.internal:5672/prod"),
+        store=StoreSettings(
+            endpoint="minio.internal:9000", access_key="AKIA", secret_key="s3-secret"
+        ),
     )
     assert isinstance(open_object_store(settings), S3Store)
     assert isinstance(open_job_queue(settings), AmqpJobQueue)

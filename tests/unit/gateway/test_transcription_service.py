@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from steno.gateway.api import _chunks, _with_idle_timeout
+from steno.gateway.transcription_service import _chunks, _with_idle_timeout
 from steno.gateway.uploads import InvalidUpload, UploadStalled
 from steno.v1 import transcription_service_pb2 as pb
 

@@ -1,4 +1,5 @@
-"""Settings: read once from STENO_* variables, blank means unset, frozen afterwards."""
+"""Settings: read once from STENO_* variables, blank means unset, frozen afterwards; nested
+by concern, each service reading only its own, with the variable names flat."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from steno.common.settings import Settings
+from steno.cli.dev import DevSettings as Settings
+from steno.common.settings import ServiceSettings
 from steno.common.storage import MIN_PART_BYTES
+from steno.gateway.settings import GatewaySettings
+from steno.janitor.settings import JanitorSettings
+from steno.transcriber.settings import TranscriberSettings
 
 
 @pytest.fixture(autouse=True)
@@ -34,26 +39,26 @@ def test_reads_steno_prefixed_variables(monkeypatch: pytest.MonkeyPatch, tmp_pat
     settings = Settings()
 
     assert settings.data_dir == tmp_path
-    assert settings.s3_bucket == "audio-prod"
-    assert settings.audio_retention_hours == 1.5
-    assert settings.cleanup_batch_size == 250
-    assert settings.s3_secure is True
-    assert settings.max_concurrent_uploads == 3
-    assert settings.upload_part_bytes == 6 * 1024 * 1024
-    assert settings.s3_secret_key.get_secret_value() == "hunter2"
+    assert settings.store.bucket == "audio-prod"
+    assert settings.retention.audio_retention_hours == 1.5
+    assert settings.cleanup.cleanup_batch_size == 250
+    assert settings.store.secure is True
+    assert settings.uploads.max_concurrent_uploads == 3
+    assert settings.uploads.upload_part_bytes == 6 * 1024 * 1024
+    assert settings.store.secret_key.get_secret_value() == "hunter2"
     assert "hunter2" not in repr(settings)
 
 
 def test_defaults_are_the_embedded_stack() -> None:
     settings = Settings()
 
-    assert settings.database_url is None
-    assert settings.amqp_url is None
-    assert settings.s3_endpoint is None
+    assert settings.database.url is None
+    assert settings.broker.url is None
+    assert settings.store.endpoint is None
     assert settings.data_dir == Path(".steno")
     assert settings.objects_dir == Path(".steno") / "objects"
-    assert settings.engine == "local"
-    assert settings.upload_part_bytes == 8 * 1024 * 1024
+    assert settings.engine_choice.engine == "local"
+    assert settings.uploads.upload_part_bytes == 8 * 1024 * 1024
 
 
 def test_blank_database_url_means_embedded_sqlite(
@@ -64,8 +69,8 @@ def test_blank_database_url_means_embedded_sqlite(
 
     settings = Settings()
 
-    assert settings.database_url is None
-    assert settings.database_url_or_default == (
+    assert settings.database.url is None
+    assert settings.database_url == (
         f"sqlite+aiosqlite:///{(tmp_path / 'data' / 'steno.db').resolve()}"
     )
 
@@ -73,7 +78,7 @@ def test_blank_database_url_means_embedded_sqlite(
 def test_relative_data_dir_gives_an_absolute_sqlite_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STENO_DATA_DIR", "relative/dir")
 
-    url = Settings().database_url_or_default
+    url = Settings().database_url
 
     path = Path(url.removeprefix("sqlite+aiosqlite:///"))
     assert path.is_absolute()
@@ -83,22 +88,24 @@ def test_relative_data_dir_gives_an_absolute_sqlite_path(monkeypatch: pytest.Mon
 def test_configured_database_url_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     url = "postgresql+asyncpg://steno:pw@db:5432/steno"
     monkeypatch.setenv("STENO_DATABASE_URL", url)
-    assert Settings().database_url_or_default == url
+    assert Settings().database_url == url
 
 
 @pytest.mark.parametrize("name", ["STENO_S3_ENDPOINT", "STENO_AMQP_URL"])
 def test_blank_endpoints_are_unset(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     monkeypatch.setenv(name, "")
     settings = Settings()
-    assert settings.s3_endpoint is None
-    assert settings.amqp_url is None
+    assert settings.store.endpoint is None
+    assert settings.broker.url is None
 
 
 def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(ValidationError):
-        settings.s3_bucket = "other"
-    assert settings.s3_bucket == "steno-audio"
+        settings.store.bucket = "other"
+    with pytest.raises(ValidationError):
+        settings.data_dir = Path("elsewhere")
+    assert settings.store.bucket == "steno-audio"
 
 
 @pytest.mark.parametrize(
@@ -122,13 +129,13 @@ def test_out_of_range_values_are_refused(
 
 def test_the_smallest_upload_part_is_s3s(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STENO_UPLOAD_PART_BYTES", str(MIN_PART_BYTES))
-    assert Settings().upload_part_bytes == MIN_PART_BYTES == 5 * 1024 * 1024
+    assert Settings().uploads.upload_part_bytes == MIN_PART_BYTES == 5 * 1024 * 1024
 
 
 def test_the_largest_upload_must_fit_in_s3s_part_count(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STENO_UPLOAD_PART_BYTES", str(MIN_PART_BYTES))
     monkeypatch.setenv("STENO_MAX_UPLOAD_BYTES", str(10_000 * MIN_PART_BYTES))
-    assert Settings().max_upload_bytes == 10_000 * MIN_PART_BYTES
+    assert Settings().uploads.max_upload_bytes == 10_000 * MIN_PART_BYTES
 
     monkeypatch.setenv("STENO_MAX_UPLOAD_BYTES", str(10_000 * MIN_PART_BYTES + 1))
     with pytest.raises(ValidationError, match="raise STENO_UPLOAD_PART_BYTES"):
@@ -153,11 +160,11 @@ def test_an_engine_that_does_not_exist_is_refused(monkeypatch: pytest.MonkeyPatc
 def test_a_transcriber_runs_the_default_engine_unless_told_which(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert Settings().served_engines == ["local"]
+    assert Settings().engine_choice.served_engines == ["local"]
     monkeypatch.setenv("STENO_ENGINE", "openai")
-    assert Settings().served_engines == ["openai"]
+    assert Settings().engine_choice.served_engines == ["openai"]
     monkeypatch.setenv("STENO_ENGINES", " local , openai ")
-    assert Settings().served_engines == ["local", "openai"]
+    assert Settings().engine_choice.served_engines == ["local", "openai"]
 
 
 @pytest.mark.parametrize("engines", ["local,whisperx", ",", "gpt"])
@@ -165,3 +172,32 @@ def test_unknown_engines_are_refused_by_name(monkeypatch: pytest.MonkeyPatch, en
     monkeypatch.setenv("STENO_ENGINES", engines)
     with pytest.raises(ValidationError, match="engines must name some of: local, openai"):
         Settings()
+
+
+def test_each_service_reads_only_its_own_concerns() -> None:
+    gateway, transcriber = GatewaySettings.env_names(), TranscriberSettings.env_names()
+    janitor, migrate = JanitorSettings.env_names(), ServiceSettings.env_names()
+
+    shared = {"STENO_DATA_DIR", "STENO_DATABASE_URL", "STENO_AMQP_URL", "STENO_S3_ENDPOINT"}
+    assert shared <= migrate <= gateway & transcriber & janitor
+    assert "STENO_MAX_UPLOAD_BYTES" in gateway - transcriber - janitor
+    assert "STENO_WHISPER_MODEL" in transcriber - gateway - janitor
+    assert "STENO_CLEANUP_BATCH_SIZE" in janitor - gateway - transcriber
+    assert "STENO_STALE_UPLOAD_HOURS" in gateway & janitor
+    assert Settings.env_names() == gateway | transcriber | janitor
+
+
+def test_nested_concerns_read_the_flat_variable_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STENO_WHISPER_MODEL", "base")
+    monkeypatch.setenv("STENO_OPENAI_TIMEOUT_SECONDS", "30")
+    monkeypatch.setenv("STENO_AMQP_QUEUE", "jobs")
+    monkeypatch.setenv("STENO_LEASE_SECONDS", "90")
+    monkeypatch.setenv("STENO_ENGINES", "local,openai")
+
+    settings = TranscriberSettings()
+
+    assert settings.whisper.model == "base"
+    assert settings.openai.timeout_seconds == 30
+    assert settings.broker.queue == "jobs"
+    assert settings.runs.lease_seconds == 90
+    assert settings.engine_choice.served_engines == ["local", "openai"]

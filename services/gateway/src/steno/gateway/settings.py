@@ -1,0 +1,37 @@
+"""What the gateway reads: its uploads' limits, besides the settings every service has."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from steno.common.settings import EngineChoice, RetentionSettings, ServiceSettings, StenoSettings
+from steno.common.storage import MAX_PARTS, MIN_PART_BYTES
+
+MIB = 1024 * 1024
+
+
+class UploadSettings(StenoSettings):
+    # Uploads are stored in parts this big: a broken upload continues from its last whole
+    # part, and an upload holds about two parts in memory.
+    upload_part_bytes: int = Field(default=8 * MIB, ge=MIN_PART_BYTES)
+    max_upload_bytes: int = Field(default=2 * 1024 * MIB, ge=1)
+    # Uploads one gateway takes at once; more get RESOURCE_EXHAUSTED.
+    max_concurrent_uploads: int = Field(default=64, ge=1)
+    # An upload whose client sends nothing for this long is abandoned.
+    upload_idle_timeout_seconds: float = Field(default=60, gt=0)
+
+    @model_validator(mode="after")
+    def _uploads_fit_in_parts(self) -> UploadSettings:
+        if self.max_upload_bytes > MAX_PARTS * self.upload_part_bytes:
+            raise ValueError(
+                f"max_upload_bytes needs more than {MAX_PARTS} parts of upload_part_bytes: "
+                "raise STENO_UPLOAD_PART_BYTES"
+            )
+        return self
+
+
+class GatewaySettings(ServiceSettings):
+    uploads: UploadSettings = Field(default_factory=UploadSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    # Only the default engine an upload gets, and the names it may choose from.
+    engine_choice: EngineChoice = Field(default_factory=EngineChoice)

@@ -1,0 +1,21 @@
+"""What the janitor reads: how it sweeps, besides the settings every service has."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from steno.common.settings import RetentionSettings, ServiceSettings, StenoSettings
+
+
+class CleanupSettings(StenoSettings):
+    cleanup_batch_size: int = Field(default=500, ge=1, le=1000)
+    # How often `steno dev` runs the janitor's sweep (a cluster runs it as a CronJob).
+    cleanup_interval_minutes: float = Field(default=60, gt=0)
+    # The reconciler publishes a QUEUED job the broker never confirmed once it is this old
+    # (younger ones may still be being published by their gateway).
+    publish_grace_seconds: float = Field(default=60, ge=0)
+
+
+class JanitorSettings(ServiceSettings):
+    cleanup: CleanupSettings = Field(default_factory=CleanupSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
