@@ -26,9 +26,12 @@ lint: $(STAMP) $(BUF)
 	$(UV) run --no-sync ruff format --check .
 	$(UV) run --no-sync mypy
 
+# The generated steno.v1 code is the steno-contract workspace member's package.
+CONTRACT_SRC := libs/contract/src
+
 protos: $(STAMP)
 	$(UV) run --no-sync python -m grpc_tools.protoc -Iprotos \
-		--python_out=libs/common/src --pyi_out=libs/common/src --grpc_python_out=libs/common/src \
+		--python_out=$(CONTRACT_SRC) --pyi_out=$(CONTRACT_SRC) --grpc_python_out=$(CONTRACT_SRC) \
 		$$(find protos -name '*.proto' | sort)
 
 sync: $(STAMP)

@@ -1,16 +1,19 @@
-"""Reading a Dockerfile without Docker: its stages, instructions and what they copy."""
+"""Reading the Dockerfile without Docker: its stages, instructions and what they copy."""
 
 from __future__ import annotations
 
 import json
+import re
 import shlex
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# One file for every image: a target per service.
+DOCKERFILE = ROOT / "Dockerfile"
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,12 @@ class Instruction:
 
 @dataclass
 class Stage:
+    """A build stage. A stage built FROM another inherits its instructions: ``instructions``
+    holds the inherited ones first, and ``base`` is the image the chain starts from."""
+
     base: str
     name: str | None
+    parent: str | None = None
     instructions: list[Instruction] = field(default_factory=list)
 
     def all(self, keyword: str) -> list[Instruction]:
@@ -70,10 +77,13 @@ class Stage:
 
 
 @dataclass(frozen=True)
-class Dockerfile:
+class Image:
+    """One service's image: the Dockerfile's target named after the service, and the stages
+    it is built from."""
+
     service: str
     path: Path
-    stages: list[Stage]
+    stages: list[Stage]  # in the file's order, the target last
 
     @property
     def builder(self) -> Stage:
@@ -105,22 +115,55 @@ def logical_lines(text: str) -> Iterator[tuple[int, str]]:
     assert not pending, "the Dockerfile ends inside a line continuation"
 
 
-def parse_dockerfile(service: str) -> Dockerfile:
-    path = ROOT / "services" / service / "Dockerfile"
-    if not path.is_file():
-        pytest.fail(f"{path.relative_to(ROOT)} is missing")
-    stages: list[Stage] = []
-    for number, line in logical_lines(path.read_text()):
-        keyword, _, args = line.partition(" ")
-        keyword = keyword.upper()
-        if keyword == "FROM":
-            words = args.split()
+def parse_dockerfile(build_args: Mapping[str, str] | None = None) -> dict[str, Stage]:
+    """The Dockerfile's stages by name, with the global ARGs (their defaults, or
+    ``build_args``) substituted in the FROM lines, as ``docker build --build-arg`` does."""
+    if not DOCKERFILE.is_file():
+        pytest.fail(f"{DOCKERFILE.relative_to(ROOT)} is missing")
+    args: dict[str, str] = {}
+    stages: dict[str, Stage] = {}
+    last: Stage | None = None
+    for number, line in logical_lines(DOCKERFILE.read_text()):
+        keyword, _, rest = line.partition(" ")
+        keyword, rest = keyword.upper(), rest.strip()
+        if keyword == "ARG" and last is None:
+            name, _, default = rest.partition("=")
+            args[name] = (build_args or {}).get(name, default)
+        elif keyword == "FROM":
+            words = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args[m[1] or m[2]], rest).split()
             name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
-            stages.append(Stage(base=words[0], name=name))
+            parent = stages.get(words[0])
+            last = Stage(
+                base=parent.base if parent else words[0],
+                name=name,
+                parent=parent.name if parent else None,
+                instructions=list(parent.instructions) if parent else [],
+            )
+            stages[name or f"#{len(stages)}"] = last
         else:
-            assert stages, f"{path}:{number}: {keyword} before the first FROM"
-            stages[-1].instructions.append(Instruction(keyword, args.strip(), number))
-    return Dockerfile(service, path, stages)
+            assert last, f"{DOCKERFILE}:{number}: {keyword} before the first FROM"
+            last.instructions.append(Instruction(keyword, rest, number))
+    return stages
+
+
+def image(service: str, build_args: Mapping[str, str] | None = None) -> Image:
+    """The image of ``service``: its target, and every stage that target is FROM or copies
+    from, directly or not."""
+    stages = parse_dockerfile(build_args)
+    if service not in stages:
+        pytest.fail(f"{DOCKERFILE.relative_to(ROOT)} has no target {service!r}")
+    needed: set[str] = set()
+    pending = [service]
+    while pending:
+        name = pending.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        stage = stages[name]
+        pending += [stage.parent] if stage.parent else []
+        for copy in stage.all("COPY"):
+            pending += [s for s in copy.flags_and_words()[0].get("from", []) if s in stages]
+    return Image(service, DOCKERFILE, [s for name, s in stages.items() if name in needed])
 
 
 def context_copies(stage: Stage) -> list[tuple[list[str], str]]:

@@ -1,11 +1,11 @@
-"""The services' Dockerfiles, checked without a Docker engine.
+"""The services' images, the targets of the one Dockerfile, checked without a Docker engine.
 
-hadolint lints them; every file a COPY takes must be in the build context (the repository
-minus .dockerignore); what each `uv sync --package` installs is read from the lockfile with
-`uv export`; the runtime stage is checked for its user, ports, environment and command. The
-janitor image's builder stage is then run for real (its COPYs into a scratch tree, its `uv`
-commands with the local uv) and the `steno migrate` it yields upgrades an empty Postgres
-database to the head revision.
+hadolint lints it; every file a target's COPYs take must be in the build context (the
+repository minus .dockerignore); what each `uv sync --package` installs is read from the
+lockfile with `uv export`; each target's runtime stage is checked for its user, ports,
+environment and command. The janitor image's builder stage is then run for real (its COPYs
+into a scratch tree, its `uv` commands with the local uv) and the `steno migrate` it yields
+upgrades an empty Postgres database to the head revision.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tomllib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +31,14 @@ from steno.common.db.migrate import alembic_config
 from steno.gateway import service as gateway_service
 from steno.transcriber import service as transcriber_service
 from tests.conftest import _database_url, _postgres_admin
-from tests.deploy.dockerfile import Dockerfile, Stage, context_copies, parse_dockerfile
+from tests.deploy.dockerfile import DOCKERFILE, Image, Stage, context_copies, image
+from tests.deploy.lockfile import (
+    clean_environment,
+    exported_packages,
+    makefile_uv_version,
+    uv,
+    workspace_members,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("gateway", "transcriber", "janitor")
@@ -51,8 +57,9 @@ PYTHON_BASE = re.compile(r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})
 
 
 @pytest.fixture(params=SERVICES)
-def dockerfile(request: pytest.FixtureRequest) -> Dockerfile:
-    return parse_dockerfile(request.param)
+def target(request: pytest.FixtureRequest) -> Image:
+    """A service's image: its target in the Dockerfile."""
+    return image(request.param)
 
 
 def option_values(command: list[str], option: str) -> list[str]:
@@ -151,51 +158,12 @@ def hadolint() -> str:
     return found
 
 
-def uv() -> str:
-    pinned = ROOT / ".tools" / "bin" / "uv"  # what the Makefile installs
-    found = str(pinned) if pinned.is_file() else shutil.which("uv")
-    if found is None:
-        pytest.fail("uv is not installed: run `make sync`, which installs it into .tools")
-    return found
-
-
-def exported_packages(package: str, extras: list[str]) -> set[str]:
-    """The names of everything ``uv sync --package`` installs, from the lockfile alone."""
-    done = subprocess.run(
-        [uv(), "export", "--frozen", "--no-dev", "--no-hashes", "--package", package, *extras],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, f"uv export --package {package} failed:\n{done.stderr}"
-    names = set()
-    for line in done.stdout.splitlines():
-        if not line or line[0] in "# " or line.startswith("-e "):
-            continue
-        name = re.match(r"[A-Za-z0-9._-]+", line)
-        assert name, line
-        names.add(re.sub(r"[._]+", "-", name.group()).lower())
-    return names
-
-
-def makefile_uv_version() -> str:
-    found = re.search(r"^UV_VERSION\s*:?=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M)
-    assert found, "the Makefile no longer pins UV_VERSION"
-    return found.group(1)
-
-
-def workspace_members() -> set[str]:
-    with (ROOT / "uv.lock").open("rb") as lock:
-        return set(tomllib.load(lock)["manifest"]["members"])
-
-
 # --- Lint and build context -------------------------------------------------------------------
 
 
-def test_hadolint_passes(dockerfile: Dockerfile) -> None:
+def test_hadolint_passes() -> None:
     done = subprocess.run(
-        [hadolint(), "--no-color", str(dockerfile.path)],
+        [hadolint(), "--no-color", str(DOCKERFILE)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -203,9 +171,9 @@ def test_hadolint_passes(dockerfile: Dockerfile) -> None:
     assert done.returncode == 0, f"hadolint:\n{done.stdout}{done.stderr}"
 
 
-def test_copy_sources_are_in_the_build_context(dockerfile: Dockerfile) -> None:
+def test_copy_sources_are_in_the_build_context(target: Image) -> None:
     ignore = DockerIgnore.load()
-    copies = [copy for stage in dockerfile.stages for copy in context_copies(stage)]
+    copies = [copy for stage in target.stages for copy in context_copies(stage)]
     assert copies, "the Dockerfile copies nothing from the repository"
     for sources, _ in copies:
         for source in sources:
@@ -244,36 +212,46 @@ def test_dockerignore_leaves_out_local_state(path: str) -> None:
 # --- The builder stage -------------------------------------------------------------------------
 
 
-def test_uv_image_is_the_makefile_version(dockerfile: Dockerfile) -> None:
+def test_uv_image_is_the_makefile_version(target: Image) -> None:
     version = makefile_uv_version()
-    references = [s.base for s in dockerfile.stages] + [
+    references = [s.base for s in target.stages] + [
         value
-        for stage in dockerfile.stages
+        for stage in target.stages
         for copy in stage.all("COPY")
         for value in copy.flags_and_words()[0].get("from", [])
     ]
     uv_images = [r for r in references if r.split("@")[0].split(":")[0] == UV_IMAGE]
     assert uv_images, f"uv does not come from {UV_IMAGE}:{version}"
-    for image in uv_images:
-        assert image.split("@")[0] == f"{UV_IMAGE}:{version}", (
-            f"{image}: the Makefile pins uv {version}"
+    for reference in uv_images:
+        assert reference.split("@")[0] == f"{UV_IMAGE}:{version}", (
+            f"{reference}: the Makefile pins uv {version}"
         )
 
 
-def test_builder_installs_the_locked_workspace_as_wheels(dockerfile: Dockerfile) -> None:
-    syncs = dockerfile.builder.uv_syncs()
+def test_base_images_are_build_args(target: Image) -> None:
+    """A mirror, or an image made where no registry is reachable, can stand in for either
+    base image without editing the Dockerfile."""
+    replaced = image(
+        target.service, {"PYTHON_IMAGE": "local/python:3.11", "UV_IMAGE": "local/uv:0.13.9"}
+    )
+    assert replaced.builder.base == replaced.runtime.base == "local/python:3.11"
+    assert {s.base for s in replaced.stages} == {"local/python:3.11", "local/uv:0.13.9"}
+
+
+def test_builder_installs_the_locked_workspace_as_wheels(target: Image) -> None:
+    syncs = target.builder.uv_syncs()
     for command in syncs:
         # --frozen: exactly the lockfile; --no-dev: no test tools; --no-editable: the venv
         # alone is the program, since the runtime stage copies nothing else.
         for flag in ("--frozen", "--no-dev", "--no-editable"):
             assert flag in command, f"{shlex.join(command)} lacks {flag}"
         assert option_values(command, "--package"), f"{shlex.join(command)} names no --package"
-    env = dockerfile.builder.env()
+    env = target.builder.env()
     assert env.get("UV_COMPILE_BYTECODE") == "1"
     assert env.get("UV_LINK_MODE") == "copy"
     # uv's cache is a BuildKit cache mount: kept between builds, never in a layer.
     uv_cache = env.get("UV_CACHE_DIR", "/root/.cache/uv")
-    for run in dockerfile.builder.all("RUN"):
+    for run in target.builder.all("RUN"):
         mounts = [
             dict(option.partition("=")[::2] for option in mount.split(","))
             for mount in run.flags_and_words()[0].get("mount", [])
@@ -283,40 +261,40 @@ def test_builder_installs_the_locked_workspace_as_wheels(dockerfile: Dockerfile)
         ], f"line {run.line}: RUN without a cache mount on {uv_cache}"
 
 
-def test_dependencies_are_installed_before_the_sources(dockerfile: Dockerfile) -> None:
+def test_dependencies_are_installed_before_the_sources(target: Image) -> None:
     """The first sync sees only the lockfile and pyproject files, so the dependency layer is
     rebuilt only when they change, not on every source edit."""
     first_sync = next(
-        i for i in dockerfile.builder.instructions if i.keyword == "RUN" and "uv sync" in i.args
+        i for i in target.builder.instructions if i.keyword == "RUN" and "uv sync" in i.args
     )
     copied_before = [
         source
-        for i in dockerfile.builder.instructions
+        for i in target.builder.instructions
         if i.keyword == "COPY" and i.line < first_sync.line and "from" not in i.flags_and_words()[0]
         for source in i.flags_and_words()[1][:-1]
     ]
     assert "uv.lock" in copied_before
-    assert f"services/{dockerfile.service}/pyproject.toml" in copied_before
+    assert f"services/{target.service}/pyproject.toml" in copied_before
     others = [s for s in copied_before if Path(s).name not in {"uv.lock", "pyproject.toml"}]
     assert not others, f"copied before the dependencies are installed: {others}"
-    (first_command, *_) = dockerfile.builder.uv_syncs()
+    (first_command, *_) = target.builder.uv_syncs()
     assert "--no-install-workspace" in first_command
 
 
 def test_packages_install_the_whisper_runtime_only_in_the_transcriber(
-    dockerfile: Dockerfile,
+    target: Image,
 ) -> None:
     members = workspace_members()
-    syncs = dockerfile.builder.uv_syncs()
+    syncs = target.builder.uv_syncs()
     packages = {p for command in syncs for p in option_values(command, "--package")}
-    assert f"steno-{dockerfile.service}" in packages
+    assert f"steno-{target.service}" in packages
     for command in syncs:
         extras = [f"--extra={e}" for e in option_values(command, "--extra")]
         extras += ["--all-extras"] if "--all-extras" in command else []
         for package in option_values(command, "--package"):
             assert package in members, f"--package {package} is not a workspace member"
             installed = exported_packages(package, extras)
-            if dockerfile.service == "transcriber":
+            if target.service == "transcriber":
                 assert installed >= WHISPER_RUNTIME, f"{package} lacks the Whisper runtime"
             else:
                 assert not installed & WHISPER_RUNTIME, (
@@ -327,8 +305,8 @@ def test_packages_install_the_whisper_runtime_only_in_the_transcriber(
 # --- The runtime stage -------------------------------------------------------------------------
 
 
-def test_runtime_is_only_the_venv_on_the_builders_base(dockerfile: Dockerfile) -> None:
-    builder, runtime = dockerfile.builder, dockerfile.runtime
+def test_runtime_is_only_the_venv_on_the_builders_base(target: Image) -> None:
+    builder, runtime = target.builder, target.runtime
     assert runtime is not builder
     assert PYTHON_BASE.fullmatch(builder.base), f"{builder.base}: pin python:3.11.N-slim-bookworm"
     assert runtime.base == builder.base
@@ -339,8 +317,8 @@ def test_runtime_is_only_the_venv_on_the_builders_base(dockerfile: Dockerfile) -
     ], "the runtime stage should copy the builder's venv and nothing else"
 
 
-def test_runtime_runs_as_a_numeric_non_root_user(dockerfile: Dockerfile) -> None:
-    users = dockerfile.runtime.all("USER")
+def test_runtime_runs_as_a_numeric_non_root_user(target: Image) -> None:
+    users = target.runtime.all("USER")
     assert users, "the runtime stage runs as root"
     uid, _, gid = users[-1].args.partition(":")
     # Numeric, so that Kubernetes' runAsNonRoot can tell it is not root.
@@ -348,9 +326,9 @@ def test_runtime_runs_as_a_numeric_non_root_user(dockerfile: Dockerfile) -> None
     assert not gid or (gid.isdigit() and int(gid) > 0), f"USER {users[-1].args}"
 
 
-def test_runtime_writes_only_under_tmp(dockerfile: Dockerfile) -> None:
-    env = dockerfile.runtime.env()
-    venv = dockerfile.builder.env()["UV_PROJECT_ENVIRONMENT"]
+def test_runtime_writes_only_under_tmp(target: Image) -> None:
+    env = target.runtime.env()
+    venv = target.builder.env()["UV_PROJECT_ENVIRONMENT"]
     assert env.get("PATH", "").split(":")[0] == f"{venv}/bin"
     assert env.get("PYTHONDONTWRITEBYTECODE") == "1"
     assert env.get("PYTHONUNBUFFERED") == "1"
@@ -361,29 +339,22 @@ def test_runtime_writes_only_under_tmp(dockerfile: Dockerfile) -> None:
         )
 
 
-def test_runtime_runs_the_service(dockerfile: Dockerfile) -> None:
-    runtime = dockerfile.runtime
+def test_runtime_runs_the_service(target: Image) -> None:
+    runtime = target.runtime
     (command,) = [i for i in runtime.instructions if i.keyword in {"CMD", "ENTRYPOINT"}]
-    assert json.loads(command.args) == ["python", "-m", f"steno.{dockerfile.service}"]
-    module = ROOT / "services" / dockerfile.service / "src" / "steno" / dockerfile.service
+    assert json.loads(command.args) == ["python", "-m", f"steno.{target.service}"]
+    module = ROOT / "services" / target.service / "src" / "steno" / target.service
     assert (module / "__main__.py").is_file()
 
 
-def test_exposed_ports_are_the_service_defaults(dockerfile: Dockerfile) -> None:
+def test_exposed_ports_are_the_service_defaults(target: Image) -> None:
     exposed = {
-        int(port.split("/")[0]) for i in dockerfile.runtime.all("EXPOSE") for port in i.args.split()
+        int(port.split("/")[0]) for i in target.runtime.all("EXPOSE") for port in i.args.split()
     }
-    assert exposed == EXPECTED_PORTS[dockerfile.service]
+    assert exposed == EXPECTED_PORTS[target.service]
 
 
 # --- The janitor's recipe, run ------------------------------------------------------------------
-
-
-def clean_environment() -> dict[str, str]:
-    """This process's environment without what would point uv or Steno elsewhere (`make test`
-    exports UV_PROJECT_ENVIRONMENT=.venv); uv's cache and index settings stay."""
-    elsewhere = {"UV_PROJECT_ENVIRONMENT", "UV_PYTHON", "VIRTUAL_ENV", "PYTHONPATH"}
-    return {k: v for k, v in os.environ.items() if k not in elsewhere and k[:6] != "STENO_"}
 
 
 def run_builder(stage: Stage, fs: Path) -> None:
@@ -460,10 +431,10 @@ async def alembic_versions(url: str) -> list[str]:
 
 
 def test_janitor_image_runs_steno_migrate(empty_postgres_url: str, tmp_path: Path) -> None:
-    dockerfile = parse_dockerfile("janitor")
+    janitor = image("janitor")
     fs = tmp_path / "image"
-    run_builder(dockerfile.builder, fs)
-    (copy,) = dockerfile.runtime.all("COPY")
+    run_builder(janitor.builder, fs)
+    (copy,) = janitor.runtime.all("COPY")
     venv = fs / PurePosixPath(copy.flags_and_words()[1][0]).relative_to("/")
     assert (venv / "bin" / "steno").is_file(), "the janitor image has no `steno` command"
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import starlark
 
-from tests.deploy.dockerfile import context_copies, parse_dockerfile
+from tests.deploy.dockerfile import DOCKERFILE, context_copies, image
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_OVERLAY = "deploy/k8s/overlays/dev"
@@ -117,51 +117,56 @@ def test_the_tiltfile_deploys_the_dev_overlay(tilt: Tilt) -> None:
 
 
 def test_every_image_builds_from_files_that_exist(tilt: Tilt) -> None:
-    assert sorted(image["ref"] for image in tilt.images) == [
+    assert sorted(built["ref"] for built in tilt.images) == [
         "steno-gateway",
         "steno-janitor",
         "steno-transcriber",
     ]
-    for image in tilt.images:
-        assert (ROOT / image["context"]).is_dir()
-        assert (ROOT / image["dockerfile"]).is_file(), image["dockerfile"]
-        for path in image.get("only", []):
-            assert (ROOT / path).exists(), f"{image['ref']}: only={path!r} does not exist"
+    for built in tilt.images:
+        assert (ROOT / built["context"]).is_dir()
+        assert (ROOT / built["dockerfile"]).is_file(), built["dockerfile"]
+        for path in built.get("only", []):
+            assert (ROOT / path).exists(), f"{built['ref']}: only={path!r} does not exist"
 
 
-def test_each_build_context_holds_what_its_dockerfile_copies(tilt: Tilt) -> None:
-    for image in tilt.images:
-        service = image["ref"].removeprefix("steno-")
-        dockerfile = parse_dockerfile(service)
-        assert ROOT / image["dockerfile"] == dockerfile.path
-        for stage in dockerfile.stages:
+def test_each_image_is_its_services_target_of_the_dockerfile(tilt: Tilt) -> None:
+    for built in tilt.images:
+        assert ROOT / built["context"] == ROOT
+        assert ROOT / built["dockerfile"] == DOCKERFILE
+        assert built["target"] == built["ref"].removeprefix("steno-")
+
+
+def test_each_build_context_holds_what_its_target_copies(tilt: Tilt) -> None:
+    for built in tilt.images:
+        target = image(built["ref"].removeprefix("steno-"))
+        for stage in target.stages:
             for sources, _ in context_copies(stage):
                 for source in sources:
                     assert any(
                         source == only or source.startswith(only.rstrip("/") + "/")
-                        for only in image["only"]
-                    ), f"{image['ref']}: {source} is copied but not in only={image['only']}"
+                        for only in built["only"]
+                    ), f"{built['ref']}: {source} is copied but not in only={built['only']}"
 
 
 def test_live_updates_sync_existing_sources_and_rebuild_on_dependency_changes(
     tilt: Tilt,
 ) -> None:
-    restarted = [image for image in tilt.images if "live_update" in image]
-    assert sorted(image["ref"] for image in restarted) == ["steno-gateway", "steno-transcriber"]
-    for image in restarted:
-        steps = image["live_update"]
+    restarted = [built for built in tilt.images if "live_update" in built]
+    assert sorted(built["ref"] for built in restarted) == ["steno-gateway", "steno-transcriber"]
+    for built in restarted:
+        steps = built["live_update"]
         assert steps[0]["step"] == "fall_back_on", "fall_back_on must come first"
         for path in steps[0]["files"]:
             assert (ROOT / path).is_file(), path
         assert {"uv.lock", "pyproject.toml"} <= set(steps[0]["files"])
         syncs = [step for step in steps if step["step"] == "sync"]
-        assert syncs, f"{image['ref']} syncs nothing"
+        assert syncs, f"{built['ref']} syncs nothing"
         for step in syncs:
             assert (ROOT / step["src"]).is_dir(), step["src"]
             assert step["dest"].startswith("/")
-        service = image["ref"].removeprefix("steno-")
+        service = built["ref"].removeprefix("steno-")
         assert f"services/{service}/src/steno" in [step["src"] for step in syncs]
-        assert image["entrypoint"] == ["python", "-m", f"steno.{service}"]
+        assert built["entrypoint"] == ["python", "-m", f"steno.{service}"]
 
 
 def test_every_image_is_one_the_manifests_run(
@@ -172,8 +177,8 @@ def test_every_image_is_one_the_manifests_run(
         for workload in workloads(dev_objects).values()
         for container in containers(workload)
     }
-    for image in tilt.images:
-        assert image["ref"] in used, f"no workload runs {image['ref']}"
+    for built in tilt.images:
+        assert built["ref"] in used, f"no workload runs {built['ref']}"
 
 
 def test_every_resource_is_a_workload_of_the_overlay(
@@ -229,22 +234,22 @@ def test_only_the_restart_extension_is_loaded(tilt: Tilt) -> None:
     assert tilt.loads == ["ext://restart_process"]
 
 
-def test_each_build_context_is_only_what_its_dockerfile_copies(tilt: Tilt) -> None:
+def test_each_build_context_is_only_what_its_target_copies(tilt: Tilt) -> None:
     """A file one image does not copy must not be in its context: Tilt would rebuild that
     image on every change to it, and a pod with a rebuilt image that has no live update (the
     janitor image of the init containers) is redeployed instead of live-updated."""
-    for image in tilt.images:
-        dockerfile = parse_dockerfile(image["ref"].removeprefix("steno-"))
+    for built in tilt.images:
+        target = image(built["ref"].removeprefix("steno-"))
         copied = {
             source
-            for stage in dockerfile.stages
+            for stage in target.stages
             for sources, _ in context_copies(stage)
             for source in sources
         }
-        for only in image["only"]:
+        for only in built["only"]:
             assert any(
                 source == only or source.startswith(only.rstrip("/") + "/") for source in copied
-            ), f"{image['ref']}: only={only!r} is not copied by {dockerfile.path.name}"
+            ), f"{built['ref']}: only={only!r} is not copied by target {target.service}"
 
 
 def test_the_restart_file_is_writable_and_not_hidden_by_a_volume(
@@ -253,20 +258,20 @@ def test_the_restart_file_is_writable_and_not_hidden_by_a_volume(
     """restart_process watches a file with `entr`, which exits when that file is missing: the
     file (made in the image, as the image's user) must not sit under a volume the container
     mounts, and must be in a directory the image's user owns."""
-    restarted = [image for image in tilt.images if "live_update" in image]
+    restarted = [built for built in tilt.images if "live_update" in built]
     assert restarted
-    for image in restarted:
-        restart_file = PurePosixPath(image.get("restart_file", "/tmp/.restart-proc"))
+    for built in restarted:
+        restart_file = PurePosixPath(built.get("restart_file", "/tmp/.restart-proc"))
         for workload in workloads(dev_objects).values():
             for container in containers(workload):
-                if container["image"].split(":")[0] != image["ref"]:
+                if container["image"].split(":")[0] != built["ref"]:
                     continue
                 for mount in container.get("volumeMounts", []):
                     mounted = PurePosixPath(mount["mountPath"])
                     assert mounted != restart_file and mounted not in restart_file.parents, (
-                        f"{image['ref']}: {restart_file} is hidden by the volume on {mounted}"
+                        f"{built['ref']}: {restart_file} is hidden by the volume on {mounted}"
                     )
-        runtime = parse_dockerfile(image["ref"].removeprefix("steno-")).runtime
+        runtime = image(built["ref"].removeprefix("steno-")).runtime
         user = runtime.all("USER")[-1].args
         owned = [
             PurePosixPath(command[-1])
@@ -274,5 +279,5 @@ def test_the_restart_file_is_writable_and_not_hidden_by_a_volume(
             if command[:2] == ["chown", "-R"] and command[2] == user
         ]
         assert restart_file.parent in owned, (
-            f"{image['ref']}: {restart_file.parent} is not owned by USER {user}"
+            f"{built['ref']}: {restart_file.parent} is not owned by USER {user}"
         )

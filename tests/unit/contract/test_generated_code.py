@@ -8,7 +8,7 @@ from grpc_tools import protoc
 
 from tests.support import ROOT
 
-GENERATED = ROOT / "libs" / "common" / "src" / "steno" / "v1"
+GENERATED = ROOT / "libs" / "contract" / "src" / "steno" / "v1"
 
 
 def test_generated_code_matches_the_protos(tmp_path: Path) -> None:
