@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Callable
 
-from steno.common.lexicon import LexiconEntry
+from steno.common.lexicons import LexiconEntry
 from steno.transcriber.rewriting import Rewriter
 
 SIZES = (10, 500, 5000)

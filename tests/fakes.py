@@ -28,8 +28,9 @@ from steno.common.jobs import (
     Segment,
     Transcript,
 )
-from steno.common.lexicon import Lexicon, LexiconEntry
+from steno.common.lexicons import Lexicon, LexiconEntry
 from steno.common.paging import PageCursor
+from steno.common.partial_uploads import PartialUpload, UploadRequest
 from steno.common.storage import (
     MAX_PARTS,
     MIN_PART_BYTES,
@@ -37,7 +38,6 @@ from steno.common.storage import (
     StorageUnavailable,
     StoredPart,
 )
-from steno.common.uploads import PartialUpload, UploadRequest
 from steno.transcriber.engines.port import TranscriptionOptions
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -12,8 +12,8 @@ import pytest
 from steno.cli.dev import DevSettings
 from steno.common.adapters import open_database, open_object_store
 from steno.common.db import SqlJobRepository, SqlPartialUploadRepository
+from steno.common.partial_uploads import PartialUpload
 from steno.common.storage import MIN_PART_BYTES, ObjectStore
-from steno.common.uploads import PartialUpload
 from steno.janitor.service import run_once
 from tests.conftest import S3Server
 from tests.fakes import make_job, make_partial_upload

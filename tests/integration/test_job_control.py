@@ -29,7 +29,7 @@ from steno.common.db import SqlJobRepository
 from steno.common.errors import BrokerUnavailable
 from steno.common.events import JobUpdate
 from steno.common.events.amqp import MESSAGE_TYPE, AmqpJobEvents
-from steno.common.events.repository import EventingJobRepository
+from steno.common.events.publishing import EventingJobRepository
 from steno.common.jobs import Job, JobError, JobState
 from steno.gateway.service import build_gateway
 from steno.transcriber.pipeline import JobProcessor

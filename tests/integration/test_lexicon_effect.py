@@ -12,7 +12,7 @@ import grpc
 
 from steno.common.broker import TranscriptionRequest
 from steno.common.jobs import Job, JobState
-from steno.common.lexicon import LexiconEntry
+from steno.common.lexicons import LexiconEntry
 from steno.transcriber.engines.local import LocalWhisperEngine
 from steno.transcriber.pipeline import JobProcessor
 from steno.transcriber.rewriting import Rewriter

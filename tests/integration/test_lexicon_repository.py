@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from steno.common.db import SqlLexiconRepository, create_engine
-from steno.common.lexicon import LexiconEntry, LexiconRepository
+from steno.common.lexicons import LexiconEntry, LexiconRepository
 from steno.common.paging import PageCursor
 from tests.fakes import T0, FakeLexiconRepository, make_lexicon
 

@@ -12,8 +12,8 @@ import pytest
 
 from steno.common.db import SqlPartialUploadRepository, create_engine
 from steno.common.errors import DatabaseUnavailable
+from steno.common.partial_uploads import PartialUploadRepository, UploadRequest
 from steno.common.storage import MIN_PART_BYTES, StoredPart
-from steno.common.uploads import PartialUploadRepository, UploadRequest
 from tests.fakes import T0, FakePartialUploadRepository, make_partial_upload
 from tests.support import free_port
 

@@ -19,7 +19,7 @@ from steno.common.jobs import (
     PostProcessing,
     Segment,
 )
-from steno.common.lexicon import Replacement
+from steno.common.lexicons import Replacement
 from steno.common.paging import PageCursor
 from tests.fakes import T0, FakeJobRepository, make_job, make_transcript
 from tests.support import free_port

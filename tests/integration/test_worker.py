@@ -16,7 +16,7 @@ import pytest
 
 from steno.common.broker import RetryLater, TranscriptionRequest
 from steno.common.jobs import JobState, Transcript
-from steno.common.lexicon import LexiconEntry
+from steno.common.lexicons import LexiconEntry
 from steno.transcriber.engines.local import LocalWhisperEngine, Stopped
 from steno.transcriber.engines.models import resolve_model
 from steno.transcriber.engines.port import EngineError, TranscriptionOptions

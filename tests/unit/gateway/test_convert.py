@@ -7,7 +7,7 @@ from datetime import UTC, timedelta, timezone
 import pytest
 
 from steno.common.jobs import Job, JobError, JobState, PostProcessing, Segment
-from steno.common.lexicon import LexiconEntry, Replacement
+from steno.common.lexicons import LexiconEntry, Replacement
 from steno.gateway.convert import (
     job_to_proto,
     lexicon_to_proto,

@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator
 import pytest
 
 from steno.common.events.memory import InProcessJobEvents
-from steno.common.events.repository import EventingJobRepository
+from steno.common.events.publishing import EventingJobRepository
 from steno.common.jobs import Job, JobState
 from steno.gateway.control import JobNotFound
 from steno.gateway.watch import GatewayStopping, Watches

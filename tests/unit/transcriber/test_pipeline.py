@@ -14,7 +14,7 @@ import pytest
 from steno.common.broker import FailurePause, RetryLater, TranscriptionRequest
 from steno.common.errors import DatabaseUnavailable, StorageUnavailable
 from steno.common.jobs import Job, JobError, JobState, PostProcessing, Segment, Transcript
-from steno.common.lexicon import LexiconEntry, Replacement
+from steno.common.lexicons import LexiconEntry, Replacement
 from steno.transcriber.engines.port import EngineError, EngineUnavailable, TranscriptionOptions
 from steno.transcriber.pipeline import JobProcessor, RetryPolicy
 from tests.fakes import (

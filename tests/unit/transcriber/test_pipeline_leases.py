@@ -13,7 +13,7 @@ import pytest
 
 from steno.common.broker import GiveUp, RetryLater, TranscriptionRequest
 from steno.common.jobs import Job, JobState, Transcript
-from steno.common.lexicon import Lexicon
+from steno.common.lexicons import Lexicon
 from steno.transcriber.engines.port import TranscriptionOptions
 from steno.transcriber.pipeline import JobProcessor
 from tests.fakes import (

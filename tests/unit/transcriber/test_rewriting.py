@@ -10,7 +10,7 @@ import unicodedata
 
 import pytest
 
-from steno.common.lexicon.model import LexiconEntry, Replacement
+from steno.common.lexicons import LexiconEntry, Replacement
 from steno.transcriber.rewriting import (
     _SCANNED,
     _UNSPACED,

@@ -11,7 +11,7 @@ import pytest
 from steno.common.errors import BrokerUnavailable
 from steno.common.events import Fanout, JobUpdate, Subscription
 from steno.common.events.memory import InProcessJobEvents
-from steno.common.events.repository import EventingJobRepository
+from steno.common.events.publishing import EventingJobRepository
 from steno.common.jobs import JobState
 from tests.fakes import T0, FakeJobRepository, make_job
 

@@ -16,8 +16,8 @@ import pytest
 from steno.common.broker import TranscriptionRequest
 from steno.common.errors import BrokerUnavailable, DatabaseUnavailable, StorageUnavailable
 from steno.common.jobs import Job, JobState
+from steno.common.partial_uploads import UploadRequest
 from steno.common.storage import MIN_PART_BYTES
-from steno.common.uploads import UploadRequest
 from steno.gateway.uploads import (
     InvalidUpload,
     RequestConflict,

@@ -14,8 +14,8 @@ import pytest
 
 from steno.common.errors import BrokerUnavailable, DatabaseUnavailable, StorageUnavailable
 from steno.common.jobs import Job, JobState
+from steno.common.partial_uploads import UploadRequest
 from steno.common.storage import MIN_PART_BYTES, StoredPart
-from steno.common.uploads import UploadRequest
 from steno.gateway.uploads import (
     InvalidUpload,
     RequestConflict,

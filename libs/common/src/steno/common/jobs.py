@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from steno.common.lexicon.model import Replacement
+from steno.common.lexicons import Replacement
 from steno.common.paging import PageCursor
 
 DEFAULT_TENANT = "default"

@@ -9,7 +9,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from steno.common.jobs import Job, JobState, Segment
-from steno.common.lexicon import Lexicon
+from steno.common.lexicons import Lexicon
 from steno.v1 import job_pb2, lexicon_pb2
 
 # Job fields every view carries as they are, and those that are times.

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 
 from steno.common.clock import Clock, utc_now
-from steno.common.lexicon import Lexicon, LexiconEntry, LexiconRepository
+from steno.common.lexicons import Lexicon, LexiconEntry, LexiconRepository
 from steno.common.paging import PageCursor
 from steno.gateway.convert import lexicon_to_proto
 from steno.gateway.language_tags import is_language_tag

@@ -14,11 +14,11 @@ from datetime import timedelta
 from prometheus_client import Counter
 
 from steno.common.jobs import Job, JobRepository, JobState
-from steno.common.lexicon import LexiconRepository
+from steno.common.lexicons import LexiconRepository
 from steno.common.paging import PageCursor
+from steno.common.partial_uploads import UploadRequest
 from steno.common.settings import ENGINE_NAMES
 from steno.common.storage import ObjectStore
-from steno.common.uploads import UploadRequest
 from steno.gateway.control import JobNotFound, cancel_job, delete_job
 from steno.gateway.convert import job_to_proto, segment_to_proto, state_from_proto
 from steno.gateway.language_tags import is_language_tag

@@ -12,8 +12,8 @@ from datetime import datetime
 
 from steno.common.errors import DependencyUnavailable
 from steno.common.jobs import JobRepository
+from steno.common.partial_uploads import PartialUpload, PartialUploadRepository
 from steno.common.storage import ObjectStore
-from steno.common.uploads import PartialUpload, PartialUploadRepository
 from steno.janitor.sweep import SweepSummary
 
 log = logging.getLogger(__name__)

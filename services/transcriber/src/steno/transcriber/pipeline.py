@@ -38,7 +38,7 @@ from steno.common.clock import Clock, utc_now
 from steno.common.errors import DependencyUnavailable
 from steno.common.faults import TRANSCRIBER_BEFORE_ENGINE, Faults
 from steno.common.jobs import Job, JobError, JobRepository, JobState, PostProcessing, Transcript
-from steno.common.lexicon import Lexicon, LexiconRepository
+from steno.common.lexicons import Lexicon, LexiconRepository
 from steno.common.storage import ObjectStore
 from steno.transcriber.engines.port import (
     Engine,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from steno.common.jobs import PostProcessing, Segment, Transcript
-from steno.common.lexicon import Lexicon
+from steno.common.lexicons import Lexicon
 from steno.transcriber.rewriting import Rewriter
 
 log = logging.getLogger(__name__)

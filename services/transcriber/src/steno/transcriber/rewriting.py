@@ -52,7 +52,7 @@ What is replaced, and what is left alone:
   an entry's phrase counts as one of its variants.
 * **Variants are text, not patterns**: "node.js", "C++" and "a.b" match only themselves.
 
-Offsets in :class:`~steno.common.lexicon.model.Replacement` count code points (Python
+Offsets in :class:`~steno.common.lexicons.Replacement` count code points (Python
 ``str`` indices) into the text given to :meth:`Rewriter.apply`, not into its result.
 """
 
@@ -64,7 +64,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from steno.common.lexicon.model import LexiconEntry, Replacement
+from steno.common.lexicons import LexiconEntry, Replacement
 
 __all__ = ["Rewrite", "Rewriter", "apply_lexicon", "vocabulary"]
 

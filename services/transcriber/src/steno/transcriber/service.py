@@ -9,7 +9,7 @@ from typing import Any
 
 from steno.common.adapters import Adapters, open_adapters
 from steno.common.broker import JobQueue
-from steno.common.events.repository import EventingJobRepository
+from steno.common.events.publishing import EventingJobRepository
 from steno.common.faults import Faults
 from steno.common.grpc_server import GrpcServer
 from steno.common.metrics import serve_metrics

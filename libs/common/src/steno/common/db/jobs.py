@@ -24,7 +24,7 @@ from steno.common.jobs import (
     JobState,
     Segment,
 )
-from steno.common.lexicon import Replacement
+from steno.common.lexicons import Replacement
 from steno.common.paging import PageCursor
 
 # The columns behind UPDATABLE_FIELDS; the error is stored as two.

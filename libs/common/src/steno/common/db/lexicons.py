@@ -1,4 +1,4 @@
-"""SQL implementation of :class:`steno.common.lexicon.LexiconRepository`."""
+"""SQL implementation of :class:`steno.common.lexicons.LexiconRepository`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from steno.common.db.schema import lexicons
 from steno.common.db.transaction import execute, fetch_all, fetch_first
-from steno.common.lexicon import Lexicon, LexiconEntry
+from steno.common.lexicons import Lexicon, LexiconEntry
 from steno.common.paging import PageCursor
 
 # The Lexicon fields stored as they are, each in the column of its name.

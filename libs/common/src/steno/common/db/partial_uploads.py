@@ -1,4 +1,4 @@
-"""SQL implementation of :class:`steno.common.uploads.PartialUploadRepository`.
+"""SQL implementation of :class:`steno.common.partial_uploads.PartialUploadRepository`.
 
 Which stream has an upload is decided in the database: every write of a stream is one
 statement conditional on the row still naming that stream, so two gateways continuing the
@@ -19,8 +19,8 @@ from sqlalchemy.sql.dml import Insert
 
 from steno.common.db.schema import partial_uploads
 from steno.common.db.transaction import execute, fetch_all, fetch_first
+from steno.common.partial_uploads import PartialUpload, UploadRequest
 from steno.common.storage import StoredPart
-from steno.common.uploads import PartialUpload, UploadRequest
 
 _KEY = ("tenant", "request_id")
 # What a new start of the same request_id replaces: everything but the key.

@@ -109,7 +109,7 @@ lexicons = Table(
     Index("ix_lexicons_tenant_create_time", "tenant", "create_time", "lexicon_id"),
 )
 
-# Uploads whose bytes have not all arrived (steno.common.uploads): one row per tenant and
+# Uploads whose bytes have not all arrived (steno.common.partial_uploads): one row per tenant and
 # request_id, written by whichever stream has the upload now.
 partial_uploads = Table(
     "partial_uploads",

@@ -1,5 +1,5 @@
 """Job events: the port (:mod:`.job_events`), the per-process fan-out to watchers
-(:mod:`.fanout`), the repository wrapper that publishes every change (:mod:`.repository`),
+(:mod:`.fanout`), the repository wrapper that publishes every change (:mod:`.publishing`),
 and the adapters, RabbitMQ (:mod:`.amqp`) and in-process (:mod:`.memory`)."""
 
 from steno.common.errors import BrokerUnavailable

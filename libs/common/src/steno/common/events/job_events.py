@@ -1,7 +1,7 @@
 """The job events port: how a job's changes reach the clients watching it.
 
 Every write that changes a job's state or progress publishes a :class:`JobUpdate` (see
-:class:`steno.common.events.repository.EventingJobRepository`), and each gateway hands the
+:class:`steno.common.events.publishing.EventingJobRepository`), and each gateway hands the
 updates of a job to the WatchJob calls following it, whichever process made the change.
 
 Events are hints, not records. Publishing is best effort and delivery at most once: a

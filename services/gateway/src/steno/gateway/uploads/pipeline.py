@@ -20,8 +20,8 @@ from steno.common.broker import JobQueue
 from steno.common.clock import Clock, utc_now
 from steno.common.faults import Faults
 from steno.common.jobs import Job, JobRepository, JobState
+from steno.common.partial_uploads import PartialUploadRepository, UploadRequest
 from steno.common.storage import ObjectStore
-from steno.common.uploads import PartialUploadRepository, UploadRequest
 from steno.gateway.uploads.committing import ReceivedUpload, commit
 from steno.gateway.uploads.multipart import MultipartWriter, PartTarget, StoreUpload
 from steno.gateway.uploads.ports import UploadPorts

@@ -8,8 +8,8 @@ from steno.common.broker import JobQueue
 from steno.common.clock import Clock, utc_now
 from steno.common.faults import Faults
 from steno.common.jobs import JobRepository
+from steno.common.partial_uploads import PartialUploadRepository
 from steno.common.storage import ObjectStore
-from steno.common.uploads import PartialUploadRepository
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,8 @@ from steno.common.broker.publishing import publish_job
 from steno.common.clock import Clock
 from steno.common.errors import DependencyUnavailable
 from steno.common.jobs import Job, JobState
+from steno.common.partial_uploads import PartialUpload, PartialUploadRepository, UploadRequest
 from steno.common.storage import StoredPart
-from steno.common.uploads import PartialUpload, PartialUploadRepository, UploadRequest
 from steno.gateway.uploads.multipart import StoreUpload
 from steno.gateway.uploads.ports import UploadPorts
 from steno.gateway.uploads.refusals import (
