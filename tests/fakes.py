@@ -222,12 +222,7 @@ class FakeJobRepository:
         return copy.deepcopy(job)
 
     async def list_jobs(
-        self,
-        tenant: str | None,
-        *,
-        states: Sequence[JobState],
-        limit: int,
-        after: PageCursor | None,
+        self, tenant: str | None, *, states: list[JobState], limit: int, after: PageCursor | None
     ) -> list[Job]:
         matching = [
             job
@@ -561,22 +556,13 @@ class FakePartialUploadRepository:
         self._check()
         self._uploads[(upload.tenant, upload.request_id)] = copy.deepcopy(upload)
 
-    async def take_over(
-        self,
-        tenant: str,
-        request_id: str,
-        *,
-        stream: str,
-        previous: str,
-        next_part: int,
-        now: datetime,
-    ) -> bool:
+    async def take_over(self, upload: PartialUpload, *, stream: str, now: datetime) -> bool:
         self._check()
-        stored = self._uploads.get((tenant, request_id))
-        if stored is None or stored.stream != previous or stored.next_part != next_part:
+        stored = self._uploads.get((upload.tenant, upload.request_id))
+        if stored is None or (stored.stream, stored.next_part) != (upload.stream, upload.next_part):
             return False
         stored.stream = stream
-        stored.next_part = next_part + 1
+        stored.next_part = upload.next_part + 1
         stored.update_time = now
         return True
 
@@ -586,7 +572,7 @@ class FakePartialUploadRepository:
         request_id: str,
         *,
         stream: str,
-        parts: Sequence[Any],
+        parts: list[StoredPart],
         now: datetime,
     ) -> bool:
         self._check()

@@ -12,7 +12,7 @@ import pytest
 
 from steno.common.db import SqlPartialUploadRepository, create_engine
 from steno.common.errors import DatabaseUnavailable
-from steno.common.partial_uploads import PartialUploadRepository, UploadRequest
+from steno.common.partial_uploads import PartialUpload, PartialUploadRepository, UploadRequest
 from steno.common.storage import MIN_PART_BYTES, StoredPart
 from tests.fakes import T0, FakePartialUploadRepository, make_partial_upload
 from tests.support import free_port
@@ -30,6 +30,11 @@ async def uploads(database_url: str | None) -> AsyncIterator[PartialUploadReposi
     engine = create_engine(database_url)
     yield SqlPartialUploadRepository(engine)
     await engine.dispose()
+
+
+def as_read(tenant: str, request_id: str, *, stream: str, next_part: int) -> PartialUpload:
+    """The upload as a stream read it: who had it, and the next part number then."""
+    return make_partial_upload(request_id, tenant=tenant, stream=stream, next_part=next_part)
 
 
 async def test_an_upload_round_trips_every_field(uploads: PartialUploadRepository) -> None:
@@ -100,7 +105,9 @@ async def test_a_tenant_sees_only_its_own(uploads: PartialUploadRepository) -> N
     assert await uploads.get("third", "req-1") is None
     assert (
         await uploads.take_over(
-            "acme", "req-1", stream="stream-c", previous="stream-b", next_part=1, now=T0
+            as_read("acme", "req-1", stream="stream-b", next_part=1),
+            stream="stream-c",
+            now=T0,
         )
         is False
     )
@@ -121,7 +128,9 @@ async def test_only_the_stream_that_has_the_upload_can_take_it_over(
     later = T0 + timedelta(minutes=2)
     assert (
         await uploads.take_over(
-            "default", "req-1", stream="stream-b", previous="stream-a", next_part=1, now=later
+            as_read("default", "req-1", stream="stream-a", next_part=1),
+            stream="stream-b",
+            now=later,
         )
         is True
     )
@@ -132,7 +141,9 @@ async def test_only_the_stream_that_has_the_upload_can_take_it_over(
     even_later = T0 + timedelta(minutes=3)
     assert (
         await uploads.take_over(
-            "default", "req-1", stream="stream-c", previous="stream-a", next_part=1, now=even_later
+            as_read("default", "req-1", stream="stream-a", next_part=1),
+            stream="stream-c",
+            now=even_later,
         )
         is False
     )
@@ -147,7 +158,9 @@ async def test_only_the_stream_that_has_the_upload_can_take_it_over(
     # Nothing to take over once it is gone.
     assert (
         await uploads.take_over(
-            "default", "req-9", stream="stream-b", previous="stream-a", next_part=1, now=later
+            as_read("default", "req-9", stream="stream-a", next_part=1),
+            stream="stream-b",
+            now=later,
         )
         is False
     )
@@ -165,10 +178,14 @@ async def test_a_take_over_starts_past_the_part_the_previous_stream_may_be_stori
         "default", "req-1", stream="stream-a", parts=[FIRST, SECOND], now=T0
     )
     assert not await uploads.take_over(
-        "default", "req-1", stream="stream-b", previous="stream-a", next_part=2, now=T0
+        as_read("default", "req-1", stream="stream-a", next_part=2),
+        stream="stream-b",
+        now=T0,
     )
     assert await uploads.take_over(
-        "default", "req-1", stream="stream-b", previous="stream-a", next_part=3, now=T0
+        as_read("default", "req-1", stream="stream-a", next_part=3),
+        stream="stream-b",
+        now=T0,
     )
     taken = await uploads.get("default", "req-1")
     assert taken is not None
@@ -236,7 +253,9 @@ async def test_stale_uploads_are_listed_oldest_first_up_to_the_limit(
     # A stream that takes an upload over makes it fresh again.
     assert (
         await uploads.take_over(
-            "default", "req-0", stream="stream-b", previous="stream-a", next_part=1, now=cut_off
+            as_read("default", "req-0", stream="stream-a", next_part=1),
+            stream="stream-b",
+            now=cut_off,
         )
         is True
     )
@@ -265,7 +284,9 @@ async def test_an_unreachable_database_is_unavailable() -> None:
             await uploads.save(make_partial_upload())
         with pytest.raises(DatabaseUnavailable, match="the database is unavailable"):
             await uploads.take_over(
-                "default", "req-1", stream="stream-b", previous="stream-a", next_part=1, now=T0
+                as_read("default", "req-1", stream="stream-a", next_part=1),
+                stream="stream-b",
+                now=T0,
             )
         with pytest.raises(DatabaseUnavailable, match="the database is unavailable"):
             await uploads.list_stale(T0, limit=10)

@@ -12,7 +12,8 @@ from grpc_status import rpc_status
 from prometheus_client import CollectorRegistry, Counter
 
 from steno.common.errors import DatabaseUnavailable
-from steno.gateway.rpc_errors import STATUS_CODES, InvalidField, NotFound, rpc
+from steno.gateway.request_fields import InvalidField
+from steno.gateway.rpc_errors import STATUS_CODES, NotFound, rpc
 from steno.gateway.uploads import UploadTooLarge, WrongOffset
 
 

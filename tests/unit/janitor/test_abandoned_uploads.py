@@ -133,14 +133,7 @@ class TakenOverWhileListed(FakePartialUploadRepository):
         for upload in stale:
             if upload.request_id in self.taken:
                 self.taken.discard(upload.request_id)
-                assert await self.take_over(
-                    upload.tenant,
-                    upload.request_id,
-                    stream="continuing-stream",
-                    previous=upload.stream,
-                    next_part=upload.next_part,
-                    now=NOW,
-                )
+                assert await self.take_over(upload, stream="continuing-stream", now=NOW)
         return stale
 
 

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypedDict, Unpack
 
 from steno.common.lexicons import Replacement
 from steno.common.paging import PageCursor
@@ -231,6 +231,15 @@ class PostProcessing:
     warnings: Sequence[str] = ()
 
 
+class LeaseCondition(TypedDict, total=False):
+    """What :meth:`JobRepository.update` may also require of the stored job's lease."""
+
+    # The worker that must still hold the lease.
+    owner: str | None
+    # A time by which the lease must have run out.
+    expired_by: datetime | None
+
+
 class JobRepository(Protocol):
     """Durable storage of jobs. Every state change is one atomic, conditional write."""
 
@@ -247,12 +256,7 @@ class JobRepository(Protocol):
         ...
 
     async def list_jobs(
-        self,
-        tenant: str | None,
-        *,
-        states: Sequence[JobState],
-        limit: int,
-        after: PageCursor | None,
+        self, tenant: str | None, *, states: list[JobState], limit: int, after: PageCursor | None
     ) -> list[Job]:
         """The tenant's jobs (every tenant's for None), newest first, optionally only in
         ``states``."""
@@ -261,12 +265,7 @@ class JobRepository(Protocol):
     async def delete(self, job_id: uuid.UUID) -> None: ...
 
     async def update(
-        self,
-        job: Job,
-        *,
-        expected: JobState,
-        owner: str | None = None,
-        expired_by: datetime | None = None,
+        self, job: Job, *, expected: JobState, **lease: Unpack[LeaseCondition]
     ) -> bool:
         """Writes the job's mutable fields if its stored state is still ``expected`` (and,
         when ``owner`` is given, its stored lease is still that worker's; when

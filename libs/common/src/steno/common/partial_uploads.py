@@ -10,7 +10,6 @@ takes it over, and the writes of the stream it replaced are refused from then on
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -80,29 +79,15 @@ class PartialUploadRepository(Protocol):
         (a client that starts again from the first byte)."""
         ...
 
-    async def take_over(
-        self,
-        tenant: str,
-        request_id: str,
-        *,
-        stream: str,
-        previous: str,
-        next_part: int,
-        now: datetime,
-    ) -> bool:
-        """Hands the upload to ``stream`` if ``previous`` still has it and has recorded
-        nothing since it was read with ``next_part``, whose successor becomes the new
-        stream's first part number; False otherwise (or if it is gone)."""
+    async def take_over(self, upload: PartialUpload, *, stream: str, now: datetime) -> bool:
+        """Hands the upload to ``stream`` if it is still as read in ``upload``: the same
+        stream has it and has recorded nothing since (the same ``next_part``, whose
+        successor becomes the new stream's first part number); False otherwise (or if it
+        is gone)."""
         ...
 
     async def record_parts(
-        self,
-        tenant: str,
-        request_id: str,
-        *,
-        stream: str,
-        parts: Sequence[StoredPart],
-        now: datetime,
+        self, tenant: str, request_id: str, *, stream: str, parts: list[StoredPart], now: datetime
     ) -> bool:
         """Stores the upload's parts (all of them, in order) if ``stream`` still has it, the
         next part number following the last of them; False if another stream took it over

@@ -11,15 +11,8 @@ from steno.common.paging import PageCursor
 from steno.gateway.convert import lexicon_to_proto
 from steno.gateway.language_tags import is_language_tag
 from steno.gateway.page_tokens import decode_page_token, encode_page_token
-from steno.gateway.rpc_errors import (
-    Aborted,
-    Context,
-    InvalidField,
-    NotFound,
-    page_size,
-    parse_id,
-    rpc,
-)
+from steno.gateway.request_fields import InvalidField, page_size, parse_id
+from steno.gateway.rpc_errors import Aborted, Context, NotFound, rpc
 from steno.gateway.tenancy import tenant_of
 from steno.v1 import lexicon_pb2 as pb
 from steno.v1 import lexicon_pb2_grpc

@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 
 from steno.common.paging import PageCursor
-from steno.gateway.rpc_errors import InvalidField
+from steno.gateway.request_fields import InvalidField
 
 
 class InvalidPageToken(InvalidField):

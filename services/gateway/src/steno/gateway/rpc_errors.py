@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -20,32 +19,14 @@ from prometheus_client import Counter
 
 from steno.common.errors import DependencyUnavailable
 from steno.gateway.control import CancelRaced, JobNotFound, NothingToCancel
-from steno.gateway.uploads.refusals import (
-    InvalidUpload,
-    RequestConflict,
-    UploadFinished,
-    UploadNotFound,
-    UploadRaced,
-    UploadsBusy,
-    UploadStalled,
-    UploadTakenOver,
-    UploadTooLarge,
-    WrongOffset,
-)
+from steno.gateway.request_fields import InvalidField
+from steno.gateway.uploads import refusals
 from steno.gateway.watch import GatewayStopping
 
 log = logging.getLogger(__name__)
 
 Context = grpc.aio.ServicerContext[Any, Any]
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])
-
-
-class InvalidField(ValueError):
-    """A request field is wrong; ``field`` names it (as a BadRequest field violation)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class NotFound(LookupError):
@@ -62,22 +43,22 @@ class Aborted(Exception):
 
 STATUS_CODES: dict[type[Exception], grpc.StatusCode] = {
     InvalidField: grpc.StatusCode.INVALID_ARGUMENT,
-    InvalidUpload: grpc.StatusCode.INVALID_ARGUMENT,
+    refusals.InvalidUpload: grpc.StatusCode.INVALID_ARGUMENT,
     NotFound: grpc.StatusCode.NOT_FOUND,
     JobNotFound: grpc.StatusCode.NOT_FOUND,
-    UploadNotFound: grpc.StatusCode.NOT_FOUND,
+    refusals.UploadNotFound: grpc.StatusCode.NOT_FOUND,
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     NothingToCancel: grpc.StatusCode.FAILED_PRECONDITION,
-    UploadFinished: grpc.StatusCode.FAILED_PRECONDITION,
-    WrongOffset: grpc.StatusCode.FAILED_PRECONDITION,
+    refusals.UploadFinished: grpc.StatusCode.FAILED_PRECONDITION,
+    refusals.WrongOffset: grpc.StatusCode.FAILED_PRECONDITION,
     Aborted: grpc.StatusCode.ABORTED,
     CancelRaced: grpc.StatusCode.ABORTED,
-    UploadRaced: grpc.StatusCode.ABORTED,
-    UploadTakenOver: grpc.StatusCode.ABORTED,
-    RequestConflict: grpc.StatusCode.ALREADY_EXISTS,
-    UploadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    UploadsBusy: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    UploadStalled: grpc.StatusCode.DEADLINE_EXCEEDED,
+    refusals.UploadRaced: grpc.StatusCode.ABORTED,
+    refusals.UploadTakenOver: grpc.StatusCode.ABORTED,
+    refusals.RequestConflict: grpc.StatusCode.ALREADY_EXISTS,
+    refusals.UploadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    refusals.UploadsBusy: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    refusals.UploadStalled: grpc.StatusCode.DEADLINE_EXCEEDED,
     GatewayStopping: grpc.StatusCode.UNAVAILABLE,
     DependencyUnavailable: grpc.StatusCode.UNAVAILABLE,
 }
@@ -100,7 +81,7 @@ def rpc(
             if code is grpc.StatusCode.INTERNAL:
                 log.exception("unexpected error", extra={"rpc": name})
                 await abort(context, code, "internal error; the server log has details")
-            if isinstance(exc, InvalidField | InvalidUpload):
+            if isinstance(exc, InvalidField | refusals.InvalidUpload):
                 await abort_invalid(context, exc.field, str(exc))
             if isinstance(exc, DependencyUnavailable):
                 await abort(context, code, f"{exc}; {retry}")
@@ -135,22 +116,6 @@ def rpc(
         return call  # type: ignore[return-value]
 
     return decorate
-
-
-def parse_id(field: str, value: str) -> uuid.UUID:
-    """The UUID in a request's id field; InvalidField naming the field if it is not one."""
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidField(field, f"{field} {value!r} is not a UUID") from None
-
-
-def page_size(requested: int, *, default: int, maximum: int) -> int:
-    """AIP-158 page size: 0 means the default, larger than ``maximum`` is capped, negative
-    is INVALID_ARGUMENT."""
-    if requested < 0:
-        raise InvalidField("page_size", "page_size must not be negative")
-    return min(requested or default, maximum)
 
 
 async def abort(context: Context, code: grpc.StatusCode, message: str) -> NoReturn:

@@ -9,6 +9,7 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from prometheus_client import Counter
@@ -23,15 +24,8 @@ from steno.gateway.control import JobNotFound, cancel_job, delete_job
 from steno.gateway.convert import job_to_proto, segment_to_proto, state_from_proto
 from steno.gateway.language_tags import is_language_tag
 from steno.gateway.page_tokens import decode_page_token, encode_page_token
-from steno.gateway.rpc_errors import (
-    Context,
-    FailedPrecondition,
-    InvalidField,
-    NotFound,
-    page_size,
-    parse_id,
-    rpc,
-)
+from steno.gateway.request_fields import InvalidField, page_size, parse_id
+from steno.gateway.rpc_errors import Context, FailedPrecondition, NotFound, rpc
 from steno.gateway.tenancy import tenant_of
 from steno.gateway.transcripts import TranscriptFormat, render
 from steno.gateway.uploads import InvalidUpload, Uploads, UploadStalled
@@ -54,27 +48,17 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_.-]{0,62}$")
 
 
+@dataclass(frozen=True)
 class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServicer):
-    def __init__(
-        self,
-        uploads: Uploads,
-        jobs: JobRepository,
-        lexicons: LexiconRepository,
-        *,
-        store: ObjectStore,
-        watches: Watches,
-        default_engine: str,
-        default_retention: timedelta,
-        idle_timeout: float,
-    ) -> None:
-        self._uploads = uploads
-        self._jobs = jobs
-        self._lexicons = lexicons
-        self._store = store
-        self._watches = watches
-        self._default_engine = default_engine
-        self._default_retention = default_retention
-        self._idle_timeout = idle_timeout
+    uploads: Uploads
+    jobs: JobRepository
+    lexicons: LexiconRepository
+    store: ObjectStore = field(kw_only=True)
+    watches: Watches = field(kw_only=True)
+    # What an upload gets when its metadata names none, and how long its client may pause.
+    default_engine: str = field(kw_only=True)
+    default_retention: timedelta = field(kw_only=True)
+    idle_timeout: float = field(kw_only=True)
 
     @rpc(retry="retry the upload later", outcomes=UPLOADS)
     async def UploadAudio(
@@ -87,7 +71,7 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
     async def _upload(
         self, request_iterator: AsyncIterator[pb.UploadAudioRequest], context: Context
     ) -> Job:
-        messages = _with_idle_timeout(request_iterator, self._idle_timeout)
+        messages = _with_idle_timeout(request_iterator, self.idle_timeout)
         first = await anext(messages, None)
         if first is None:
             raise InvalidUpload("metadata", "the stream is empty: send metadata first")
@@ -105,12 +89,12 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             )
         if not offset:  # a continuing stream keeps the metadata its upload started with
             await self._require_lexicon(request)
-        return await self._uploads.accept(request, _chunks(messages, context), offset=offset)
+        return await self.uploads.accept(request, _chunks(messages, context), offset=offset)
 
     async def _require_lexicon(self, request: UploadRequest) -> None:
         """A job may only name a lexicon its tenant has; the worker uses whatever version
         the lexicon has when it runs (and warns if it was deleted meanwhile)."""
-        if request.lexicon_id and not await self._lexicons.get(
+        if request.lexicon_id and not await self.lexicons.get(
             uuid.UUID(request.lexicon_id), request.tenant
         ):
             raise NotFound(
@@ -123,7 +107,7 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
     ) -> pb.GetUploadStatusResponse:
         if not request.request_id:
             raise InvalidField("request_id", "request_id is required")
-        status = await self._uploads.status(tenant_of(context), request.request_id)
+        status = await self.uploads.status(tenant_of(context), request.request_id)
         response = pb.GetUploadStatusResponse(committed_bytes=status.committed_bytes)
         if status.job is not None:
             response.job.CopyFrom(job_to_proto(status.job, job_pb2.JOB_VIEW_BASIC))
@@ -146,7 +130,7 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             raise InvalidField("states", "states must be named JobState values") from None
         cursor = decode_page_token(request.page_token, "jobs")
         # One extra row tells whether another page follows.
-        jobs = await self._jobs.list_jobs(
+        jobs = await self.jobs.list_jobs(
             tenant_of(context), states=states, limit=size + 1, after=cursor
         )
         page = jobs[:size]
@@ -189,7 +173,7 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
         self, request: pb.WatchJobRequest, context: Context
     ) -> AsyncIterator[pb.WatchJobResponse]:
         job_id = parse_id("job_id", request.job_id)
-        changes = self._watches.follow(job_id, tenant_of(context))
+        changes = self.watches.follow(job_id, tenant_of(context))
         async with contextlib.aclosing(changes):
             async for job in changes:
                 yield pb.WatchJobResponse(job=job_to_proto(job, _watch_view(job)))
@@ -198,7 +182,7 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
     async def CancelJob(
         self, request: pb.CancelJobRequest, context: Context
     ) -> pb.CancelJobResponse:
-        job = await cancel_job(self._jobs, await self._job(request.job_id, context))
+        job = await cancel_job(self.jobs, await self._job(request.job_id, context))
         return pb.CancelJobResponse(job=job_to_proto(job, job_pb2.JOB_VIEW_FULL))
 
     @rpc()
@@ -206,13 +190,13 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
         self, request: pb.DeleteJobRequest, context: Context
     ) -> pb.DeleteJobResponse:
         job = await self._job(request.job_id, context)
-        await delete_job(self._jobs, self._store, job)
+        await delete_job(self.jobs, self.store, job)
         return pb.DeleteJobResponse()
 
     async def _job(self, job_id: str, context: Context) -> Job:
         """The caller's job, or NOT_FOUND."""
         parsed = parse_id("job_id", job_id)
-        job = await self._jobs.get(parsed, tenant=tenant_of(context))
+        job = await self.jobs.get(parsed, tenant=tenant_of(context))
         if job is None:
             raise JobNotFound(parsed)
         return job
@@ -237,7 +221,7 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
                 "metadata.request_id",
                 "request_id is at most 128 letters, digits, '_', '.', ':' or '-' (a UUID is good)",
             )
-        engine = metadata.engine or self._default_engine
+        engine = metadata.engine or self.default_engine
         if engine not in ENGINE_NAMES:
             raise InvalidUpload(
                 "metadata.engine", f"engine must be one of: {', '.join(ENGINE_NAMES)}"
@@ -251,7 +235,7 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
                     "label keys are lowercase letters, digits, '_', '.', '-' (at most 63, "
                     "starting with a letter); values at most 256 characters",
                 )
-        retention = self._default_retention
+        retention = self.default_retention
         if metadata.HasField("audio_retention"):
             retention = metadata.audio_retention.ToTimedelta()
             if not timedelta(0) <= retention <= MAX_RETENTION:

@@ -9,14 +9,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from steno.common.broker.delivery import FailurePause, Outcome, deliver, deliver_dead_letter
-from steno.common.broker.job_queue import (
+from steno.common.broker import (
     DEFAULT_DELIVERY_LIMIT,
     GAVE_UP_REASON,
     DeadLetter,
     DeadLetterHandler,
+    FailurePause,
     Handler,
+    Outcome,
     TranscriptionRequest,
+    deliver,
+    deliver_dead_letter,
     delivery_limit_reason,
 )
 

@@ -6,7 +6,7 @@ import dataclasses
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import ColumnElement, Row, Select, and_, delete, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +22,7 @@ from steno.common.jobs import (
     Job,
     JobError,
     JobState,
+    LeaseCondition,
     Segment,
 )
 from steno.common.lexicons import Replacement
@@ -108,12 +109,7 @@ class SqlJobRepository:
         return await self._first(query)
 
     async def list_jobs(
-        self,
-        tenant: str | None,
-        *,
-        states: Sequence[JobState],
-        limit: int,
-        after: PageCursor | None,
+        self, tenant: str | None, *, states: list[JobState], limit: int, after: PageCursor | None
     ) -> list[Job]:
         query = select(jobs)
         if tenant is not None:
@@ -132,19 +128,14 @@ class SqlJobRepository:
         await execute(self._engine, delete(jobs).where(jobs.c.job_id == job_id))
 
     async def update(
-        self,
-        job: Job,
-        *,
-        expected: JobState,
-        owner: str | None = None,
-        expired_by: datetime | None = None,
+        self, job: Job, *, expected: JobState, **lease: Unpack[LeaseCondition]
     ) -> bool:
         row = _to_row(job, now=self._clock())
         values = {name: row[name] for name in (*_UPDATABLE_COLUMNS, "update_time")}
         condition = and_(jobs.c.job_id == job.job_id, jobs.c.state == expected.value)
-        if owner is not None:
+        if (owner := lease.get("owner")) is not None:
             condition = and_(condition, jobs.c.lease_owner == owner)
-        if expired_by is not None:
+        if (expired_by := lease.get("expired_by")) is not None:
             condition = and_(condition, _lease_expired(expired_by))
         return await execute(self._engine, update(jobs).where(condition).values(values)) == 1
 

@@ -103,35 +103,20 @@ class SqlPartialUploadRepository:
             )
         raise NotImplementedError(f"partial uploads are not supported on {dialect}")
 
-    async def take_over(
-        self,
-        tenant: str,
-        request_id: str,
-        *,
-        stream: str,
-        previous: str,
-        next_part: int,
-        now: datetime,
-    ) -> bool:
+    async def take_over(self, upload: PartialUpload, *, stream: str, now: datetime) -> bool:
         statement = (
             update(partial_uploads)
             .where(
-                _is_key(tenant, request_id),
-                partial_uploads.c.stream == previous,
-                partial_uploads.c.next_part == next_part,
+                _is_key(upload.tenant, upload.request_id),
+                partial_uploads.c.stream == upload.stream,
+                partial_uploads.c.next_part == upload.next_part,
             )
-            .values(stream=stream, next_part=next_part + 1, update_time=now)
+            .values(stream=stream, next_part=upload.next_part + 1, update_time=now)
         )
         return await execute(self._engine, statement) == 1
 
     async def record_parts(
-        self,
-        tenant: str,
-        request_id: str,
-        *,
-        stream: str,
-        parts: Sequence[StoredPart],
-        now: datetime,
+        self, tenant: str, request_id: str, *, stream: str, parts: list[StoredPart], now: datetime
     ) -> bool:
         statement = (
             update(partial_uploads)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Any, Unpack
 
 from steno.common.clock import Clock, utc_now
 from steno.common.events.job_events import JobEvents, JobUpdate
-from steno.common.jobs import Job, JobRepository
+from steno.common.jobs import Job, JobRepository, JobState, LeaseCondition
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,10 @@ class EventingJobRepository:
         await self._jobs.add(job)
         await self._announce(job)
 
-    async def update(self, job: Job, **conditions: Any) -> bool:
-        """:meth:`JobRepository.update` (same conditions), announced if it wrote."""
-        written = await self._jobs.update(job, **conditions)
+    async def update(
+        self, job: Job, *, expected: JobState, **lease: Unpack[LeaseCondition]
+    ) -> bool:
+        written = await self._jobs.update(job, expected=expected, **lease)
         if written:
             await self._announce(job)
         return written

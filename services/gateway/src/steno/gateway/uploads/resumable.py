@@ -119,19 +119,13 @@ async def take_over(
             f"the upload with request_id {request_id!r} has {partial.committed_bytes} "
             f"bytes stored; continue it from offset {partial.committed_bytes}"
         )
-    previous, partial.stream = partial.stream, uuid.uuid4().hex
-    if not await ports.partials.take_over(
-        tenant,
-        request_id,
-        stream=partial.stream,
-        previous=previous,
-        next_part=partial.next_part,
-        now=ports.clock(),
-    ):
+    stream = uuid.uuid4().hex
+    if not await ports.partials.take_over(partial, stream=stream, now=ports.clock()):
         raise UploadTakenOver(
             f"another stream took over the upload with request_id {request_id!r} just "
             "now; ask GetUploadStatus where it stands"
         )
+    partial.stream = stream
     return partial, _recorded(ports, partial)
 
 
