@@ -57,29 +57,26 @@ def add_commands(subcommands: Subcommands) -> None:
     )
     upload.add_argument("--timeout", type=float, default=None, help="seconds to --wait at most")
 
-    jobs = commands.add("jobs", _jobs, "list jobs, newest first")
-    jobs.add_argument("--limit", type=int, default=20)
+    commands.add("jobs", _jobs, "list jobs, newest first", limit=20)
 
-    job = commands.add("job", _job, "print one job as JSON")
-    job.add_argument("job_id")
+    commands.add("job", _job, "print one job as JSON", of="job_id")
 
     watch = commands.add(
         "watch",
         _watch,
         "follow a job: a line per change of state or progress, until it ends "
         "(exit status 0 once COMPLETED, 1 otherwise)",
+        of="job_id",
     )
-    watch.add_argument("job_id")
     watch.add_argument("--timeout", type=float, default=None, help="seconds to watch at most")
 
-    cancel = commands.add("cancel", _cancel, "cancel a queued or running job (the audio stays)")
-    cancel.add_argument("job_id")
+    commands.add("cancel", _cancel, "cancel a queued or running job (the audio stays)", of="job_id")
 
-    delete = commands.add("delete", _delete, "delete a job now: its audio and its transcript")
-    delete.add_argument("job_id")
+    commands.add("delete", _delete, "delete a job now: its audio and its transcript", of="job_id")
 
-    transcript = commands.add("transcript", _transcript, "print the transcript of a completed job")
-    transcript.add_argument("job_id")
+    transcript = commands.add(
+        "transcript", _transcript, "print the transcript of a completed job", of="job_id"
+    )
     transcript.add_argument("--format", choices=TRANSCRIPT_FORMATS, default="text")
     transcript.add_argument(
         "--output", "-o", type=Path, default=None, metavar="FILE", help="write it here instead"
@@ -93,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     command: Command = args.command
     try:
         with StenoClient(args.server, api_key=os.environ.get("STENO_API_KEY") or None) as client:
-            return command(args, client)
+            return command(args, client) or 0
     except grpc.RpcError as exc:
         print(f"steno: {exc.code().name}: {exc.details()}", file=sys.stderr)
     except (OSError, TimeoutError, InvalidInput) as exc:
@@ -137,16 +134,14 @@ def _upload(args: argparse.Namespace, client: StenoClient) -> int:
     return 0
 
 
-def _jobs(args: argparse.Namespace, client: StenoClient) -> int:
+def _jobs(args: argparse.Namespace, client: StenoClient) -> None:
     for job in itertools.islice(client.iter_jobs(page_size=min(args.limit, 100)), args.limit):
         created = job.create_time.ToDatetime().isoformat(timespec="seconds")
         print(f"{job.job_id}  {_state(job):<10}  {created}  {job.filename}")
-    return 0
 
 
-def _job(args: argparse.Namespace, client: StenoClient) -> int:
+def _job(args: argparse.Namespace, client: StenoClient) -> None:
     print(MessageToJson(client.get_job(args.job_id)))
-    return 0
 
 
 def _watch(args: argparse.Namespace, client: StenoClient) -> int:
@@ -160,21 +155,18 @@ def _watch(args: argparse.Namespace, client: StenoClient) -> int:
     return 0
 
 
-def _cancel(args: argparse.Namespace, client: StenoClient) -> int:
+def _cancel(args: argparse.Namespace, client: StenoClient) -> None:
     job = client.cancel_job(args.job_id)
     print(f"{job.job_id}  {_state(job)}")
-    return 0
 
 
-def _delete(args: argparse.Namespace, client: StenoClient) -> int:
+def _delete(args: argparse.Namespace, client: StenoClient) -> None:
     client.delete_job(args.job_id)
     print(f"{args.job_id}  deleted")
-    return 0
 
 
-def _transcript(args: argparse.Namespace, client: StenoClient) -> int:
+def _transcript(args: argparse.Namespace, client: StenoClient) -> None:
     _write(client.get_transcript(args.job_id, args.format).content, args.output)
-    return 0
 
 
 def _write(content: str, output: Path | None) -> None:

@@ -9,8 +9,9 @@ from typing import TypeAlias
 
 from steno.client.sdk import StenoClient
 
-# A subcommand: the parsed arguments and a connected client in, the exit status out.
-Command = Callable[[argparse.Namespace, StenoClient], int]
+# A subcommand: the parsed arguments and a connected client in, the exit status out (None
+# for a command that cannot fail but by raising, which is 0).
+Command = Callable[[argparse.Namespace, StenoClient], int | None]
 # Where subcommands are registered (argparse's private type, so named only for typing).
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -22,8 +23,22 @@ class CommandGroup:
         self._subcommands = subcommands
         self._connection = connection
 
-    def add(self, name: str, command: Command, help: str) -> argparse.ArgumentParser:
-        """The parser of a new subcommand ``name`` that runs ``command``, for its options."""
+    def add(
+        self,
+        name: str,
+        command: Command,
+        help: str,
+        *,
+        of: str | None = None,
+        limit: int | None = None,
+    ) -> argparse.ArgumentParser:
+        """The parser of a new subcommand ``name`` that runs ``command``, for its options.
+        ``of`` names the resource id it acts on, its one positional argument; a listing
+        gets ``--limit``, the most items it prints, by default ``limit``."""
         parser = self._subcommands.add_parser(name, parents=[self._connection], help=help)
         parser.set_defaults(command=command)
+        if of is not None:
+            parser.add_argument(of)
+        if limit is not None:
+            parser.add_argument("--limit", type=int, default=limit)
         return parser

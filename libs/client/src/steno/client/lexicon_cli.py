@@ -54,18 +54,16 @@ def add_commands(subcommands: Subcommands, connection: argparse.ArgumentParser) 
     create.add_argument("--language", default=None, help="BCP-47 code; default: any language")
     _add_entry_options(create, required=True)
 
-    listing = actions.add("list", _list, "list lexicons, newest first")
-    listing.add_argument("--limit", type=int, default=50)
+    actions.add("list", _list, "list lexicons, newest first", limit=50)
 
-    get = actions.add("get", _get, "print one lexicon as JSON")
-    get.add_argument("lexicon_id")
+    actions.add("get", _get, "print one lexicon as JSON", of="lexicon_id")
 
     update = actions.add(
         "update",
         _update,
         "change a lexicon's name, language or entries (replacing them all) and print it",
+        of="lexicon_id",
     )
-    update.add_argument("lexicon_id")
     update.add_argument("--name", default=None)
     update.add_argument("--language", default=None, help="BCP-47 code; '' for any language")
     _add_entry_options(update, required=False)
@@ -76,8 +74,7 @@ def add_commands(subcommands: Subcommands, connection: argparse.ArgumentParser) 
         help="apply only if the lexicon is still at this version (else ABORTED)",
     )
 
-    delete = actions.add("delete", _delete, "delete a lexicon")
-    delete.add_argument("lexicon_id")
+    actions.add("delete", _delete, "delete a lexicon", of="lexicon_id")
 
 
 def _add_entry_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
@@ -95,31 +92,28 @@ def _add_entry_options(parser: argparse.ArgumentParser, *, required: bool) -> No
     )
 
 
-def _create(args: argparse.Namespace, client: StenoClient) -> int:
+def _create(args: argparse.Namespace, client: StenoClient) -> None:
     given = _lexicon_input(args)
     if not given.name:
         raise InvalidInput('give the lexicon a NAME, or a --file with a "name"')
     created = client.create_lexicon(given.name, given.entries or {}, language=given.language or "")
     print(created.lexicon_id)
-    return 0
 
 
-def _list(args: argparse.Namespace, client: StenoClient) -> int:
+def _list(args: argparse.Namespace, client: StenoClient) -> None:
     lexicons = client.iter_lexicons(page_size=min(args.limit, 100))
     for lexicon in itertools.islice(lexicons, args.limit):
         version = f"v{lexicon.version}"
         count = f"{len(lexicon.entries)} entries"
         language = lexicon.language or "any"
         print(f"{lexicon.lexicon_id}  {version:<4}  {language:<6}  {count:<12}  {lexicon.name}")
-    return 0
 
 
-def _get(args: argparse.Namespace, client: StenoClient) -> int:
+def _get(args: argparse.Namespace, client: StenoClient) -> None:
     print(_json(client.get_lexicon(args.lexicon_id)))
-    return 0
 
 
-def _update(args: argparse.Namespace, client: StenoClient) -> int:
+def _update(args: argparse.Namespace, client: StenoClient) -> None:
     given = _lexicon_input(args)
     if (given.name, given.language, given.entries) == (None, None, None):
         raise InvalidInput("nothing to update: give --name, --language, --file or --entry")
@@ -131,12 +125,10 @@ def _update(args: argparse.Namespace, client: StenoClient) -> int:
         version=args.version or given.version,
     )
     print(_json(updated))
-    return 0
 
 
-def _delete(args: argparse.Namespace, client: StenoClient) -> int:
+def _delete(args: argparse.Namespace, client: StenoClient) -> None:
     client.delete_lexicon(args.lexicon_id)
-    return 0
 
 
 def _json(lexicon: lexicon_pb2.Lexicon) -> str:
