@@ -25,7 +25,7 @@ import boto3
 import pytest
 
 from steno.cli.dev import DevSettings
-from steno.common.broker.amqp import RETRY_DELAYS, retry_queue_name
+from steno.common.broker.amqp_queues import RETRY_DELAYS, retry_queue_name
 from steno.common.db.migrate import upgrade
 from steno.common.settings import BrokerSettings, DatabaseSettings, StoreSettings
 from steno.transcriber.engines.local import LocalWhisperEngine

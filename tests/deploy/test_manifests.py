@@ -35,7 +35,7 @@ import kubernetes_validate
 import pytest
 
 from steno.cli.dev import DevSettings
-from steno.common.broker.amqp import HAND_BACK_TIMEOUT
+from steno.common.broker.amqp_consuming import HAND_BACK_TIMEOUT
 from steno.common.db import SqlJobRepository, create_engine
 from steno.common.db.migrate import head_revision
 from steno.common.jobs import JobState

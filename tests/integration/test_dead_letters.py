@@ -14,12 +14,12 @@ import aio_pika
 import pytest
 
 from steno.common.broker import DeadLetter, RetryLater, TranscriptionRequest
-from steno.common.broker.amqp import (
+from steno.common.broker.amqp import AmqpJobQueue
+from steno.common.broker.amqp_messages import encode
+from steno.common.broker.amqp_queues import (
     RETRY_DELAYS,
-    AmqpJobQueue,
     QueueArgumentsMismatch,
     dead_letter_queue_name,
-    encode,
     retry_queue_name,
 )
 from steno.common.errors import DatabaseUnavailable

@@ -21,7 +21,8 @@ from steno.common.broker import (
     TranscriptionRequest,
     deliver,
 )
-from steno.common.broker.amqp import RETRY_DELAYS, death_reason, retry_delay
+from steno.common.broker.amqp_messages import death_reason
+from steno.common.broker.amqp_queues import RETRY_DELAYS, retry_delay
 from steno.common.broker.memory import InProcessJobQueue
 from steno.common.errors import DatabaseUnavailable
 from tests.support import FailsOnce, consume_until_success

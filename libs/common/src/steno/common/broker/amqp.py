@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -46,10 +45,20 @@ from aio_pika.abc import (
     AbstractRobustConnection,
     AbstractRobustQueue,
 )
-from aiormq.exceptions import AMQPError, ChannelInvalidStateError, ChannelPreconditionFailed
-from google.protobuf.message import DecodeError
+from aiormq.exceptions import ChannelPreconditionFailed
 from yarl import URL
 
+from steno.common.broker.amqp_consuming import consume_queue, settle
+from steno.common.broker.amqp_messages import death_reason, encode
+from steno.common.broker.amqp_queues import (
+    BROKER_ERRORS,
+    QueueArgumentsMismatch,
+    dead_letter_queue_name,
+    main_arguments,
+    retry_arguments,
+    retry_delay,
+    retry_queue_name,
+)
 from steno.common.broker.delivery import FailurePause, Outcome, deliver, deliver_dead_letter
 from steno.common.broker.job_queue import (
     DEFAULT_DELIVERY_LIMIT,
@@ -61,11 +70,9 @@ from steno.common.broker.job_queue import (
     delivery_limit_reason,
 )
 from steno.common.errors import BrokerUnavailable
-from steno.v1 import events_pb2
 
 log = logging.getLogger(__name__)
 
-CONTENT_TYPE = "application/x-protobuf"
 # Seconds to wait for the broker's confirm (it withholds them during a memory alarm).
 PUBLISH_TIMEOUT = 30.0
 # Seconds between reconnection attempts while the broker is away, unless the URL sets
@@ -75,75 +82,6 @@ RECONNECT_INTERVAL = 2.0
 # connection to a running broker is back within milliseconds; a broker that is down stays
 # down for longer than a caller should wait.
 RECONNECT_WAIT = 3.0
-MESSAGE_TYPE = events_pb2.TranscriptionRequested.DESCRIPTOR.full_name
-# Seconds a stopping consumer gives its in-flight handlers to hand their work back.
-HAND_BACK_TIMEOUT = 20.0
-# Seconds a delayed retry can wait.
-RETRY_DELAYS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
-# The exceptions of a broker that is unreachable, went away, or refused an operation.
-# aiormq raises ChannelInvalidStateError (a RuntimeError) for a closed channel.
-BROKER_ERRORS = (AMQPError, ChannelInvalidStateError, OSError, TimeoutError)
-
-QueueArguments = dict[str, str | int]
-
-
-class QueueArgumentsMismatch(BrokerUnavailable):
-    """A queue exists on the broker with other arguments than Steno declares.
-
-    RabbitMQ never changes the arguments of an existing queue, so this does not go away by
-    retrying: someone has to delete the queue (once it is drained) or point Steno at a new
-    one.
-    """
-
-
-def retry_delay(seconds: float) -> int:
-    """The shortest delay in RETRY_DELAYS that is at least ``seconds`` (at most the longest)."""
-    return next((delay for delay in RETRY_DELAYS if delay >= seconds), RETRY_DELAYS[-1])
-
-
-def retry_queue_name(queue_name: str, delay: int) -> str:
-    return f"{queue_name}.retry.{delay}s"
-
-
-def dead_letter_queue_name(queue_name: str) -> str:
-    return f"{queue_name}.dead"
-
-
-def encode(request: TranscriptionRequest) -> aio_pika.Message:
-    body = events_pb2.TranscriptionRequested(
-        job_id=str(request.job_id), tenant=request.tenant
-    ).SerializeToString()
-    return aio_pika.Message(
-        body,
-        content_type=CONTENT_TYPE,
-        type=MESSAGE_TYPE,
-        message_id=str(request.job_id),
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-    )
-
-
-def decode(message: AbstractIncomingMessage) -> TranscriptionRequest:
-    """The request in ``message``; ValueError if it is not one Steno can read."""
-    if message.type != MESSAGE_TYPE:
-        raise ValueError(f"unexpected message type {message.type!r}")
-    try:
-        proto = events_pb2.TranscriptionRequested.FromString(message.body)
-        return TranscriptionRequest(job_id=uuid.UUID(proto.job_id), tenant=proto.tenant)
-    except DecodeError as exc:
-        raise ValueError(f"undecodable {MESSAGE_TYPE}: {exc}") from exc
-
-
-def death_reason(headers: dict[str, Any]) -> str | None:
-    """Why RabbitMQ dead-lettered a message (``delivery_limit``, ``rejected``, ``expired``,
-    ``maxlen``), from the headers it adds when it does; None if there are none."""
-    reason = headers.get("x-first-death-reason")
-    if reason is None:
-        deaths = headers.get("x-death")
-        if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
-            reason = deaths[0].get("reason")
-    if isinstance(reason, bytes):
-        reason = reason.decode(errors="replace")
-    return None if reason is None else str(reason)
 
 
 class AmqpJobQueue:
@@ -208,7 +146,10 @@ class AmqpJobQueue:
                 # Not robust: after a reconnection the cache is cleared instead, and the
                 # queue declared again by the next retry that needs it.
                 await channel.declare_queue(
-                    name, durable=True, arguments=self._retry_arguments(delay), robust=False
+                    name,
+                    durable=True,
+                    arguments=retry_arguments(delay, self._queue_name),
+                    robust=False,
                 )
             except ChannelPreconditionFailed as exc:
                 raise self._mismatch(exc) from exc
@@ -251,32 +192,13 @@ class AmqpJobQueue:
         log.info("reconnected to the broker", extra={"queue": self._queue_name})
         self._retry_queues.clear()
 
-    def _main_arguments(self) -> QueueArguments:
-        return {
-            "x-queue-type": "quorum",
-            "x-delivery-limit": self._delivery_limit,
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": self._dead_letter_queue,
-            # At-least-once dead-lettering (quorum queues) needs reject-publish overflow.
-            "x-dead-letter-strategy": "at-least-once",
-            "x-overflow": "reject-publish",
-        }
-
-    def _retry_arguments(self, delay: int) -> QueueArguments:
-        return {
-            "x-queue-type": "quorum",
-            "x-message-ttl": delay * 1000,
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": self._queue_name,
-            "x-dead-letter-strategy": "at-least-once",
-            "x-overflow": "reject-publish",
-        }
-
     async def _declare(self, channel: AbstractRobustChannel) -> AbstractRobustQueue:
         """Declares the dead-letter queue, then the main queue that dead-letters into it."""
         await self._declare_dead_letters(channel)
         return await channel.declare_queue(
-            self._queue_name, durable=True, arguments=self._main_arguments()
+            self._queue_name,
+            durable=True,
+            arguments=main_arguments(self._delivery_limit, self._dead_letter_queue),
         )
 
     async def _declare_dead_letters(self, channel: AbstractRobustChannel) -> AbstractRobustQueue:
@@ -308,7 +230,7 @@ class AmqpJobQueue:
                 # away, there is nothing to do: it delivers the message again itself.
                 with contextlib.suppress(Exception):
                     await self._publish(request, self._queue_name)
-                    await _settle(message, message.ack())
+                    await settle(message, message.ack())
                 raise
             if outcome is Outcome.DELAY:
                 try:
@@ -320,11 +242,11 @@ class AmqpJobQueue:
                     outcome = Outcome.REQUEUE
             if outcome is Outcome.REQUEUE:
                 # reject, not nack: RabbitMQ 4.3 stopped counting nacks as deliveries.
-                await _settle(message, message.reject(requeue=True))
+                await settle(message, message.reject(requeue=True))
             elif outcome is Outcome.DEAD:
-                await _settle(message, message.reject(requeue=False))
+                await settle(message, message.reject(requeue=False))
             else:
-                await _settle(message, message.ack())
+                await settle(message, message.ack())
 
         await self._consume(self._declare, on_request, _dead_letter_unreadable)
 
@@ -336,11 +258,27 @@ class AmqpJobQueue:
         ) -> None:
             letter = self._dead_letter(request, message.headers)
             if await deliver_dead_letter(handler, letter, pause):
-                await _settle(message, message.ack())
+                await settle(message, message.ack())
             else:
-                await _settle(message, message.nack(requeue=True))
+                await settle(message, message.nack(requeue=True))
 
         await self._consume(self._declare_dead_letters, on_request, _drop_unreadable)
+
+    async def _consume(
+        self,
+        declare: Callable[[AbstractRobustChannel], Awaitable[AbstractRobustQueue]],
+        on_request: Callable[[AbstractIncomingMessage, TranscriptionRequest], Awaitable[None]],
+        on_unreadable: Callable[[AbstractIncomingMessage], Awaitable[None]],
+    ) -> None:
+        assert self._connection is not None, "connect() first"
+        await consume_queue(
+            self._connection,
+            prefetch=self._prefetch,
+            declare=declare,
+            on_request=on_request,
+            on_unreadable=on_unreadable,
+            mismatch=self._mismatch,
+        )
 
     def _dead_letter(self, request: TranscriptionRequest, headers: dict[str, Any]) -> DeadLetter:
         reason = death_reason(headers)
@@ -357,87 +295,10 @@ class AmqpJobQueue:
             return DeadLetter(request, None, "dead-lettered by the broker")
         return DeadLetter(request, None, readable.get(reason, f"dead-lettered ({reason})"))
 
-    async def _consume(
-        self,
-        declare: Callable[[AbstractRobustChannel], Awaitable[AbstractRobustQueue]],
-        on_request: Callable[[AbstractIncomingMessage, TranscriptionRequest], Awaitable[None]],
-        on_unreadable: Callable[[AbstractIncomingMessage], Awaitable[None]],
-    ) -> None:
-        """Consumes the queue ``declare`` declares on a channel of its own until cancelled,
-        handing each message's request to ``on_request`` (and a message that carries none to
-        ``on_unreadable``, from within the handling of the decoding error).
-
-        The robust connection restores the channel, its queue and the consumer after a
-        reconnection, so this keeps consuming across broker restarts without doing anything.
-        """
-        assert self._connection is not None, "connect() first"
-        # aio-pika runs each delivery's callback as a task of its own: kept here, so that
-        # stopping the consumer can stop them and wait for them to hand their work back.
-        in_flight: set[asyncio.Task[None]] = set()
-
-        async def tracked(message: AbstractIncomingMessage) -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            in_flight.add(task)
-            try:
-                request = decode(message)
-            except ValueError:
-                await on_unreadable(message)
-            else:
-                await on_request(message, request)
-            finally:
-                in_flight.discard(task)
-
-        # Started while the connection is being restored, a consumer waits for it.
-        await self._connection.ready()
-        try:
-            channel = await self._connection.channel()
-        except (*BROKER_ERRORS, RuntimeError) as exc:
-            # aio-pika raises a bare RuntimeError for a connection that closed meanwhile.
-            raise BrokerUnavailable(f"cannot open a channel: {exc}") from exc
-        try:
-            await channel.set_qos(prefetch_count=self._prefetch)
-            queue = await declare(channel)
-            tag = await queue.consume(tracked)
-        except BaseException as exc:
-            await _close(channel)
-            if isinstance(exc, ChannelPreconditionFailed):
-                raise self._mismatch(exc) from exc
-            if isinstance(exc, BROKER_ERRORS):
-                raise BrokerUnavailable(f"cannot start consuming: {exc}") from exc
-            raise
-        try:
-            await asyncio.Future()
-        finally:
-            if not channel.is_closed:
-                with contextlib.suppress(*BROKER_ERRORS):
-                    await queue.cancel(tag, timeout=5)
-            # Deliveries being handled are stopped, and get to hand their work back (a job to
-            # QUEUED) before the channel goes; unacknowledged, they are delivered again.
-            for task in in_flight:
-                task.cancel()
-            if in_flight:
-                await asyncio.wait(in_flight, timeout=HAND_BACK_TIMEOUT)
-            # Closed even when the connection is down: a robust channel left open would be
-            # restored, consumer and all, when the connection comes back.
-            await _close(channel)
-
-
-async def _settle(message: AbstractIncomingMessage, settling: Awaitable[None]) -> None:
-    """Acknowledges, hands back or rejects a delivery. If the channel it came on is gone,
-    the broker has already taken the delivery back and delivers it again: nothing to do."""
-    try:
-        await settling
-    except BROKER_ERRORS as exc:
-        log.warning(
-            "could not settle a delivery: the broker will deliver it again",
-            extra={"message_id": message.message_id, "reason": str(exc)},
-        )
-
 
 async def _dead_letter_unreadable(message: AbstractIncomingMessage) -> None:
     log.exception("unreadable message moved to the dead-letter queue", extra={"type": message.type})
-    await _settle(message, message.reject(requeue=False))
+    await settle(message, message.reject(requeue=False))
 
 
 async def _drop_unreadable(message: AbstractIncomingMessage) -> None:
@@ -446,9 +307,4 @@ async def _drop_unreadable(message: AbstractIncomingMessage) -> None:
         "dropping an unreadable dead letter",
         extra={"type": message.type, "bytes": len(message.body)},
     )
-    await _settle(message, message.ack())
-
-
-async def _close(channel: AbstractRobustChannel) -> None:
-    with contextlib.suppress(*BROKER_ERRORS):
-        await channel.close()
+    await settle(message, message.ack())

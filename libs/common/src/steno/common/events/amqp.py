@@ -33,7 +33,7 @@ from aio_pika.abc import (
 from aiormq.exceptions import AMQPError
 from google.protobuf.message import DecodeError
 
-from steno.common.broker.amqp import CONTENT_TYPE
+from steno.common.broker.amqp_messages import CONTENT_TYPE
 from steno.common.errors import BrokerUnavailable
 from steno.common.events.fanout import Fanout, Subscription
 from steno.common.events.job_events import JobUpdate
