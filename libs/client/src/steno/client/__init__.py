@@ -8,6 +8,7 @@ with StenoClient("127.0.0.1:50051") as steno:
     print(job.processed_text or job.original_text)
 """
 
-from steno.client.sdk import DEFAULT_CHUNK_SIZE, DEFAULT_SERVER, StenoClient
+from steno.client.sdk import DEFAULT_SERVER, StenoClient
+from steno.client.uploading import DEFAULT_CHUNK_SIZE
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "DEFAULT_SERVER", "StenoClient"]

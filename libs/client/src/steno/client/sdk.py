@@ -13,17 +13,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Literal, Protocol, TypeAlias, TypeVar
+from typing import Literal, Protocol, TypeAlias, TypeVar
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.field_mask_pb2 import FieldMask
 
+from steno.client.uploading import DEFAULT_CHUNK_SIZE, UPLOAD_RESUMES, send_file, upload_status
 from steno.v1 import job_pb2, lexicon_pb2, lexicon_pb2_grpc, transcription_service_pb2_grpc
 from steno.v1 import transcription_service_pb2 as pb
 
 DEFAULT_SERVER = "127.0.0.1:50051"
-DEFAULT_CHUNK_SIZE = 64 * 1024
 TERMINAL_STATES = frozenset(
     {job_pb2.JOB_STATE_COMPLETED, job_pb2.JOB_STATE_FAILED, job_pb2.JOB_STATE_CANCELLED}
 )
@@ -32,12 +32,6 @@ TERMINAL_STATES = frozenset(
 # server is resumed.
 WATCH_RESUMES = 3
 WATCH_RESUME_PAUSE = 0.5
-# The same for an upload whose stream broke; ABORTED is a stream that lost its upload to
-# another one (a retry that overtook it).
-UPLOAD_RESUMES = 5
-UPLOAD_RESUME_PAUSE = 0.5
-_BROKEN_UPLOAD = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED})
-_MOVED_UPLOAD = frozenset({grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND})
 
 TranscriptFormatName: TypeAlias = Literal["text", "srt", "vtt", "json"]
 TRANSCRIPT_FORMATS: dict[str, pb.TranscriptFormat] = {
@@ -100,9 +94,8 @@ class StenoClient:
         restarts, the server answers UNAVAILABLE) is continued from the last byte the server
         stored instead of being sent again, up to ``resume`` times in a row without progress.
         """
-        path = Path(path)
         metadata = pb.UploadMetadata(
-            filename=path.name,
+            filename=Path(path).name,
             language=language,
             engine=engine,
             lexicon_id=lexicon_id,
@@ -111,54 +104,13 @@ class StenoClient:
         )
         if audio_retention is not None:
             metadata.audio_retention.CopyFrom(_duration(audio_retention))
-        # Opened before the call, so a missing file is an OSError here, not an RPC failure;
-        # and again for every stream, since a broken one's sending thread may still read.
-        path.open("rb").close()
-        broken = False
-        failures = 0  # in a row, without the server storing more of the file
-        while True:
-            try:
-                if broken:
-                    status = self._upload_status(metadata.request_id)
-                    if status.HasField("job"):
-                        return status.job
-                    if status.committed_bytes > metadata.offset:
-                        failures = 0
-                    metadata.offset = status.committed_bytes
-                with path.open("rb") as audio:
-                    audio.seek(metadata.offset)
-                    response: pb.UploadAudioResponse = self._stub.UploadAudio(
-                        _upload_requests(metadata, audio, chunk_size), metadata=self._metadata
-                    )
-                return response.job
-            except grpc.RpcError as exc:
-                # A continuation refused for its offset or as finished (FAILED_PRECONDITION)
-                # or as gone (NOT_FOUND) lost a race with the broken stream's last part, its
-                # completion or the janitor: the status, asked again, says what to do.
-                moved = metadata.offset and exc.code() in _MOVED_UPLOAD
-                if not (exc.code() in _BROKEN_UPLOAD or moved) or failures >= resume:
-                    raise
-            time.sleep(UPLOAD_RESUME_PAUSE * 2**failures)
-            failures += 1
-            broken = True
+        return send_file(
+            self._stub, self._metadata, Path(path), metadata, chunk_size=chunk_size, resume=resume
+        )
 
     def upload_status(self, request_id: str) -> pb.GetUploadStatusResponse:
         """How much of the upload with ``request_id`` the server has stored, or its job."""
-        request = pb.GetUploadStatusRequest(request_id=request_id)
-        response: pb.GetUploadStatusResponse = self._stub.GetUploadStatus(
-            request, metadata=self._metadata
-        )
-        return response
-
-    def _upload_status(self, request_id: str) -> pb.GetUploadStatusResponse:
-        """The status of an upload whose stream broke; nothing stored if the server never
-        recorded it (the stream broke before its first bytes)."""
-        try:
-            return self.upload_status(request_id)
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.NOT_FOUND:
-                raise
-            return pb.GetUploadStatusResponse(committed_bytes=0)
+        return upload_status(self._stub, self._metadata, request_id)
 
     def get_job(self, job_id: str, *, view: job_pb2.JobView = job_pb2.JOB_VIEW_FULL) -> job_pb2.Job:
         request = pb.GetJobRequest(job_id=job_id, view=view)
@@ -355,14 +307,6 @@ def _entries(entries: Entries) -> list[lexicon_pb2.LexiconEntry]:
             raise TypeError(f"the variants of {phrase!r} must be a list of strings, not a string")
         result.append(lexicon_pb2.LexiconEntry(phrase=phrase, sounds_like=list(sounds_like)))
     return result
-
-
-def _upload_requests(
-    metadata: pb.UploadMetadata, audio: BinaryIO, chunk_size: int
-) -> Iterator[pb.UploadAudioRequest]:
-    yield pb.UploadAudioRequest(metadata=metadata)
-    while chunk := audio.read(chunk_size):
-        yield pb.UploadAudioRequest(chunk=chunk)
 
 
 def _duration(value: timedelta) -> Duration:

@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 import pytest
 
-from steno.client import StenoClient, sdk
+from steno.client import StenoClient, sdk, uploading
 from steno.v1 import job_pb2, transcription_service_pb2_grpc
 from steno.v1 import transcription_service_pb2 as pb
 
@@ -163,7 +163,7 @@ class RecordingTime:
 @pytest.fixture(autouse=True)
 def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     clock = RecordingTime()
-    monkeypatch.setattr(sdk, "time", clock)
+    monkeypatch.setattr(uploading, "time", clock)
     return clock.sleeps
 
 
@@ -283,7 +283,7 @@ def test_a_broken_stream_is_continued_from_the_committed_bytes(
     assert bytes(servicer.stored[REQUEST_ID]) == DATA
     assert job.job_id == "job-2"
     assert job == servicer.jobs[REQUEST_ID]
-    assert pauses == [sdk.UPLOAD_RESUME_PAUSE]
+    assert pauses == [uploading.UPLOAD_RESUME_PAUSE]
 
 
 def test_a_generated_request_id_is_kept_when_resuming(audio: Path) -> None:
@@ -326,7 +326,7 @@ def test_an_upload_that_already_became_a_job_returns_it_without_sending_again(
     assert [rid for rid, _ in servicer.status_requests] == [REQUEST_ID]
     assert job.job_id == "job-1"
     assert job == servicer.jobs[REQUEST_ID]
-    assert pauses == [sdk.UPLOAD_RESUME_PAUSE]
+    assert pauses == [uploading.UPLOAD_RESUME_PAUSE]
 
 
 def test_an_upload_the_server_never_recorded_starts_again_from_the_first_byte(
@@ -383,7 +383,7 @@ def test_a_failing_status_call_is_raised_unless_it_is_not_found(
     assert error.value.details() == "status 1 failed"
     assert len(servicer.streams) == 1
     assert len(servicer.status_requests) == 1
-    assert pauses == [sdk.UPLOAD_RESUME_PAUSE]
+    assert pauses == [uploading.UPLOAD_RESUME_PAUSE]
 
 
 @pytest.mark.parametrize("resume", [0, 1, 3])
@@ -398,21 +398,21 @@ def test_after_resume_failures_in_a_row_the_last_error_is_raised(
     assert error.value.details() == f"stream {resume + 1} broke"
     assert len(servicer.streams) == resume + 1
     assert len(servicer.status_requests) == resume
-    assert pauses == [sdk.UPLOAD_RESUME_PAUSE * 2**i for i in range(resume)]
+    assert pauses == [uploading.UPLOAD_RESUME_PAUSE * 2**i for i in range(resume)]
 
 
 def test_the_default_is_upload_resumes_with_doubling_pauses(
     audio: Path, pauses: list[float]
 ) -> None:
-    servicer = FakeUploads([Break(after=0)] * (sdk.UPLOAD_RESUMES + 5))
+    servicer = FakeUploads([Break(after=0)] * (uploading.UPLOAD_RESUMES + 5))
     with pytest.raises(grpc.RpcError) as error:
         upload(servicer, audio, request_id=REQUEST_ID)
 
-    assert error.value.details() == f"stream {sdk.UPLOAD_RESUMES + 1} broke"
-    assert len(servicer.streams) == sdk.UPLOAD_RESUMES + 1
-    assert len(servicer.status_requests) == sdk.UPLOAD_RESUMES
-    assert sdk.UPLOAD_RESUMES == 5
-    assert sdk.UPLOAD_RESUME_PAUSE == 0.5
+    assert error.value.details() == f"stream {uploading.UPLOAD_RESUMES + 1} broke"
+    assert len(servicer.streams) == uploading.UPLOAD_RESUMES + 1
+    assert len(servicer.status_requests) == uploading.UPLOAD_RESUMES
+    assert uploading.UPLOAD_RESUMES == 5
+    assert uploading.UPLOAD_RESUME_PAUSE == 0.5
     assert pauses == [0.5, 1.0, 2.0, 4.0, 8.0]
 
 
@@ -425,7 +425,7 @@ def test_resume_failures_are_allowed_and_the_next_stream_completes(
     assert len(servicer.streams) == 3
     assert servicer.streams[-1].data == DATA
     assert job.job_id == "job-3"
-    assert pauses == [sdk.UPLOAD_RESUME_PAUSE, 2 * sdk.UPLOAD_RESUME_PAUSE]
+    assert pauses == [uploading.UPLOAD_RESUME_PAUSE, 2 * uploading.UPLOAD_RESUME_PAUSE]
 
 
 def test_a_status_call_that_is_unavailable_counts_as_one_more_failure(
@@ -439,7 +439,7 @@ def test_a_status_call_that_is_unavailable_counts_as_one_more_failure(
     assert resumed.metadata == resumed_at(broken.metadata, COMMITTED)
     assert resumed.data == DATA[COMMITTED:]
     assert job.job_id == "job-2"
-    assert pauses == [sdk.UPLOAD_RESUME_PAUSE, 2 * sdk.UPLOAD_RESUME_PAUSE]
+    assert pauses == [uploading.UPLOAD_RESUME_PAUSE, 2 * uploading.UPLOAD_RESUME_PAUSE]
 
 
 def test_breaks_that_each_made_progress_do_not_use_up_the_resumes(
@@ -454,7 +454,7 @@ def test_breaks_that_each_made_progress_do_not_use_up_the_resumes(
     assert len(offsets) == 5 and offsets == sorted(set(offsets))
     assert bytes(servicer.stored[REQUEST_ID]) == DATA
     assert job.job_id
-    assert pauses == [sdk.UPLOAD_RESUME_PAUSE] * 4
+    assert pauses == [uploading.UPLOAD_RESUME_PAUSE] * 4
 
 
 class LateInFlightPart(FakeUploads):
