@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from steno.common.broker import JobQueue
-from steno.common.broker.publishing import publish_job
+from steno.common.broker.queueing import publish_job
 from steno.common.errors import DependencyUnavailable
 from steno.common.jobs import Job, JobRepository, JobState
 

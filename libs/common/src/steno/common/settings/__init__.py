@@ -13,7 +13,7 @@ from steno.common.settings.engines import ENGINE_NAMES, EngineChoice, EngineName
 from steno.common.settings.infrastructure import BrokerSettings, DatabaseSettings, StoreSettings
 from steno.common.settings.process import ProcessSettings
 from steno.common.settings.retention import RetentionSettings
-from steno.common.settings.service import ServiceSettings
+from steno.common.settings.services import ServiceSettings
 
 __all__ = [
     "ENGINE_NAMES",

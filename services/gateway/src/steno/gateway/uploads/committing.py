@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from steno.common.broker.publishing import publish_job
+from steno.common.broker.queueing import publish_job
 from steno.common.errors import DependencyUnavailable
 from steno.common.faults import GATEWAY_BEFORE_PUBLISH
 from steno.common.jobs import DuplicateRequest, Job

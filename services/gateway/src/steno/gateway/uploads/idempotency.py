@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from steno.common.broker.publishing import publish_job
+from steno.common.broker.queueing import publish_job
 from steno.common.jobs import Job, JobState
 from steno.gateway.uploads.multipart import MultipartWriter
 from steno.gateway.uploads.ports import UploadPorts

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from steno.common.broker.publishing import publish_job
+from steno.common.broker.queueing import publish_job
 from steno.common.clock import Clock
 from steno.common.errors import DependencyUnavailable
 from steno.common.jobs import Job, JobState

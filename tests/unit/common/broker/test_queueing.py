@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from steno.common.broker import TranscriptionRequest
-from steno.common.broker.publishing import publish_job
+from steno.common.broker.queueing import publish_job
 from steno.common.errors import BrokerUnavailable, DatabaseUnavailable
 from tests.fakes import T0, FakeJobRepository, RecordingQueue, make_job
 
