@@ -25,6 +25,7 @@ import boto3
 import pytest
 
 from steno.cli.dev import DevSettings
+from steno.gateway.settings import AccessSettings
 from steno.common.broker.amqp_queues import RETRY_DELAYS, retry_queue_name
 from steno.common.db.migrate import upgrade
 from steno.common.settings import BrokerSettings, DatabaseSettings, StoreSettings
@@ -188,6 +189,8 @@ def settings(
         ),
         metrics_port=0,
         grpc_host="127.0.0.1",
+        # Tests of authentication turn it on; the rest call as the one tenant.
+        access=AccessSettings(auth="disabled"),
     )
 
 

@@ -78,6 +78,7 @@ def service_env(settings: DevSettings, **overrides: str) -> dict[str, str]:
         "STENO_S3_REGION": settings.store.region or "",
         "STENO_METRICS_PORT": "0",
         "STENO_GRPC_HOST": "127.0.0.1",
+        "STENO_AUTH": settings.access.auth,
     }
     env.update({k: v for k, v in values.items() if v})
     env.update(overrides)

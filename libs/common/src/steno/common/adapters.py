@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from steno.common.broker import JobQueue
 from steno.common.clock import Clock, utc_now
 from steno.common.db import (
+    SqlApiKeyRepository,
     SqlJobRepository,
     SqlLexiconRepository,
     SqlPartialUploadRepository,
@@ -48,6 +49,9 @@ class Storage:
 
     def partial_uploads(self) -> SqlPartialUploadRepository:
         return SqlPartialUploadRepository(self.database)
+
+    def api_keys(self) -> SqlApiKeyRepository:
+        return SqlApiKeyRepository(self.database)
 
 
 @dataclass(frozen=True)

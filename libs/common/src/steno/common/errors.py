@@ -18,3 +18,8 @@ class StorageUnavailable(DependencyUnavailable):
 
 class BrokerUnavailable(DependencyUnavailable):
     """The broker could not be reached or did not confirm a publish."""
+
+
+class CannotStart(Exception):
+    """The process cannot serve as configured (a taken port, an unprotected gateway); the
+    message says what to change."""

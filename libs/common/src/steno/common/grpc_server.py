@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
+from steno.common.errors import CannotStart
 
 # What a client may send ahead of what the server has read, per stream: a fixed HTTP/2
 # window instead of one grown to the link's bandwidth-delay product. It bounds what an
@@ -21,7 +23,7 @@ SERVER_OPTIONS = [
 ]
 
 
-class PortUnavailable(Exception):
+class PortUnavailable(CannotStart):
     """The server could not bind its address."""
 
 
@@ -36,10 +38,12 @@ class GrpcServer:
         self,
         services: Iterable[str],
         register: Iterable[Callable[[grpc.aio.Server], None]],
+        *,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     ) -> None:
         self._services = list(services)
         self.health = health.aio.HealthServicer()
-        self.server = grpc.aio.server(options=SERVER_OPTIONS)
+        self.server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
         for add in register:
             add(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

@@ -10,8 +10,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from steno.common.adapters import describe
-from steno.common.errors import DependencyUnavailable
-from steno.common.grpc_server import PortUnavailable
+from steno.common.errors import CannotStart, DependencyUnavailable
 from steno.common.logs import configure_logging
 from steno.common.settings import ServiceSettings
 
@@ -63,11 +62,11 @@ def run_service(
 
 
 def run_until_stopped(service: str, main: Coroutine[Any, Any, None]) -> None:
-    """Runs ``main``; a missing dependency or a taken port ends the process with one line
-    saying so (and a non-zero status) instead of a traceback."""
+    """Runs ``main``; a missing dependency, or a setting it cannot start with, ends the
+    process with one line saying so (and a non-zero status) instead of a traceback."""
     try:
         asyncio.run(main)
-    except (DependencyUnavailable, PortUnavailable) as exc:
+    except (DependencyUnavailable, CannotStart) as exc:
         raise SystemExit(f"steno.{service} cannot run: {exc}") from exc
 
 

@@ -8,9 +8,10 @@ from typing import Any, cast
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from steno.common.api_keys import ApiKey, Role
 from steno.common.jobs import Job, JobState, Segment
 from steno.common.lexicons import Lexicon
-from steno.v1 import job_pb2, lexicon_pb2
+from steno.v1 import admin_service_pb2, job_pb2, lexicon_pb2
 
 # Job fields every view carries as they are, and those that are times.
 _JOB_FIELDS = (
@@ -39,7 +40,7 @@ _JOB_TIMES = (
 
 def job_to_proto(job: Job, view: job_pb2.JobView) -> job_pb2.Job:
     fields: dict[str, Any] = {name: getattr(job, name) for name in _JOB_FIELDS}
-    fields.update((name, _timestamp(getattr(job, name))) for name in _JOB_TIMES)
+    fields.update((name, timestamp(getattr(job, name))) for name in _JOB_TIMES)
     message = job_pb2.Job(
         job_id=str(job.job_id),
         state=state_to_proto(job.state),
@@ -88,9 +89,37 @@ def lexicon_to_proto(lexicon: Lexicon) -> lexicon_pb2.Lexicon:
             lexicon_pb2.LexiconEntry(phrase=e.phrase, sounds_like=e.sounds_like)
             for e in lexicon.entries
         ],
-        create_time=_timestamp(lexicon.create_time),
-        update_time=_timestamp(lexicon.update_time),
+        create_time=timestamp(lexicon.create_time),
+        update_time=timestamp(lexicon.update_time),
     )
+
+
+ROLES = {
+    Role.USER: admin_service_pb2.API_KEY_ROLE_USER,
+    Role.ADMIN: admin_service_pb2.API_KEY_ROLE_ADMIN,
+}
+
+
+def api_key_to_proto(key: ApiKey) -> admin_service_pb2.ApiKey:
+    return admin_service_pb2.ApiKey(
+        key_id=key.key_id,
+        tenant=key.tenant,
+        name=key.name,
+        role=ROLES[key.role],
+        create_time=timestamp(key.create_time),
+        last_use_time=timestamp(key.last_use_time),
+        revoke_time=timestamp(key.revoke_time),
+    )
+
+
+def role_from_proto(role: int) -> Role:
+    """The domain role (USER for UNSPECIFIED); ValueError for an unknown number."""
+    if role == admin_service_pb2.API_KEY_ROLE_UNSPECIFIED:
+        return Role.USER
+    for known, value in ROLES.items():
+        if value == role:
+            return known
+    raise ValueError(f"role {role} is not an ApiKeyRole")
 
 
 def _duration(seconds: float) -> Duration:
@@ -99,7 +128,7 @@ def _duration(seconds: float) -> Duration:
     return duration
 
 
-def _timestamp(value: datetime | None) -> Timestamp | None:
+def timestamp(value: datetime | None) -> Timestamp | None:
     if value is None:
         return None
     timestamp = Timestamp()

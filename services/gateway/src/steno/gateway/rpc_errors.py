@@ -41,6 +41,10 @@ class Aborted(Exception):
     """A concurrent change got in the way; reading again and retrying can succeed."""
 
 
+class Unimplemented(Exception):
+    """This server does not offer the method."""
+
+
 STATUS_CODES: dict[type[Exception], grpc.StatusCode] = {
     InvalidField: grpc.StatusCode.INVALID_ARGUMENT,
     refusals.InvalidUpload: grpc.StatusCode.INVALID_ARGUMENT,
@@ -52,6 +56,7 @@ STATUS_CODES: dict[type[Exception], grpc.StatusCode] = {
     refusals.UploadFinished: grpc.StatusCode.FAILED_PRECONDITION,
     refusals.WrongOffset: grpc.StatusCode.FAILED_PRECONDITION,
     Aborted: grpc.StatusCode.ABORTED,
+    Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
     CancelRaced: grpc.StatusCode.ABORTED,
     refusals.UploadRaced: grpc.StatusCode.ABORTED,
     refusals.UploadTakenOver: grpc.StatusCode.ABORTED,

@@ -14,12 +14,20 @@ from steno.common.faults import Faults
 from steno.common.grpc_server import GrpcServer
 from steno.common.metrics import serve_metrics
 from steno.common.process import wait_for_shutdown
+from steno.gateway.admin_service import AdminApi
+from steno.gateway.authentication import (
+    Authenticator,
+    AuthInterceptor,
+    StaticKeys,
+    refuse_unprotected,
+)
 from steno.gateway.lexicon_service import LexiconApi
 from steno.gateway.settings import GatewaySettings
 from steno.gateway.transcription_service import TranscriptionApi
 from steno.gateway.uploads import Uploads
 from steno.gateway.watch import Watches
-from steno.v1 import lexicon_pb2, transcription_service_pb2
+from steno.v1 import admin_service_pb2, lexicon_pb2, transcription_service_pb2
+from steno.v1.admin_service_pb2_grpc import add_AdminServiceServicer_to_server
 from steno.v1.lexicon_pb2_grpc import add_LexiconServiceServicer_to_server
 from steno.v1.transcription_service_pb2_grpc import add_TranscriptionServiceServicer_to_server
 
@@ -30,6 +38,7 @@ DEFAULT_METRICS_PORT = 9090
 SERVICE_NAMES = [
     transcription_service_pb2.DESCRIPTOR.services_by_name["TranscriptionService"].full_name,
     lexicon_pb2.DESCRIPTOR.services_by_name["LexiconService"].full_name,
+    admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
 ]
 # Seconds in-flight calls (uploads above all) get to finish on shutdown.
 SHUTDOWN_GRACE = 30.0
@@ -96,6 +105,7 @@ def build_gateway(settings: GatewaySettings, adapters: Adapters) -> Gateway:
         default_retention=timedelta(hours=settings.retention.audio_retention_hours),
         idle_timeout=limits.upload_idle_timeout_seconds,
     )
+    admin = AdminApi(adapters.api_keys(), clock=adapters.clock)
     server = GrpcServer(
         SERVICE_NAMES,
         [
@@ -103,15 +113,31 @@ def build_gateway(settings: GatewaySettings, adapters: Adapters) -> Gateway:
             lambda grpc_server: add_LexiconServiceServicer_to_server(
                 LexiconApi(lexicons, clock=adapters.clock), grpc_server
             ),
+            lambda grpc_server: add_AdminServiceServicer_to_server(admin, grpc_server),
         ],
+        interceptors=[AuthInterceptor(_authenticator(settings, adapters))],
     )
     return Gateway(server, uploads, watches)
+
+
+def _authenticator(settings: GatewaySettings, adapters: Adapters) -> Authenticator | None:
+    """None when authentication is disabled."""
+    access = settings.access
+    if not access.enabled:
+        return None
+    return Authenticator(adapters.api_keys(), static_keys(settings), clock=adapters.clock)
+
+
+def static_keys(settings: GatewaySettings) -> StaticKeys:
+    spec = settings.access.api_keys
+    return StaticKeys(spec.get_secret_value() if spec else "")
 
 
 async def run(settings: GatewaySettings) -> None:
     """Serves the API until SIGTERM, then drains in-flight calls."""
     max_uploads = settings.uploads.max_concurrent_uploads
     async with open_adapters(settings, max_uploads=max_uploads) as adapters:
+        await refuse_unprotected(settings, adapters.api_keys(), static_keys(settings))
         gateway = build_gateway(settings, adapters)
         port = settings.grpc_port_or(DEFAULT_GRPC_PORT)
         async with gateway.serving(settings.grpc_host, port) as bound:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from steno.common.settings import EngineChoice, RetentionSettings, ServiceSettings, StenoSettings
+from steno.common.settings.base import blank_is_unset
 from steno.common.storage import MAX_PARTS, MIN_PART_BYTES
 
 MIB = 1024 * 1024
@@ -30,7 +33,24 @@ class UploadSettings(StenoSettings):
         return self
 
 
+class AccessSettings(StenoSettings):
+    # "disabled" lets every caller in as one tenant, for a gateway behind a proxy that
+    # authenticates; otherwise every RPC but health and reflection needs an API key.
+    auth: Literal["enabled", "disabled"] = "enabled"
+    # Keys accepted besides the database's, e.g. from a Kubernetes Secret: comma-separated
+    # `<tenant>:<user|admin>:<key>`. They are not listed by ListApiKeys, and are revoked by
+    # removing them here.
+    api_keys: SecretStr | None = None
+
+    _blank_is_unset = field_validator("api_keys", mode="before")(blank_is_unset)
+
+    @property
+    def enabled(self) -> bool:
+        return self.auth == "enabled"
+
+
 class GatewaySettings(ServiceSettings):
+    access: AccessSettings = Field(default_factory=AccessSettings)
     uploads: UploadSettings = Field(default_factory=UploadSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     # Only the default engine an upload gets, and the names it may choose from.

@@ -135,3 +135,30 @@ partial_uploads = Table(
     # What the janitor looks for: uploads no stream has written for a while.
     Index("ix_partial_uploads_update_time", "update_time"),
 )
+
+# API keys (steno.common.api_keys): only each key's hash is kept.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("tenant", String(128), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False),
+    Column("create_time", UTCDateTime, nullable=False),
+    Column("last_use_time", UTCDateTime, nullable=True),
+    Column("revoke_time", UTCDateTime, nullable=True),
+    Index("ix_api_keys_tenant_create_time", "tenant", "create_time", "id"),
+    Index("ix_api_keys_create_time", "create_time", "id"),
+)
+
+# A tenant's own quota limits; NULL means the server's default, 0 unlimited.
+tenant_quotas = Table(
+    "tenant_quotas",
+    metadata,
+    Column("tenant", String(128), primary_key=True),
+    Column("stored_audio_bytes", BigInteger, nullable=True),
+    Column("concurrent_jobs", BigInteger, nullable=True),
+    Column("audio_hours_per_day", Float, nullable=True),
+    Column("update_time", UTCDateTime, nullable=False),
+)
