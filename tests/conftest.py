@@ -25,10 +25,10 @@ import boto3
 import pytest
 
 from steno.cli.dev import DevSettings
-from steno.gateway.settings import AccessSettings
 from steno.common.broker.amqp_queues import RETRY_DELAYS, retry_queue_name
 from steno.common.db.migrate import upgrade
 from steno.common.settings import BrokerSettings, DatabaseSettings, StoreSettings
+from steno.gateway.settings import AccessSettings
 from steno.transcriber.engines.local import LocalWhisperEngine
 from steno.transcriber.engines.models import resolve_model
 from tests.support import free_port, wait_for

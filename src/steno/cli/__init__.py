@@ -11,6 +11,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from steno.client.cli import add_commands, run
 
@@ -24,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=None, help="default: STENO_GRPC_PORT or 50051")
-    dev.set_defaults(command=_dev)
+    dev.set_defaults(command=_dev, local=True)
 
     migrate = subcommands.add_parser("migrate", help="upgrade the database schema to the latest")
     migrate.add_argument(
@@ -34,13 +35,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="do not migrate: wait up to SECONDS for the schema to be at the latest revision "
         "(someone else migrates; e.g. a Kubernetes init container), exit non-zero if it is not",
     )
-    migrate.set_defaults(command=_migrate)
+    migrate.set_defaults(command=_migrate, local=True)
+    _add_operator_commands(subcommands)
 
     add_commands(subcommands)
     args = parser.parse_args(argv)
-    if args.command in (_dev, _migrate):
+    if getattr(args, "local", False):
         return int(args.command(args))
     return run(args)
+
+
+def _add_operator_commands(subcommands: argparse._SubParsersAction[Any]) -> None:
+    """The commands that work on the configured database itself, where the server parts
+    are installed (a client-only install has none of them)."""
+    try:
+        from steno.cli.keys import add_keys_command
+    except ImportError:
+        return
+    add_keys_command(subcommands)
 
 
 def _dev(args: argparse.Namespace) -> int:

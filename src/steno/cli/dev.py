@@ -10,15 +10,18 @@ stopped are queued again.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
-from steno.common.adapters import describe, open_adapters
+from steno.cli.dev_key import ensure_dev_key, usage
+from steno.common.adapters import Adapters, describe, open_adapters
 from steno.common.broker import JobQueue, TranscriptionRequest
 from steno.common.db.migrate import upgrade
 from steno.common.jobs import JobRepository, JobState
 from steno.common.logs import configure_logging
 from steno.common.paging import PageCursor
 from steno.common.process import keep_large_buffers_off_the_heap, run_until_stopped, until_shutdown
-from steno.gateway.service import DEFAULT_GRPC_PORT, build_gateway
+from steno.gateway.authentication import is_loopback, refuse_unprotected
+from steno.gateway.service import DEFAULT_GRPC_PORT, build_gateway, static_keys
 from steno.gateway.settings import GatewaySettings
 from steno.janitor.service import sweep_periodically
 from steno.janitor.settings import JanitorSettings
@@ -50,6 +53,7 @@ async def serve(settings: DevSettings, host: str, port: int) -> None:
     gateway's watchers."""
     max_uploads = settings.uploads.max_concurrent_uploads
     async with open_adapters(settings, max_uploads=max_uploads) as adapters:
+        key_file = await _local_key(settings, host, adapters)
         gateway = build_gateway(settings, adapters)
         # Bind first: a second `steno dev` on the same port and data must stop here, before
         # it touches the first one's jobs.
@@ -61,10 +65,22 @@ async def serve(settings: DevSettings, host: str, port: int) -> None:
                 "steno dev ready",
                 extra={"address": f"{host}:{bound}", "data_dir": str(settings.data_dir)},
             )
+            if key_file is not None:
+                print(usage(key_file, f"{host}:{bound}"), flush=True)
             await until_shutdown(
                 *consumers(processor, adapters.queue),
                 sweep_periodically(settings, adapters, adapters.clock),
             )
+
+
+async def _local_key(settings: DevSettings, host: str, adapters: Adapters) -> Path | None:
+    """On loopback, the key file (made if need be); elsewhere, a refusal to serve unless
+    some key exists or authentication is off."""
+    keys = adapters.api_keys()
+    if settings.access.enabled and is_loopback(host):
+        return await ensure_dev_key(settings.data_dir, keys, clock=adapters.clock)
+    await refuse_unprotected(settings.access, host, keys, static_keys(settings))
+    return None
 
 
 async def requeue_unfinished(jobs: JobRepository, queue: JobQueue) -> int:

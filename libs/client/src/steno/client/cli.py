@@ -29,6 +29,13 @@ def add_commands(subcommands: Subcommands) -> None:
         default=os.environ.get("STENO_SERVER", DEFAULT_SERVER),
         help="gateway address (env STENO_SERVER; default %(default)s)",
     )
+    connection.add_argument(
+        "--api-key",
+        default=None,
+        metavar="KEY",
+        help="API key (default: env STENO_API_KEY, else $STENO_DATA_DIR/api-key, which "
+        "`steno dev` writes)",
+    )
     commands = CommandGroup(subcommands, connection)
 
     upload = commands.add("upload", _upload, "upload an audio file and queue its transcription")
@@ -89,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     """Runs a client subcommand; errors become a one-line message and exit status 1."""
     command: Command = args.command
     try:
-        with StenoClient(args.server, api_key=os.environ.get("STENO_API_KEY") or None) as client:
+        with StenoClient(args.server, api_key=args.api_key) as client:
             return command(args, client) or 0
     except grpc.RpcError as exc:
         print(f"steno: {exc.code().name}: {exc.details()}", file=sys.stderr)

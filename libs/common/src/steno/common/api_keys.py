@@ -94,6 +94,13 @@ def key_matches(record: ApiKey, key: str) -> bool:
     return secrets.compare_digest(record.key_hash, hash_key(key))
 
 
+async def find_key(keys: ApiKeyRepository, key: str) -> ApiKey | None:
+    """The stored record of ``key`` (revoked or not), or None if Steno never issued it."""
+    id = id_in_key(key)
+    record = await keys.get(id) if id is not None else None
+    return record if record is not None and key_matches(record, key) else None
+
+
 class ApiKeyRepository(Protocol):
     """Durable storage of API keys."""
 

@@ -16,18 +16,11 @@ from typing import Any
 
 import grpc
 
-from steno.common.api_keys import (
-    ApiKeyRepository,
-    Role,
-    hash_key,
-    id_in_key,
-    key_id_of,
-    key_matches,
-)
+from steno.common.api_keys import ApiKeyRepository, Role, find_key, hash_key, key_id_of
 from steno.common.clock import Clock, utc_now
 from steno.common.errors import CannotStart, DependencyUnavailable
 from steno.common.jobs import DEFAULT_TENANT
-from steno.gateway.settings import GatewaySettings
+from steno.gateway.settings import AccessSettings
 from steno.gateway.tenancy import Caller, set_caller
 
 log = logging.getLogger(__name__)
@@ -99,9 +92,8 @@ class Authenticator:
         static = self._static.find(key)
         if static is not None:
             return static
-        id = id_in_key(key)
-        record = await self._keys.get(id) if id is not None else None
-        if record is None or not key_matches(record, key):
+        record = await find_key(self._keys, key)
+        if record is None:
             raise Unauthenticated(f"unknown API key: it is not one this server issued; {_HOW}")
         if record.revoke_time is not None:
             raise Unauthenticated(
@@ -211,17 +203,17 @@ class Unprotected(CannotStart):
 
 
 async def refuse_unprotected(
-    settings: GatewaySettings, keys: ApiKeyRepository, static: StaticKeys
+    access: AccessSettings, host: str, keys: ApiKeyRepository, static: StaticKeys
 ) -> None:
     """Unprotected if the gateway listens beyond loopback with authentication on but no
     key to authenticate with: nobody could use it, and the likely cause is an operator who
     meant to turn authentication off, or has not created a key yet."""
-    if not settings.access.enabled or is_loopback(settings.grpc_host):
+    if not access.enabled or is_loopback(host):
         return
     if len(static) or await keys.any_active():
         return
     raise Unprotected(
-        f"the gateway listens on {settings.grpc_host} but no API key exists: create one "
+        f"the gateway listens on {host} but no API key exists: create one "
         "with `steno keys create --tenant T --name N --admin`, set STENO_API_KEYS, or set "
         "STENO_AUTH=disabled if a proxy in front authenticates callers"
     )

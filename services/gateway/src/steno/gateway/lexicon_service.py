@@ -61,14 +61,16 @@ class LexiconApi(lexicon_pb2_grpc.LexiconServiceServicer):
         self, request: pb.ListLexiconsRequest, context: Context
     ) -> pb.ListLexiconsResponse:
         size = page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
-        cursor = decode_page_token(request.page_token, "lexicons")
+        tenant = tenant_of(context)
+        listing = f"lexicons/{tenant}"
+        cursor = decode_page_token(request.page_token, listing)
         # One extra row tells whether another page follows.
-        found = await self._lexicons.list_lexicons(tenant_of(context), limit=size + 1, after=cursor)
+        found = await self._lexicons.list_lexicons(tenant, limit=size + 1, after=cursor)
         page = found[:size]
         next_token = ""
         if len(found) > size:
             next_token = encode_page_token(
-                PageCursor(page[-1].create_time, page[-1].lexicon_id), "lexicons"
+                PageCursor(page[-1].create_time, page[-1].lexicon_id), listing
             )
         return pb.ListLexiconsResponse(
             lexicons=[lexicon_to_proto(lexicon) for lexicon in page], next_page_token=next_token

@@ -3,8 +3,9 @@ client sees as a ``google.rpc.BadRequest`` field violation."""
 
 from __future__ import annotations
 
-import re
 import uuid
+
+from steno.common import tenants
 
 
 class InvalidField(ValueError):
@@ -31,18 +32,11 @@ def page_size(requested: int, *, default: int, maximum: int) -> int:
     return min(requested or default, maximum)
 
 
-_TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-
-
 def tenant_name(field: str, value: str, *, required: bool = True) -> str | None:
     """A tenant named in a request (an operator's: callers never name their own); None when
     it may be and is empty."""
     if not value and not required:
         return None
-    if not _TENANT.fullmatch(value):
-        raise InvalidField(
-            field,
-            f"{field} must be 1-128 letters, digits, '.', '_' or '-', starting with one "
-            "of the first two",
-        )
+    if not tenants.is_tenant_name(value):
+        raise InvalidField(field, f"{field} must be {tenants.RULE}")
     return value

@@ -137,7 +137,9 @@ async def run(settings: GatewaySettings) -> None:
     """Serves the API until SIGTERM, then drains in-flight calls."""
     max_uploads = settings.uploads.max_concurrent_uploads
     async with open_adapters(settings, max_uploads=max_uploads) as adapters:
-        await refuse_unprotected(settings, adapters.api_keys(), static_keys(settings))
+        await refuse_unprotected(
+            settings.access, settings.grpc_host, adapters.api_keys(), static_keys(settings)
+        )
         gateway = build_gateway(settings, adapters)
         port = settings.grpc_port_or(DEFAULT_GRPC_PORT)
         async with gateway.serving(settings.grpc_host, port) as bound:

@@ -128,17 +128,17 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             states = [state_from_proto(s) for s in request.states]
         except ValueError:
             raise InvalidField("states", "states must be named JobState values") from None
-        cursor = decode_page_token(request.page_token, "jobs")
+        tenant = tenant_of(context)
+        listing = f"jobs/{tenant}"
+        cursor = decode_page_token(request.page_token, listing)
         # One extra row tells whether another page follows.
-        jobs = await self.jobs.list_jobs(
-            tenant_of(context), states=states, limit=size + 1, after=cursor
-        )
+        jobs = await self.jobs.list_jobs(tenant, states=states, limit=size + 1, after=cursor)
         page = jobs[:size]
         view = request.view or job_pb2.JOB_VIEW_BASIC
         next_token = ""
         if len(jobs) > size:
             next_token = encode_page_token(
-                PageCursor(page[-1].create_time, page[-1].job_id), "jobs"
+                PageCursor(page[-1].create_time, page[-1].job_id), listing
             )
         return pb.ListJobsResponse(
             jobs=[job_to_proto(job, view) for job in page], next_page_token=next_token

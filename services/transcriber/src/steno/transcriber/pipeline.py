@@ -183,6 +183,14 @@ class JobProcessor:
         if job is None:
             log.warning("request for an unknown job dropped", extra={"job_id": str(request.job_id)})
             return None
+        if job.tenant != request.tenant:
+            # Only a forged or corrupted message can name another tenant than its job's:
+            # acting on it would run one tenant's job on another's say-so.
+            log.warning(
+                "request whose tenant is not its job's dropped",
+                extra={"job_id": str(job.job_id), "tenant": request.tenant},
+            )
+            return None
         now = self._clock()
         context = {"job_id": str(job.job_id), "tenant": job.tenant, "state": job.state.value}
         if job.state is JobState.QUEUED:
