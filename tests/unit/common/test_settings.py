@@ -181,7 +181,9 @@ def test_each_service_reads_only_its_own_concerns() -> None:
     shared = {"STENO_DATA_DIR", "STENO_DATABASE_URL", "STENO_AMQP_URL", "STENO_S3_ENDPOINT"}
     assert shared <= migrate <= gateway & transcriber & janitor
     assert "STENO_MAX_UPLOAD_BYTES" in gateway - transcriber - janitor
-    assert "STENO_WHISPER_MODEL" in transcriber - gateway - janitor
+    assert "STENO_WHISPER_COMPUTE_TYPE" in transcriber - gateway - janitor
+    # The gateway knows the local model only to refuse languages it cannot transcribe.
+    assert "STENO_WHISPER_MODEL" in transcriber & gateway
     assert "STENO_CLEANUP_BATCH_SIZE" in janitor - gateway - transcriber
     assert "STENO_STALE_UPLOAD_HOURS" in gateway & janitor
     assert Settings.env_names() == gateway | transcriber | janitor

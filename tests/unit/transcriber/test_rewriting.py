@@ -10,13 +10,12 @@ import unicodedata
 
 import pytest
 
-from steno.common.lexicons import LexiconEntry, Replacement
+from steno.common.lexicons import LexiconEntry, Replacement, fold
 from steno.transcriber.rewriting import (
     _SCANNED,
     _UNSPACED,
     Rewrite,
     Rewriter,
-    _fold,
     _tables,
     apply_lexicon,
     vocabulary,
@@ -358,7 +357,7 @@ def test_the_scanned_planes_hold_every_mark_and_every_cased_character() -> None:
         hex(code)
         for code in range(0x110000)
         if code not in scanned
-        and (unicodedata.category(chr(code)).startswith("M") or _fold(chr(code)) != chr(code))
+        and (unicodedata.category(chr(code)).startswith("M") or fold(chr(code)) != chr(code))
     ]
     assert missed == []
     assert len(_tables().folds) > 1000
@@ -379,4 +378,4 @@ def test_folding_keeps_what_the_word_boundaries_look_at() -> None:
         )
 
     changed = [chr(code) for code in _tables().folds]
-    assert [c for c in changed if kind(c) != kind(_fold(c)) or len(_fold(c)) != 1] == []
+    assert [c for c in changed if kind(c) != kind(fold(c)) or len(fold(c)) != 1] == []

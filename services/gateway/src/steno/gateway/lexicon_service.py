@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 
 from steno.common.clock import Clock, utc_now
-from steno.common.lexicons import Lexicon, LexiconEntry, LexiconRepository
+from steno.common.lexicons import Lexicon, LexiconEntry, LexiconRepository, claimed_twice
 from steno.common.paging import PageCursor
 from steno.gateway.convert import lexicon_to_proto
 from steno.gateway.language_tags import is_language_tag
@@ -158,6 +158,14 @@ def _validated(message: pb.Lexicon, fields: Sequence[str]) -> tuple[str, str, li
                     "merge their sounds_like lists",
                 )
             entries.append(parsed)
+        ambiguous = claimed_twice(entries)
+        if ambiguous is not None:
+            variant, owner, claimant = ambiguous
+            raise InvalidField(
+                "lexicon.entries",
+                f"{variant!r} is listed under both {owner!r} and {claimant!r}: keep it under "
+                "the phrase it stands for",
+            )
     return name, message.language, entries
 
 

@@ -4,8 +4,13 @@ client sees as a ``google.rpc.BadRequest`` field violation."""
 from __future__ import annotations
 
 import uuid
+from typing import TypeVar
+
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from steno.common import tenants
+
+_Number = TypeVar("_Number", bound=int)
 
 
 class InvalidField(ValueError):
@@ -22,6 +27,15 @@ def parse_id(field: str, value: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise InvalidField(field, f"{field} {value!r} is not a UUID") from None
+
+
+def known_enum(field: str, value: _Number, enum: EnumTypeWrapper) -> _Number:
+    """``value`` if ``enum`` names it (proto3 keeps numbers it does not know); else
+    InvalidField naming the field and the values it takes."""
+    if value not in enum.values():
+        names = [name for name, _ in enum.items() if not name.endswith("_UNSPECIFIED")]
+        raise InvalidField(field, f"{field} {value} is not one of {', '.join(names)}")
+    return value
 
 
 def page_size(requested: int, *, default: int, maximum: int) -> int:

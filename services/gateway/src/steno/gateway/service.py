@@ -102,6 +102,7 @@ def build_gateway(settings: GatewaySettings, adapters: Adapters) -> Gateway:
         store=adapters.store,
         watches=watches,
         default_engine=settings.engine_choice.engine,
+        local_model=settings.local_model,
         default_retention=timedelta(hours=settings.retention.audio_retention_hours),
         idle_timeout=limits.upload_idle_timeout_seconds,
     )

@@ -6,7 +6,13 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from steno.common.settings import EngineChoice, RetentionSettings, ServiceSettings, StenoSettings
+from steno.common.settings import (
+    EngineChoice,
+    LocalModel,
+    RetentionSettings,
+    ServiceSettings,
+    StenoSettings,
+)
 from steno.common.settings.base import blank_is_unset
 from steno.common.storage import MAX_PARTS, MIN_PART_BYTES
 
@@ -55,3 +61,5 @@ class GatewaySettings(ServiceSettings):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     # Only the default engine an upload gets, and the names it may choose from.
     engine_choice: EngineChoice = Field(default_factory=EngineChoice)
+    # The local engine's model, for the languages an upload may ask it for.
+    local_model: LocalModel = Field(default_factory=LocalModel)

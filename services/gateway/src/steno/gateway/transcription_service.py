@@ -18,13 +18,13 @@ from steno.common.jobs import Job, JobRepository, JobState
 from steno.common.lexicons import LexiconRepository
 from steno.common.paging import PageCursor
 from steno.common.partial_uploads import UploadRequest
-from steno.common.settings import ENGINE_NAMES
+from steno.common.settings import ENGINE_NAMES, LocalModel
 from steno.common.storage import ObjectStore
 from steno.gateway.control import JobNotFound, cancel_job, delete_job
 from steno.gateway.convert import job_to_proto, segment_to_proto, state_from_proto
 from steno.gateway.language_tags import is_language_tag
 from steno.gateway.page_tokens import decode_page_token, encode_page_token
-from steno.gateway.request_fields import InvalidField, page_size, parse_id
+from steno.gateway.request_fields import InvalidField, known_enum, page_size, parse_id
 from steno.gateway.rpc_errors import Context, FailedPrecondition, NotFound, rpc
 from steno.gateway.tenancy import tenant_of
 from steno.gateway.transcripts import TranscriptFormat, render
@@ -57,6 +57,7 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
     watches: Watches = field(kw_only=True)
     # What an upload gets when its metadata names none, and how long its client may pause.
     default_engine: str = field(kw_only=True)
+    local_model: LocalModel = field(kw_only=True)
     default_retention: timedelta = field(kw_only=True)
     idle_timeout: float = field(kw_only=True)
 
@@ -117,13 +118,14 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
 
     @rpc()
     async def GetJob(self, request: pb.GetJobRequest, context: Context) -> pb.GetJobResponse:
+        view = known_enum("view", request.view, job_pb2.JobView) or job_pb2.JOB_VIEW_FULL
         job = await self._job(request.job_id, context)
-        view = request.view or job_pb2.JOB_VIEW_FULL
         return pb.GetJobResponse(job=job_to_proto(job, view))
 
     @rpc()
     async def ListJobs(self, request: pb.ListJobsRequest, context: Context) -> pb.ListJobsResponse:
         size = page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        view = known_enum("view", request.view, job_pb2.JobView) or job_pb2.JOB_VIEW_BASIC
         try:
             states = [state_from_proto(s) for s in request.states]
         except ValueError:
@@ -134,7 +136,6 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
         # One extra row tells whether another page follows.
         jobs = await self.jobs.list_jobs(tenant, states=states, limit=size + 1, after=cursor)
         page = jobs[:size]
-        view = request.view or job_pb2.JOB_VIEW_BASIC
         next_token = ""
         if len(jobs) > size:
             next_token = encode_page_token(
@@ -148,17 +149,12 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
     async def GetTranscript(
         self, request: pb.GetTranscriptRequest, context: Context
     ) -> pb.GetTranscriptResponse:
-        try:
-            name = pb.TranscriptFormat.Name(request.format).removeprefix("TRANSCRIPT_FORMAT_")
-            fmt = TranscriptFormat.TEXT if name == "UNSPECIFIED" else TranscriptFormat[name]
-        except (ValueError, KeyError):
-            raise InvalidField("format", "format must be TEXT, SRT, VTT or JSON") from None
+        number = known_enum("format", request.format, pb.TranscriptFormat)
+        name = pb.TranscriptFormat.Name(number).removeprefix("TRANSCRIPT_FORMAT_")
+        fmt = TranscriptFormat.TEXT if name == "UNSPECIFIED" else TranscriptFormat[name]
         job = await self._job(request.job_id, context)
         if job.state is not JobState.COMPLETED:
-            raise FailedPrecondition(
-                f"job {job.job_id} is {job.state.value}; "
-                "its transcript is ready once it is COMPLETED"
-            )
+            raise FailedPrecondition(_no_transcript_yet(job))
         rendered = render(
             fmt, job.processed_text or job.original_text, job.segments, language=job.language
         )
@@ -226,6 +222,13 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             raise InvalidUpload(
                 "metadata.engine", f"engine must be one of: {', '.join(ENGINE_NAMES)}"
             )
+        if engine == "local" and not self._local_model_speaks(metadata.language):
+            raise InvalidUpload(
+                "metadata.language",
+                f"the local model {self.local_model.name} transcribes English only, not "
+                f"{metadata.language!r}: leave the language empty, choose the openai engine, "
+                "or have the operator configure a multilingual STENO_WHISPER_MODEL",
+            )
         if len(metadata.labels) > MAX_LABELS:
             raise InvalidUpload("metadata.labels", f"at most {MAX_LABELS} labels")
         for key, value in metadata.labels.items():
@@ -254,6 +257,20 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             labels=dict(metadata.labels),
             request_id=metadata.request_id,
         )
+
+    def _local_model_speaks(self, language: str) -> bool:
+        primary = language.split("-")[0].lower()
+        return not language or primary == "en" or not self.local_model.english_only
+
+
+def _no_transcript_yet(job: Job) -> str:
+    """Why a job that is not COMPLETED has no transcript: whether it ever will."""
+    if job.state is JobState.CANCELLED:
+        return f"job {job.job_id} was cancelled; it has no transcript"
+    if job.state is JobState.FAILED:
+        reason = f" ({job.error.code}: {job.error.message})" if job.error else ""
+        return f"job {job.job_id} failed{reason}; it has no transcript"
+    return f"job {job.job_id} is {job.state.value}; its transcript is ready once it is COMPLETED"
 
 
 def _watch_view(job: Job) -> job_pb2.JobView:

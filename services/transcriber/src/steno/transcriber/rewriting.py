@@ -64,7 +64,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from steno.common.lexicons import LexiconEntry, Replacement
+from steno.common.lexicons import GAP, LexiconEntry, Replacement, fold, match_units
 
 __all__ = ["Rewrite", "Rewriter", "apply_lexicon", "vocabulary"]
 
@@ -90,14 +90,14 @@ class Rewriter:
     __slots__ = ("_pattern", "_phrases")
 
     def __init__(self, entries: Iterable[LexiconEntry]) -> None:
-        # A variant's units (see _units) -> the phrase it stands for; first entry wins.
+        # A variant's units (see match_units) -> the phrase it stands for; first entry wins.
         self._phrases: dict[tuple[str, ...], str] = {}
         for entry in entries:
             if not entry.phrase.strip():
                 continue
             for variant in (entry.phrase, *entry.sounds_like):
                 for form in _forms(variant):
-                    key = _units(form)
+                    key = match_units(form)
                     if key:
                         self._phrases.setdefault(key, entry.phrase)
         self._pattern = _compile(self._phrases) if self._phrases else None
@@ -114,7 +114,7 @@ class Rewriter:
         for match in self._pattern.finditer(text.translate(_tables().folds)):
             original = text[match.start() : match.end()]
             # Always present: the pattern matches exactly the texts whose units are a key.
-            phrase = self._phrases[_units(match.group())]
+            phrase = self._phrases[match_units(match.group())]
             if original == phrase:
                 continue
             pieces.extend((text[done : match.start()], phrase))
@@ -140,39 +140,6 @@ def vocabulary(entries: Sequence[LexiconEntry]) -> list[str]:
 
 
 # -- Units: a variant as the matcher sees it --------------------------------------------
-
-# The unit for a run of whitespace. A folded character is never whitespace, so it cannot
-# be confused with one.
-_GAP = " "
-
-
-def _fold(char: str) -> str:
-    """The case-insensitive identity of one character: its case folding where that is a
-    single character, else its lower case where that is, else the character itself.
-
-    Always exactly one character, so folding a text keeps every position. Combining marks
-    stay as they are: the one mark with a case folding (the Greek ypogegrammeni, which
-    folds to iota) would otherwise turn into a letter, and the word boundaries are checked
-    on the folded text.
-    """
-    if unicodedata.category(char).startswith("M"):
-        return char
-    folded = char.casefold()
-    if len(folded) == 1:
-        return folded
-    lower = char.lower()
-    return lower if len(lower) == 1 else char
-
-
-def _units(text: str) -> tuple[str, ...]:
-    """``text`` as matching compares it: folded characters, with each run of whitespace as
-    one gap and the whitespace around it dropped."""
-    units: list[str] = []
-    for word in text.split():
-        if units:
-            units.append(_GAP)
-        units.extend(_fold(char) for char in word)
-    return tuple(units)
 
 
 def _forms(variant: str) -> list[str]:
@@ -224,7 +191,7 @@ def _emit(node: _Node) -> str:
     variant, so at one position the longest variant is tried first; the units of one
     node's children never match the same character, so their order does not matter."""
     alternatives = [
-        (r"\s+" if unit == _GAP else re.escape(unit)) + _emit(child)
+        (r"\s+" if unit == GAP else re.escape(unit)) + _emit(child)
         for unit, child in node.children.items()
     ]
     if node.terminal:
@@ -266,7 +233,7 @@ _SCANNED = (range(0x20000), range(0xE0000, 0xE1000))
 
 @dataclass(frozen=True, slots=True)
 class _Tables:
-    # For str.translate: every character whose folding (see _fold) is another one.
+    # For str.translate: every character whose folding (see fold) is another one.
     folds: dict[int, str]
     # Body of a character class: combining marks (categories Mn, Mc, Me) and joiners.
     attached: str
@@ -282,7 +249,7 @@ def _tables() -> _Tables:
             char = chr(code)
             if unicodedata.category(char).startswith("M"):
                 attached.append(code)
-            folded = _fold(char)
+            folded = fold(char)
             if folded != char:
                 folds[code] = folded
     return _Tables(folds=folds, attached=_class_body(_ranges(sorted(attached))))

@@ -6,18 +6,13 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from steno.common.settings import EngineChoice, ServiceSettings, StenoSettings
+from steno.common.settings import EngineChoice, LocalModel, ServiceSettings, StenoSettings
 from steno.common.settings.base import CONFIG
 
 
-class WhisperSettings(StenoSettings):
-    """The local engine (faster-whisper)."""
+class WhisperSettings(LocalModel):
+    """The local engine (faster-whisper): its model, and how it runs it."""
 
-    model_config = CONFIG | SettingsConfigDict(env_prefix="STENO_WHISPER_")
-
-    # A faster-whisper model name or directory; unset means the bundled tiny.en, and "base"
-    # the multilingual base model when the `multilingual` extra is installed.
-    model: str | None = None
     compute_type: str = "int8"
     beam_size: int = Field(default=5, ge=1)
     cpu_threads: int = Field(default=0, ge=0)

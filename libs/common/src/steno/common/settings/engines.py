@@ -3,11 +3,13 @@ gateway's default) and which ones a transcriber runs."""
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Literal, get_args
 
 from pydantic import field_validator
+from pydantic_settings import SettingsConfigDict
 
-from steno.common.settings.base import StenoSettings
+from steno.common.settings.base import CONFIG, StenoSettings
 
 EngineName = Literal["local", "openai"]
 ENGINE_NAMES: tuple[str, ...] = get_args(EngineName)
@@ -37,3 +39,23 @@ class EngineChoice(StenoSettings):
     def served_engines(self) -> list[str]:
         """The engines a transcriber runs."""
         return self.engines.split(",") if self.engines else [self.engine]
+
+
+class LocalModel(StenoSettings):
+    """The local engine's model: what the transcriber loads, and what the gateway needs to
+    know to refuse a language the model cannot transcribe before anything is queued."""
+
+    model_config = CONFIG | SettingsConfigDict(env_prefix="STENO_WHISPER_")
+
+    # A faster-whisper model name or directory; unset means the bundled tiny.en, and "base"
+    # the multilingual base model when the `multilingual` extra is installed.
+    model: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.model or "tiny.en"
+
+    @property
+    def english_only(self) -> bool:
+        """Whisper's English-only models are named ``*.en`` (the bundled one too)."""
+        return PurePath(self.name.rstrip("/")).name.endswith(".en")
