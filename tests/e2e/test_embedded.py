@@ -41,6 +41,15 @@ class DevStack:
     address: str
     workdir: Path
 
+    @property
+    def api_key(self) -> str:
+        """The local admin key ``steno dev`` wrote on its first start."""
+        return (self.workdir / ".steno" / "api-key").read_text().strip()
+
+    @property
+    def grpcurl_auth(self) -> list[str]:
+        return ["-H", f"authorization: Bearer {self.api_key}"]
+
 
 @pytest.fixture(scope="module")
 def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
@@ -56,7 +65,8 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         yield DevStack(address, workdir)
 
 
-def steno(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def steno(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The CLI run in ``cwd``; beside ``steno dev``'s data dir it finds the local key there."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
     return subprocess.run(
         [sys.executable, "-m", "steno.cli", *args],
@@ -73,13 +83,13 @@ def completed_job_id(dev_stack: DevStack) -> str:
     """Uploads the MP3 fixture with ``steno upload --wait``, audio kept for 0 hours."""
     done = steno(
         "upload", "--server", dev_stack.address, str(AUDIO / "speech.mp3"),
-        "--wait", "--timeout", "120", "--retention-hours", "0",
+        "--wait", "--timeout", "120", "--retention-hours", "0", cwd=dev_stack.workdir,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     error_rate = jiwer.wer(normalise(SPEECH_TEXT), normalise(done.stdout))
     print(f"WER {error_rate:.3f}: {done.stdout!r}")
     assert error_rate <= 0.3
-    listing = steno("jobs", "--server", dev_stack.address)
+    listing = steno("jobs", "--server", dev_stack.address, cwd=dev_stack.workdir)
     assert listing.returncode == 0, listing.stderr
     job_id, state = listing.stdout.split()[:2]
     assert state == "COMPLETED"
@@ -87,7 +97,7 @@ def completed_job_id(dev_stack: DevStack) -> str:
 
 
 def test_dev_transcribes_and_expires_audio(dev_stack: DevStack, completed_job_id: str) -> None:
-    with StenoClient(dev_stack.address) as client:
+    with StenoClient(dev_stack.address, api_key=dev_stack.api_key) as client:
         job = client.get_job(completed_job_id)
         assert job.state == job_pb2.JOB_STATE_COMPLETED
         assert job.content_type == "audio/mpeg"
@@ -117,7 +127,7 @@ def test_grpcurl_lists_describes_and_reads_jobs(
 ) -> None:
     def call(*args: str) -> str:
         done = subprocess.run(
-            [grpcurl, "-plaintext", *args], capture_output=True, text=True, timeout=30
+            [grpcurl, "-plaintext", *dev_stack.grpcurl_auth, *args], capture_output=True, text=True, timeout=30
         )
         assert done.returncode == 0, done.stderr
         return done.stdout
@@ -154,7 +164,7 @@ def test_grpcurl_lists_describes_and_reads_jobs(
 def test_grpcurl_manages_lexicons(dev_stack: DevStack, grpcurl: str) -> None:
     def call(method: str, body: dict[str, object]) -> dict[str, object]:
         done = subprocess.run(
-            [grpcurl, "-plaintext", "-d", json.dumps(body), dev_stack.address,
+            [grpcurl, "-plaintext", *dev_stack.grpcurl_auth, "-d", json.dumps(body), dev_stack.address,
              f"steno.v1.LexiconService/{method}"],
             capture_output=True, text=True, timeout=30,
         )  # fmt: skip
@@ -193,16 +203,18 @@ def test_a_broken_upload_is_continued_on_the_embedded_stack(
 
     def status() -> dict[str, str]:
         done = subprocess.run(
-            [grpcurl, "-plaintext", "-d", '{"request_id": "broken-1"}', dev_stack.address,
+            [grpcurl, "-plaintext", *dev_stack.grpcurl_auth, "-d", '{"request_id": "broken-1"}',
+             dev_stack.address,
              "steno.v1.TranscriptionService/GetUploadStatus"],
             capture_output=True, text=True, timeout=30,
         )  # fmt: skip
         result: dict[str, str] = json.loads(done.stdout) if done.returncode == 0 else {}
         return result
 
+    auth = [("authorization", f"Bearer {dev_stack.api_key}")]
     with grpc.insecure_channel(dev_stack.address) as channel:
         stub = transcription_service_pb2_grpc.TranscriptionServiceStub(channel)
-        call = stub.UploadAudio.future(ten_mb_then_wait())
+        call = stub.UploadAudio.future(ten_mb_then_wait(), metadata=auth)
         stored = wait_for(
             lambda: (s := status()).get("committed_bytes") == str(8 * MB) and s,
             timeout=60,
@@ -218,7 +230,7 @@ def test_a_broken_upload_is_continued_on_the_embedded_stack(
             pb.UploadAudioRequest(chunk=audio[start : start + 64 * 1024])
             for start in range(8 * MB, len(audio), 64 * 1024)
         ]
-        job = stub.UploadAudio(iter(rest)).job
+        job = stub.UploadAudio(iter(rest), metadata=auth).job
 
     assert job.size_bytes == len(audio)
     assert job.sha256 == hashlib.sha256(audio).hexdigest()
@@ -236,15 +248,31 @@ def test_a_second_dev_on_the_same_port_refuses_to_start(dev_stack: DevStack) -> 
 
 
 def test_upload_of_a_missing_file_says_so(dev_stack: DevStack, tmp_path: Path) -> None:
-    done = steno("upload", "--server", dev_stack.address, str(tmp_path / "nope.ogg"))
+    done = steno(
+        "upload", "--server", dev_stack.address, str(tmp_path / "nope.ogg"), cwd=dev_stack.workdir
+    )
     assert done.returncode == 1
     assert done.stderr.startswith("steno: [Errno 2] No such file or directory")
 
 
 def test_dev_stores_the_audio_intact_under_its_data_dir(dev_stack: DevStack) -> None:
     audio = AUDIO / "speech.wav"
-    with StenoClient(dev_stack.address) as client:
+    with StenoClient(dev_stack.address, api_key=dev_stack.api_key) as client:
         job = client.upload(audio)
     stored = dev_stack.workdir / ".steno" / "objects" / "audio" / job.job_id
     assert stored.stat().st_size == job.size_bytes == audio.stat().st_size
     assert sha256_of(stored) == job.sha256 == sha256_of(audio)
+
+
+def test_dev_keeps_its_local_admin_key_private_and_says_how_to_use_it(
+    dev_stack: DevStack, tmp_path: Path
+) -> None:
+    key_file = dev_stack.workdir / ".steno" / "api-key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert dev_stack.api_key.startswith("stn_")
+    log = (dev_stack.workdir / "dev.log").read_text()
+    assert "-H \"authorization: Bearer $(cat .steno/api-key)\"" in log
+    assert dev_stack.api_key not in log, "the key itself is never logged"
+    elsewhere = steno("jobs", "--server", dev_stack.address, cwd=tmp_path)
+    assert elsewhere.returncode == 1
+    assert "UNAUTHENTICATED: missing API key" in elsewhere.stderr
