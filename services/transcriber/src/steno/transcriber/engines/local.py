@@ -136,7 +136,8 @@ class LocalWhisperEngine:
                         Segment(offset + segment.start, offset + segment.end, segment.text.strip())
                     )
                     if duration:
-                        options.on_progress((offset + segment.end) / duration)
+                        # Whisper's last timestamp can overrun the container's duration.
+                        options.on_progress(min(1.0, (offset + segment.end) / duration))
                 end = offset + info.duration
         except (av.error.FFmpegError, UndecodableAudio) as exc:
             raise EngineError(
