@@ -300,27 +300,42 @@ class FakeJobRepository:
         return [copy.deepcopy(job) for job in found[:limit]]
 
     async def audio_expired(
-        self, now: datetime, *, after: uuid.UUID | None, limit: int
+        self,
+        now: datetime,
+        *,
+        after: uuid.UUID | None,
+        limit: int,
+        tenant: str | None = None,
+        created_before: datetime | None = None,
     ) -> list[Job]:
+        def due(job: Job) -> bool:
+            expired = job.audio_expire_time is not None and job.audio_expire_time <= now
+            return expired or (created_before is not None and job.create_time < created_before)
+
         matching = sorted(
             (
                 job
                 for job in self._jobs.values()
                 if job.state in TERMINAL_STATES
-                and job.audio_expire_time is not None
-                and job.audio_expire_time <= now
+                and due(job)
                 and job.audio_delete_time is None
+                and (tenant is None or job.tenant == tenant)
                 and (after is None or job.job_id > after)
             ),
             key=lambda job: job.job_id,
         )
         return [copy.deepcopy(job) for job in matching[:limit]]
 
-    async def mark_audio_deleted(self, job_ids: Sequence[uuid.UUID], now: datetime) -> None:
+    async def mark_audio_deleted(
+        self, job_ids: Sequence[uuid.UUID], now: datetime
+    ) -> list[uuid.UUID]:
+        stamped = []
         for job_id in job_ids:
             job = self._jobs.get(job_id)
             if job is not None and job.audio_delete_time is None:
                 job.audio_delete_time = now
+                stamped.append(job_id)
+        return stamped
 
 
 @dataclass

@@ -127,7 +127,10 @@ def test_grpcurl_lists_describes_and_reads_jobs(
 ) -> None:
     def call(*args: str) -> str:
         done = subprocess.run(
-            [grpcurl, "-plaintext", *dev_stack.grpcurl_auth, *args], capture_output=True, text=True, timeout=30
+            [grpcurl, "-plaintext", *dev_stack.grpcurl_auth, *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert done.returncode == 0, done.stderr
         return done.stdout
@@ -164,8 +167,8 @@ def test_grpcurl_lists_describes_and_reads_jobs(
 def test_grpcurl_manages_lexicons(dev_stack: DevStack, grpcurl: str) -> None:
     def call(method: str, body: dict[str, object]) -> dict[str, object]:
         done = subprocess.run(
-            [grpcurl, "-plaintext", *dev_stack.grpcurl_auth, "-d", json.dumps(body), dev_stack.address,
-             f"steno.v1.LexiconService/{method}"],
+            [grpcurl, "-plaintext", *dev_stack.grpcurl_auth, "-d", json.dumps(body),
+             dev_stack.address, f"steno.v1.LexiconService/{method}"],
             capture_output=True, text=True, timeout=30,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
@@ -271,7 +274,7 @@ def test_dev_keeps_its_local_admin_key_private_and_says_how_to_use_it(
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert dev_stack.api_key.startswith("stn_")
     log = (dev_stack.workdir / "dev.log").read_text()
-    assert "-H \"authorization: Bearer $(cat .steno/api-key)\"" in log
+    assert '-H "authorization: Bearer $(cat .steno/api-key)"' in log
     assert dev_stack.api_key not in log, "the key itself is never logged"
     elsewhere = steno("jobs", "--server", dev_stack.address, cwd=tmp_path)
     assert elsewhere.returncode == 1

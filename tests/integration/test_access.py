@@ -137,8 +137,6 @@ REQUESTS: dict[str, Callable[[Resources], Any]] = {
     "steno.v1.AdminService/RevokeApiKey": lambda r: admin.RevokeApiKeyRequest(
         key_id=r.revocable_key
     ),
-    "steno.v1.AdminService/GetTenantQuota": lambda r: admin.GetTenantQuotaRequest(tenant=OWNER),
-    "steno.v1.AdminService/SetTenantQuota": lambda r: admin.SetTenantQuotaRequest(tenant=OWNER),
 }
 # The RPCs that name one of the owner's resources: anyone else is told it does not exist.
 OWNED = (

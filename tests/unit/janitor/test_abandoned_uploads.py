@@ -10,8 +10,8 @@ from typing import Any
 from steno.common.errors import DatabaseUnavailable, StorageUnavailable
 from steno.common.partial_uploads import PartialUpload
 from steno.common.storage import MIN_PART_BYTES
+from steno.common.sweep import SweepSummary
 from steno.janitor.abandoned_uploads import discard_abandoned_uploads
-from steno.janitor.sweep import SweepSummary
 from tests.fakes import (
     T0,
     FakeJobRepository,

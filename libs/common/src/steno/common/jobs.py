@@ -293,10 +293,22 @@ class JobRepository(Protocol):
         ...
 
     async def audio_expired(
-        self, now: datetime, *, after: uuid.UUID | None, limit: int
+        self,
+        now: datetime,
+        *,
+        after: uuid.UUID | None,
+        limit: int,
+        tenant: str | None = None,
+        created_before: datetime | None = None,
     ) -> list[Job]:
-        """Terminal jobs whose audio retention ended and whose audio is not yet deleted,
+        """Terminal jobs whose audio is not yet deleted and whose retention ended by ``now``
+        (or, given ``created_before``, that were created before it), of ``tenant`` if given,
         ordered by id, starting after ``after``."""
         ...
 
-    async def mark_audio_deleted(self, job_ids: Sequence[uuid.UUID], now: datetime) -> None: ...
+    async def mark_audio_deleted(
+        self, job_ids: Sequence[uuid.UUID], now: datetime
+    ) -> list[uuid.UUID]:
+        """Stamps the audio of these jobs deleted; returns the ones this call stamped (a job
+        another sweep stamped first is left alone and not returned)."""
+        ...

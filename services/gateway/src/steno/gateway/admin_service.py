@@ -3,37 +3,86 @@ in; each RPC here acts across tenants."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import timedelta
+
 from steno.common.api_keys import ApiKeyRepository, Role, new_api_key, parse_key_id
 from steno.common.clock import Clock, utc_now
+from steno.common.jobs import JobRepository
 from steno.common.paging import PageCursor
-from steno.gateway.convert import api_key_to_proto, role_from_proto
+from steno.common.storage import ObjectStore
+from steno.common.storage_stats import Disk, StorageStatsReader, TenantStorage, total
+from steno.common.sweep import SweepScope, sweep_expired_audio
+from steno.gateway.convert import api_key_to_proto, role_from_proto, state_to_proto, timestamp
 from steno.gateway.page_tokens import decode_page_token, encode_page_token
 from steno.gateway.request_fields import InvalidField, page_size, tenant_name
-from steno.gateway.rpc_errors import Context, NotFound, Unimplemented, rpc
+from steno.gateway.rpc_errors import Context, NotFound, rpc
 from steno.v1 import admin_service_pb2 as pb
 from steno.v1 import admin_service_pb2_grpc
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 MAX_KEY_NAME = 200
+CLEANUP_BATCH_SIZE = 500
 
 
 class AdminApi(admin_service_pb2_grpc.AdminServiceServicer):
-    def __init__(self, api_keys: ApiKeyRepository, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        api_keys: ApiKeyRepository,
+        jobs: JobRepository,
+        store: ObjectStore,
+        stats: StorageStatsReader,
+        *,
+        disks: Sequence[Disk] = (),
+        clock: Clock = utc_now,
+    ) -> None:
         self._keys = api_keys
+        self._jobs = jobs
+        self._store = store
+        self._stats = stats
+        self._disks = disks
         self._clock = clock
 
     @rpc()
     async def GetStorageStats(
         self, request: pb.GetStorageStatsRequest, context: Context
     ) -> pb.GetStorageStatsResponse:
-        raise Unimplemented("GetStorageStats is not implemented yet")
+        tenants = await self._stats.by_tenant(self._clock())
+        return pb.GetStorageStatsResponse(
+            total=_stats_to_proto(total(tenants)),
+            tenants=[_stats_to_proto(tenant) for tenant in tenants],
+            disks=[_disk_to_proto(disk) for disk in self._disks],
+        )
 
     @rpc()
     async def RunCleanup(
         self, request: pb.RunCleanupRequest, context: Context
     ) -> pb.RunCleanupResponse:
-        raise Unimplemented("RunCleanup is not implemented yet")
+        older_than = None
+        if request.HasField("older_than"):
+            older_than = request.older_than.ToTimedelta()
+            if older_than < timedelta(0):
+                raise InvalidField("older_than", "older_than must not be negative")
+        tenant = tenant_name("tenant", request.tenant, required=False)
+        summary = await sweep_expired_audio(
+            self._jobs,
+            self._store,
+            now=self._clock(),
+            batch_size=CLEANUP_BATCH_SIZE,
+            scope=SweepScope(self._clock(), older_than=older_than, tenant=tenant),
+            dry_run=request.dry_run,
+        )
+        return pb.RunCleanupResponse(
+            scanned=summary.scanned,
+            deleted=summary.deleted,
+            failed=summary.failed,
+            bytes_freed=summary.bytes_freed,
+            failures=[
+                pb.CleanupFailure(job_id=f.job_id, reason=f.reason) for f in summary.failures
+            ],
+            job_ids=summary.job_ids,
+        )
 
     @rpc()
     async def CreateApiKey(
@@ -80,21 +129,37 @@ class AdminApi(admin_service_pb2_grpc.AdminServiceServicer):
             raise NotFound(f"no API key {request.key_id}")
         return pb.RevokeApiKeyResponse(api_key=api_key_to_proto(revoked))
 
-    @rpc()
-    async def GetTenantQuota(
-        self, request: pb.GetTenantQuotaRequest, context: Context
-    ) -> pb.GetTenantQuotaResponse:
-        raise Unimplemented("GetTenantQuota is not implemented yet")
-
-    @rpc()
-    async def SetTenantQuota(
-        self, request: pb.SetTenantQuotaRequest, context: Context
-    ) -> pb.SetTenantQuotaResponse:
-        raise Unimplemented("SetTenantQuota is not implemented yet")
-
 
 def _role(role: int) -> Role:
     try:
         return role_from_proto(role)
     except ValueError as exc:
         raise InvalidField("role", str(exc)) from None
+
+
+def _stats_to_proto(stats: TenantStorage) -> pb.StorageStats:
+    return pb.StorageStats(
+        tenant=stats.tenant,
+        audio_objects=stats.audio_objects,
+        audio_bytes=stats.audio_bytes,
+        partial_uploads=stats.partial_uploads,
+        partial_upload_bytes=stats.partial_upload_bytes,
+        jobs=[
+            pb.JobStateCount(state=state_to_proto(state), count=count)
+            for state, count in sorted(stats.jobs.items())
+        ],
+        oldest_audio_time=timestamp(stats.oldest_audio_time),
+        next_expire_time=timestamp(stats.next_expire_time),
+    )
+
+
+def _disk_to_proto(disk: Disk) -> pb.DiskUsage:
+    free, size = disk.usage()
+    return pb.DiskUsage(
+        name=disk.name,
+        path=str(disk.path),
+        free_bytes=free,
+        total_bytes=size,
+        warning_free_bytes=disk.warning_free_bytes,
+        critical_free_bytes=disk.critical_free_bytes,
+    )

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from steno.common.adapters import Adapters, open_adapters
+from steno.common.db.storage_stats import SqlStorageStats
 from steno.common.events.publishing import EventingJobRepository
 from steno.common.faults import Faults
 from steno.common.grpc_server import GrpcServer
 from steno.common.metrics import serve_metrics
 from steno.common.process import wait_for_shutdown
+from steno.common.storage_stats import Disk
 from steno.gateway.admin_service import AdminApi
 from steno.gateway.authentication import (
     Authenticator,
@@ -106,7 +110,14 @@ def build_gateway(settings: GatewaySettings, adapters: Adapters) -> Gateway:
         default_retention=timedelta(hours=settings.retention.audio_retention_hours),
         idle_timeout=limits.upload_idle_timeout_seconds,
     )
-    admin = AdminApi(adapters.api_keys(), clock=adapters.clock)
+    admin = AdminApi(
+        adapters.api_keys(),
+        jobs,
+        adapters.store,
+        SqlStorageStats(adapters.database),
+        disks=_local_disks(settings),
+        clock=adapters.clock,
+    )
     server = GrpcServer(
         SERVICE_NAMES,
         [
@@ -119,6 +130,15 @@ def build_gateway(settings: GatewaySettings, adapters: Adapters) -> Gateway:
         interceptors=[AuthInterceptor(_authenticator(settings, adapters))],
     )
     return Gateway(server, uploads, watches)
+
+
+def _local_disks(settings: GatewaySettings) -> list[Disk]:
+    """The directory store when audio is kept on this machine, and the temporary directory
+    (the transcriber's scratch space when it runs here, as in ``steno dev``)."""
+    disks = [Disk("scratch", Path(tempfile.gettempdir()))]
+    if settings.store.endpoint is None:
+        disks.insert(0, Disk("objects", settings.objects_dir))
+    return disks
 
 
 def _authenticator(settings: GatewaySettings, adapters: Adapters) -> Authenticator | None:

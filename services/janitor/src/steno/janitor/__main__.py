@@ -14,10 +14,10 @@ import sys
 from typing import Any
 
 from steno.common.logs import configure_logging
+from steno.common.sweep import SweepSummary
 from steno.janitor.reconcile import ReconcileSummary
 from steno.janitor.service import run_once
 from steno.janitor.settings import JanitorSettings
-from steno.janitor.sweep import SweepSummary
 
 
 def summary(swept: SweepSummary, reconciled: ReconcileSummary) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from steno.common.errors import DependencyUnavailable
 from steno.common.jobs import JobRepository
 from steno.common.partial_uploads import PartialUpload, PartialUploadRepository
 from steno.common.storage import ObjectStore
-from steno.janitor.sweep import SweepSummary
+from steno.common.sweep import SweepSummary
 
 log = logging.getLogger(__name__)
 

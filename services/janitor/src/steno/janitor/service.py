@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 from steno.common.adapters import Storage, open_queue, open_storage
 from steno.common.clock import Clock, utc_now
 from steno.common.jobs import JobRepository
+from steno.common.sweep import SweepSummary, sweep_expired_audio
 from steno.janitor.abandoned_uploads import discard_abandoned_uploads
 from steno.janitor.reconcile import ReconcileSummary, reconcile
 from steno.janitor.settings import JanitorSettings
-from steno.janitor.sweep import SweepSummary, sweep_expired_audio
 
 log = logging.getLogger(__name__)
 

@@ -160,26 +160,40 @@ class SqlJobRepository:
         return await self._all(query.order_by(jobs.c.lease_expire_time).limit(limit))
 
     async def audio_expired(
-        self, now: datetime, *, after: uuid.UUID | None, limit: int
+        self,
+        now: datetime,
+        *,
+        after: uuid.UUID | None,
+        limit: int,
+        tenant: str | None = None,
+        created_before: datetime | None = None,
     ) -> list[Job]:
+        due = jobs.c.audio_expire_time <= now
+        if created_before is not None:
+            due = or_(due, jobs.c.create_time < created_before)
         query = select(jobs).where(
             jobs.c.state.in_([s.value for s in TERMINAL_STATES]),
-            jobs.c.audio_expire_time <= now,
+            due,
             jobs.c.audio_delete_time.is_(None),
         )
+        if tenant is not None:
+            query = query.where(jobs.c.tenant == tenant)
         if after is not None:
             query = query.where(jobs.c.job_id > after)
         return await self._all(query.order_by(jobs.c.job_id).limit(limit))
 
-    async def mark_audio_deleted(self, job_ids: Sequence[uuid.UUID], now: datetime) -> None:
+    async def mark_audio_deleted(
+        self, job_ids: Sequence[uuid.UUID], now: datetime
+    ) -> list[uuid.UUID]:
         if not job_ids:
-            return
+            return []
         statement = (
             update(jobs)
             .where(jobs.c.job_id.in_(list(job_ids)), jobs.c.audio_delete_time.is_(None))
             .values(audio_delete_time=now, update_time=now)
+            .returning(jobs.c.job_id)
         )
-        await execute(self._engine, statement)
+        return [row.job_id for row in await fetch_all(self._engine, statement)]
 
     async def _first(self, query: Select[Any]) -> Job | None:
         row = await fetch_first(self._engine, query)

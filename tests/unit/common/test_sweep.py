@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
 from steno.common.errors import StorageUnavailable
 from steno.common.jobs import Job, JobError, JobState
 from steno.common.storage import DeleteFailure
-from steno.janitor.sweep import MAX_REPORTED_ERRORS, sweep_expired_audio
+from steno.common.sweep import MAX_REPORTED_ERRORS, SweepScope, sweep_expired_audio
 from tests.fakes import T0, FakeJobRepository, FakeObjectStore, make_job
 
 NOW = T0 + timedelta(days=2)
@@ -192,3 +193,48 @@ async def test_a_store_outage_mid_sweep_keeps_the_counts_of_what_was_done() -> N
     assert (summary.scanned, summary.deleted, summary.bytes_freed) == (4, 2, 20)
     assert not summary.ok and summary.failed == 1
     assert summary.errors == ["sweep stopped: the object store is unreachable"]
+
+
+async def test_a_dry_run_reports_the_jobs_and_bytes_and_changes_nothing() -> None:
+    due = [ended(), ended(JobState.CANCELLED)]
+    jobs, store = world(*due, ended(expire=NOW + timedelta(days=1)))
+    objects = dict(store.objects)
+
+    summary = await sweep_expired_audio(jobs, store, now=NOW, batch_size=1, dry_run=True)
+
+    assert summary.job_ids == sorted(str(job.job_id) for job in due)
+    assert summary.bytes_freed == sum(job.size_bytes for job in due) and summary.deleted == 2
+    assert store.objects == objects
+    assert all(jobs.stored(job.job_id).audio_delete_time is None for job in due)
+
+
+async def test_older_than_applies_a_retention_to_existing_jobs_of_one_tenant() -> None:
+    old = ended(expire=NOW + timedelta(days=30), tenant="acme", create_time=T0)
+    recent = ended(expire=NOW + timedelta(days=30), tenant="acme", create_time=NOW)
+    elsewhere = ended(expire=NOW + timedelta(days=30), tenant="globex", create_time=T0)
+    live = make_job(state=JobState.QUEUED, tenant="acme", create_time=T0)
+    jobs, store = world(old, recent, elsewhere, live)
+    scope = SweepScope(NOW, older_than=timedelta(days=1), tenant="acme")
+
+    summary = await sweep_expired_audio(jobs, store, now=NOW, batch_size=10, scope=scope)
+
+    assert summary.job_ids == [str(old.job_id)]
+    assert set(store.objects) == {j.object_key for j in (recent, elsewhere, live)}
+
+
+class RacedJobs(FakeJobRepository):
+    """Another sweep stamps every job just after this one reads it."""
+
+    async def audio_expired(self, now: datetime, **where: Any) -> list[Job]:
+        found = await super().audio_expired(now, **where)
+        await self.mark_audio_deleted([job.job_id for job in found], now)
+        return found
+
+
+async def test_a_job_another_sweep_stamped_first_is_neither_counted_nor_failed() -> None:
+    job = ended()
+    jobs = RacedJobs([job])
+    store = FakeObjectStore({job.object_key: b"\x00"})
+    summary = await sweep_expired_audio(jobs, store, now=NOW, batch_size=10)
+    assert (summary.scanned, summary.deleted, summary.failed) == (1, 0, 0)
+    assert summary.job_ids == [] and summary.bytes_freed == 0
