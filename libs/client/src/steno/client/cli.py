@@ -15,6 +15,7 @@ import grpc
 from google.protobuf.json_format import MessageToJson
 
 from steno.client import lexicon_cli
+from steno.client.channels import client_tls
 from steno.client.commands import Command, CommandGroup, Subcommands
 from steno.client.lexicon_cli import InvalidInput
 from steno.client.sdk import DEFAULT_SERVER, TRANSCRIPT_FORMATS, StenoClient
@@ -35,6 +36,26 @@ def add_commands(subcommands: Subcommands) -> None:
         metavar="KEY",
         help="API key (default: env STENO_API_KEY, else $STENO_DATA_DIR/api-key, which "
         "`steno dev` writes)",
+    )
+    connection.add_argument(
+        "--tls", action="store_true", help="TLS to the gateway (env STENO_TLS=true)"
+    )
+    connection.add_argument(
+        "--ca",
+        metavar="FILE",
+        help="CA certificate the gateway's is signed by, PEM; implies "
+        "--tls (env STENO_TLS_CA_FILE; default: the system's CAs)",
+    )
+    connection.add_argument(
+        "--cert",
+        metavar="FILE",
+        help="client certificate, PEM, for a gateway that requires "
+        "one (env STENO_TLS_CLIENT_CERT_FILE)",
+    )
+    connection.add_argument(
+        "--key",
+        metavar="FILE",
+        help="the client certificate's key, PEM (env STENO_TLS_CLIENT_KEY_FILE)",
     )
     commands = CommandGroup(subcommands, connection)
 
@@ -96,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     """Runs a client subcommand; errors become a one-line message and exit status 1."""
     command: Command = args.command
     try:
-        with StenoClient(args.server, api_key=args.api_key) as client:
+        tls = client_tls(args.tls, args.ca, args.cert, args.key)
+        with StenoClient(args.server, api_key=args.api_key, tls=tls) as client:
             return command(args, client) or 0
     except grpc.RpcError as exc:
         print(f"steno: {exc.code().name}: {exc.details()}", file=sys.stderr)

@@ -19,6 +19,7 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.field_mask_pb2 import FieldMask
 
+from steno.client.channels import ClientTls, client_tls, open_channel
 from steno.client.credentials import find_api_key
 from steno.client.uploading import DEFAULT_CHUNK_SIZE, UPLOAD_RESUMES, send_file, upload_status
 from steno.v1 import job_pb2, lexicon_pb2, lexicon_pb2_grpc, transcription_service_pb2_grpc
@@ -55,11 +56,18 @@ class StenoClient:
     Use it as a context manager, or call :meth:`close`, to release the channel.
     """
 
-    def __init__(self, server: str = DEFAULT_SERVER, *, api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        server: str = DEFAULT_SERVER,
+        *,
+        api_key: str | None = None,
+        tls: ClientTls | None = None,
+    ) -> None:
         """``api_key`` unset means the one :func:`steno.client.credentials.find_api_key`
-        finds: ``STENO_API_KEY``, or the key file of a local ``steno dev``."""
+        finds: ``STENO_API_KEY``, or the key file of a local ``steno dev``. ``tls`` unset
+        means what the environment says (:func:`steno.client.channels.client_tls`)."""
         api_key = find_api_key(api_key)
-        self._channel = grpc.insecure_channel(server)
+        self._channel = open_channel(server, tls or client_tls())
         self._stub = transcription_service_pb2_grpc.TranscriptionServiceStub(self._channel)
         self._lexicons = lexicon_pb2_grpc.LexiconServiceStub(self._channel)
         self._metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()

@@ -40,8 +40,11 @@ class GrpcServer:
         register: Iterable[Callable[[grpc.aio.Server], None]],
         *,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        credentials: grpc.ServerCredentials | None = None,
     ) -> None:
+        """``credentials`` make the port TLS (:func:`grpc.ssl_server_credentials`)."""
         self._services = list(services)
+        self._credentials = credentials
         self.health = health.aio.HealthServicer()
         self.server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
         for add in register:
@@ -55,7 +58,11 @@ class GrpcServer:
     async def start(self, host: str, port: int) -> int:
         """Binds and starts serving; returns the bound port (useful with ``port=0``)."""
         try:
-            self.port = self.server.add_insecure_port(f"{host}:{port}")
+            address = f"{host}:{port}"
+            if self._credentials is None:
+                self.port = self.server.add_insecure_port(address)
+            else:
+                self.port = self.server.add_secure_port(address, self._credentials)
         except RuntimeError as exc:
             raise PortUnavailable(f"cannot listen on {host}:{port}: is it already in use?") from exc
         await self.server.start()

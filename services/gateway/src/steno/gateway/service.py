@@ -27,6 +27,7 @@ from steno.gateway.authentication import (
 )
 from steno.gateway.lexicon_service import LexiconApi
 from steno.gateway.settings import GatewaySettings
+from steno.gateway.tls import server_credentials
 from steno.gateway.transcription_service import TranscriptionApi
 from steno.gateway.uploads import Uploads
 from steno.gateway.watch import Watches
@@ -128,6 +129,7 @@ def build_gateway(settings: GatewaySettings, adapters: Adapters) -> Gateway:
             lambda grpc_server: add_AdminServiceServicer_to_server(admin, grpc_server),
         ],
         interceptors=[AuthInterceptor(_authenticator(settings, adapters))],
+        credentials=server_credentials(settings.serving_tls),
     )
     return Gateway(server, uploads, watches)
 

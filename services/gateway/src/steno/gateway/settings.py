@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from steno.common.settings import (
     EngineChoice,
@@ -13,7 +15,7 @@ from steno.common.settings import (
     ServiceSettings,
     StenoSettings,
 )
-from steno.common.settings.base import blank_is_unset
+from steno.common.settings.base import CONFIG, blank_is_unset
 from steno.common.storage import MAX_PARTS, MIN_PART_BYTES
 
 MIB = 1024 * 1024
@@ -55,8 +57,37 @@ class AccessSettings(StenoSettings):
         return self.auth == "enabled"
 
 
+class TlsSettings(StenoSettings):
+    """The gateway serves TLS with a certificate and its key (PEM files, e.g. a mounted
+    Kubernetes Secret); with a client CA it also requires client certificates it signed."""
+
+    model_config = CONFIG | SettingsConfigDict(env_prefix="STENO_TLS_")
+
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    client_ca_file: Path | None = None
+
+    _blank_is_unset = field_validator("cert_file", "key_file", "client_ca_file", mode="before")(
+        blank_is_unset
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> TlsSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("set both STENO_TLS_CERT_FILE and STENO_TLS_KEY_FILE, or neither")
+        if self.client_ca_file is not None and self.cert_file is None:
+            raise ValueError("STENO_TLS_CLIENT_CA_FILE needs STENO_TLS_CERT_FILE and _KEY_FILE")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert_file is not None
+
+
 class GatewaySettings(ServiceSettings):
     access: AccessSettings = Field(default_factory=AccessSettings)
+    # Not `tls`: STENO_TLS is the client's switch, and may be set in the same shell.
+    serving_tls: TlsSettings = Field(default_factory=TlsSettings)
     uploads: UploadSettings = Field(default_factory=UploadSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     # Only the default engine an upload gets, and the names it may choose from.
