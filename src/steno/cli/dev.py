@@ -25,7 +25,12 @@ from steno.gateway.service import DEFAULT_GRPC_PORT, build_gateway, static_keys
 from steno.gateway.settings import GatewaySettings
 from steno.janitor.service import sweep_periodically
 from steno.janitor.settings import JanitorSettings
-from steno.transcriber.service import build_processor, consumers, load_engines
+from steno.transcriber.service import (
+    build_processor,
+    consumers,
+    exit_if_still_decoding,
+    load_engines,
+)
 from steno.transcriber.settings import TranscriberSettings
 
 log = logging.getLogger("steno.dev")
@@ -60,7 +65,8 @@ async def serve(settings: DevSettings, host: str, port: int) -> None:
         async with gateway.serving(host, port) as bound:
             if settings.broker.url is None:
                 await requeue_unfinished(adapters.jobs(), adapters.queue)
-            processor = build_processor(settings, adapters, await load_engines(settings))
+            engines = await load_engines(settings)
+            processor = build_processor(settings, adapters, engines)
             log.info(
                 "steno dev ready",
                 extra={"address": f"{host}:{bound}", "data_dir": str(settings.data_dir)},
@@ -71,6 +77,7 @@ async def serve(settings: DevSettings, host: str, port: int) -> None:
                 *consumers(processor, adapters.queue),
                 sweep_periodically(settings, adapters, adapters.clock),
             )
+    exit_if_still_decoding(engines)
 
 
 async def _local_key(settings: DevSettings, host: str, adapters: Adapters) -> Path | None:

@@ -71,6 +71,7 @@ class LocalWhisperEngine:
         self._model: WhisperModel | None = None
         # One inference at a time per process: the model already uses every core it is given.
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="whisper")
+        self._inference: concurrent.futures.Future[Transcript] | None = None
 
     @property
     def model_name(self) -> str:
@@ -80,12 +81,17 @@ class LocalWhisperEngine:
         """Loads the model now rather than on the first job."""
         await asyncio.get_running_loop().run_in_executor(self._executor, self._loaded)
 
+    @property
+    def busy(self) -> bool:
+        """Whether the engine's thread is still decoding, for a stopped job too: it stops
+        only between segments."""
+        return self._inference is not None and not self._inference.done()
+
     async def transcribe(self, audio: Path, options: TranscriptionOptions) -> Transcript:
         stop = threading.Event()
+        self._inference = self._executor.submit(self._transcribe, audio, options, stop)
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._transcribe, audio, options, stop
-            )
+            return await asyncio.wrap_future(self._inference)
         except asyncio.CancelledError:
             # The thread cannot be cancelled; it checks this between segments instead, so
             # the engine is free for the next job within one segment's work.
