@@ -31,6 +31,7 @@ from steno.common.jobs import (
 from steno.common.lexicons import Lexicon, LexiconEntry
 from steno.common.paging import PageCursor
 from steno.common.partial_uploads import PartialUpload, UploadRequest
+from steno.common.quotas import UNLIMITED, QuotaLimits
 from steno.common.storage import (
     MAX_PARTS,
     MIN_PART_BYTES,
@@ -206,7 +207,8 @@ class FakeJobRepository:
 
     # -- JobRepository --------------------------------------------------------------------
 
-    async def add(self, job: Job) -> None:
+    async def add(self, job: Job, *, within: QuotaLimits = UNLIMITED) -> None:
+        # Quotas are the SQL repository's (tests/integration/test_quotas.py); not faked.
         if self.add_error is not None:
             raise self.add_error
         if job.request_id and await self.find_by_request(job.tenant, job.request_id):

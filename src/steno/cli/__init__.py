@@ -50,9 +50,11 @@ def _add_operator_commands(subcommands: argparse._SubParsersAction[Any]) -> None
     are installed (a client-only install has none of them)."""
     try:
         from steno.cli.keys import add_keys_command
+        from steno.cli.tenants import add_tenants_command
     except ImportError:
         return
     add_keys_command(subcommands)
+    add_tenants_command(subcommands)
 
 
 def _dev(args: argparse.Namespace) -> int:

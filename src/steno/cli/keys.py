@@ -5,19 +5,16 @@ AdminService offers the same over the API to admin keys."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
-from steno.common import tenants
+from steno.cli.operator import run_on_database, tenant_argument
 from steno.common.api_keys import ApiKey, ApiKeyRepository, Role, new_api_key, parse_key_id
 from steno.common.clock import utc_now
-from steno.common.db import SqlApiKeyRepository, create_engine
-from steno.common.db.migrate import upgrade
+from steno.common.db import SqlApiKeyRepository
 from steno.common.paging import PageCursor
-from steno.common.settings import ServiceSettings
 
 _Action = Callable[[argparse.Namespace, ApiKeyRepository], Coroutine[Any, Any, int]]
 
@@ -28,7 +25,10 @@ def add_keys_command(subcommands: Any) -> None:
 
     create = actions.add_parser("create", help="create a key; prints it, once, as the last line")
     create.add_argument(
-        "--tenant", required=True, type=_tenant, help="whose jobs and lexicons the key reaches"
+        "--tenant",
+        required=True,
+        type=tenant_argument,
+        help="whose jobs and lexicons the key reaches",
     )
     create.add_argument("--name", required=True, help="a name for people, e.g. 'ci uploader'")
     create.add_argument("--admin", action="store_true", help="may also call AdminService")
@@ -43,33 +43,11 @@ def add_keys_command(subcommands: Any) -> None:
     revoke.set_defaults(command=_run(_revoke), local=True)
 
 
-def _tenant(value: str) -> str:
-    if not tenants.is_tenant_name(value):
-        raise argparse.ArgumentTypeError(f"{value!r} is not a tenant name: {tenants.RULE}")
-    return value
-
-
 def _run(action: _Action) -> Callable[[argparse.Namespace], int]:
     def command(args: argparse.Namespace) -> int:
-        settings = ServiceSettings()
-        if settings.database.url is None:
-            # The embedded database is the laptop's own: make it on first use, as
-            # `steno dev` does.
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            upgrade(settings.database_url)
-        return asyncio.run(_with_repository(settings, action, args))
+        return run_on_database(lambda engine: action(args, SqlApiKeyRepository(engine)))
 
     return command
-
-
-async def _with_repository(
-    settings: ServiceSettings, action: _Action, args: argparse.Namespace
-) -> int:
-    engine = create_engine(settings.database_url)
-    try:
-        return await action(args, SqlApiKeyRepository(engine))
-    finally:
-        await engine.dispose()
 
 
 async def _create(args: argparse.Namespace, keys: ApiKeyRepository) -> int:

@@ -23,6 +23,7 @@ from steno.common.db import (
     SqlJobRepository,
     SqlLexiconRepository,
     SqlPartialUploadRepository,
+    SqlQuotaRepository,
     create_engine,
 )
 from steno.common.events import JobEvents
@@ -52,6 +53,9 @@ class Storage:
 
     def api_keys(self) -> SqlApiKeyRepository:
         return SqlApiKeyRepository(self.database)
+
+    def quotas(self) -> SqlQuotaRepository:
+        return SqlQuotaRepository(self.database)
 
 
 @dataclass(frozen=True)

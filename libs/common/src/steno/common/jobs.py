@@ -11,6 +11,7 @@ from typing import Protocol, TypedDict, Unpack
 
 from steno.common.lexicons import Replacement
 from steno.common.paging import PageCursor
+from steno.common.quotas import UNLIMITED, QuotaLimits
 
 DEFAULT_TENANT = "default"
 
@@ -28,6 +29,8 @@ class JobState(enum.StrEnum):
 
 
 TERMINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
+# The states of a job that waits or runs: what a tenant's concurrent_jobs quota counts.
+ACTIVE_STATES = frozenset({JobState.QUEUED, JobState.PROCESSING})
 
 # The Job fields JobRepository.update writes: all that a transition may change. Identity
 # and the facts of the upload are fixed when the job is added.
@@ -243,8 +246,10 @@ class LeaseCondition(TypedDict, total=False):
 class JobRepository(Protocol):
     """Durable storage of jobs. Every state change is one atomic, conditional write."""
 
-    async def add(self, job: Job) -> None:
-        """Stores a new job; DuplicateRequest if its tenant already used its request_id."""
+    async def add(self, job: Job, *, within: QuotaLimits = UNLIMITED) -> None:
+        """Stores a new job; DuplicateRequest if its tenant already used its request_id.
+        QuotaExceeded if the tenant's usage with this job would pass the limits ``within``:
+        checked and inserted as one step per tenant, so racing uploads cannot all get in."""
         ...
 
     async def find_by_request(self, tenant: str, request_id: str) -> Job | None:

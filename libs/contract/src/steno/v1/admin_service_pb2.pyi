@@ -178,3 +178,61 @@ class RevokeApiKeyResponse(_message.Message):
     API_KEY_FIELD_NUMBER: _ClassVar[int]
     api_key: ApiKey
     def __init__(self, api_key: _Optional[_Union[ApiKey, _Mapping]] = ...) -> None: ...
+
+class QuotaLimits(_message.Message):
+    __slots__ = ("stored_audio_bytes", "concurrent_jobs", "audio_hours_per_day")
+    STORED_AUDIO_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENT_JOBS_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_HOURS_PER_DAY_FIELD_NUMBER: _ClassVar[int]
+    stored_audio_bytes: int
+    concurrent_jobs: int
+    audio_hours_per_day: float
+    def __init__(self, stored_audio_bytes: _Optional[int] = ..., concurrent_jobs: _Optional[int] = ..., audio_hours_per_day: _Optional[float] = ...) -> None: ...
+
+class QuotaUsage(_message.Message):
+    __slots__ = ("stored_audio_bytes", "concurrent_jobs", "audio_hours_per_day")
+    STORED_AUDIO_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENT_JOBS_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_HOURS_PER_DAY_FIELD_NUMBER: _ClassVar[int]
+    stored_audio_bytes: int
+    concurrent_jobs: int
+    audio_hours_per_day: float
+    def __init__(self, stored_audio_bytes: _Optional[int] = ..., concurrent_jobs: _Optional[int] = ..., audio_hours_per_day: _Optional[float] = ...) -> None: ...
+
+class TenantQuota(_message.Message):
+    __slots__ = ("tenant", "overrides", "limits", "usage")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDES_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    overrides: QuotaLimits
+    limits: QuotaLimits
+    usage: QuotaUsage
+    def __init__(self, tenant: _Optional[str] = ..., overrides: _Optional[_Union[QuotaLimits, _Mapping]] = ..., limits: _Optional[_Union[QuotaLimits, _Mapping]] = ..., usage: _Optional[_Union[QuotaUsage, _Mapping]] = ...) -> None: ...
+
+class GetTenantQuotaRequest(_message.Message):
+    __slots__ = ("tenant",)
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    def __init__(self, tenant: _Optional[str] = ...) -> None: ...
+
+class GetTenantQuotaResponse(_message.Message):
+    __slots__ = ("quota",)
+    QUOTA_FIELD_NUMBER: _ClassVar[int]
+    quota: TenantQuota
+    def __init__(self, quota: _Optional[_Union[TenantQuota, _Mapping]] = ...) -> None: ...
+
+class SetTenantQuotaRequest(_message.Message):
+    __slots__ = ("tenant", "overrides")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDES_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    overrides: QuotaLimits
+    def __init__(self, tenant: _Optional[str] = ..., overrides: _Optional[_Union[QuotaLimits, _Mapping]] = ...) -> None: ...
+
+class SetTenantQuotaResponse(_message.Message):
+    __slots__ = ("quota",)
+    QUOTA_FIELD_NUMBER: _ClassVar[int]
+    quota: TenantQuota
+    def __init__(self, quota: _Optional[_Union[TenantQuota, _Mapping]] = ...) -> None: ...

@@ -61,6 +61,16 @@ class AdminServiceStub:
                 request_serializer=steno_dot_v1_dot_admin__service__pb2.RevokeApiKeyRequest.SerializeToString,
                 response_deserializer=steno_dot_v1_dot_admin__service__pb2.RevokeApiKeyResponse.FromString,
                 _registered_method=True)
+        self.GetTenantQuota = channel.unary_unary(
+                '/steno.v1.AdminService/GetTenantQuota',
+                request_serializer=steno_dot_v1_dot_admin__service__pb2.GetTenantQuotaRequest.SerializeToString,
+                response_deserializer=steno_dot_v1_dot_admin__service__pb2.GetTenantQuotaResponse.FromString,
+                _registered_method=True)
+        self.SetTenantQuota = channel.unary_unary(
+                '/steno.v1.AdminService/SetTenantQuota',
+                request_serializer=steno_dot_v1_dot_admin__service__pb2.SetTenantQuotaRequest.SerializeToString,
+                response_deserializer=steno_dot_v1_dot_admin__service__pb2.SetTenantQuotaResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -105,6 +115,20 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTenantQuota(self, request, context):
+        """A tenant's quotas: its own overrides, the limits in force and what it uses now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetTenantQuota(self, request, context):
+        """Sets a tenant's quota overrides; a limit left unset falls back to the server's default.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -132,6 +156,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.RevokeApiKey,
                     request_deserializer=steno_dot_v1_dot_admin__service__pb2.RevokeApiKeyRequest.FromString,
                     response_serializer=steno_dot_v1_dot_admin__service__pb2.RevokeApiKeyResponse.SerializeToString,
+            ),
+            'GetTenantQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTenantQuota,
+                    request_deserializer=steno_dot_v1_dot_admin__service__pb2.GetTenantQuotaRequest.FromString,
+                    response_serializer=steno_dot_v1_dot_admin__service__pb2.GetTenantQuotaResponse.SerializeToString,
+            ),
+            'SetTenantQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTenantQuota,
+                    request_deserializer=steno_dot_v1_dot_admin__service__pb2.SetTenantQuotaRequest.FromString,
+                    response_serializer=steno_dot_v1_dot_admin__service__pb2.SetTenantQuotaResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -271,6 +305,60 @@ class AdminService:
             '/steno.v1.AdminService/RevokeApiKey',
             steno_dot_v1_dot_admin__service__pb2.RevokeApiKeyRequest.SerializeToString,
             steno_dot_v1_dot_admin__service__pb2.RevokeApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTenantQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steno.v1.AdminService/GetTenantQuota',
+            steno_dot_v1_dot_admin__service__pb2.GetTenantQuotaRequest.SerializeToString,
+            steno_dot_v1_dot_admin__service__pb2.GetTenantQuotaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTenantQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steno.v1.AdminService/SetTenantQuota',
+            steno_dot_v1_dot_admin__service__pb2.SetTenantQuotaRequest.SerializeToString,
+            steno_dot_v1_dot_admin__service__pb2.SetTenantQuotaResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -10,6 +10,7 @@ from steno.common.api_keys import ApiKeyRepository, Role, new_api_key, parse_key
 from steno.common.clock import Clock, utc_now
 from steno.common.jobs import JobRepository
 from steno.common.paging import PageCursor
+from steno.common.quotas import QUOTA_NAMES, QuotaLimits, TenantQuotas
 from steno.common.storage import ObjectStore
 from steno.common.storage_stats import Disk, StorageStatsReader, TenantStorage, total
 from steno.common.sweep import SweepScope, sweep_expired_audio
@@ -33,11 +34,13 @@ class AdminApi(admin_service_pb2_grpc.AdminServiceServicer):
         jobs: JobRepository,
         store: ObjectStore,
         stats: StorageStatsReader,
+        quotas: TenantQuotas,
         *,
         disks: Sequence[Disk] = (),
         clock: Clock = utc_now,
     ) -> None:
         self._keys = api_keys
+        self._quotas = quotas
         self._jobs = jobs
         self._store = store
         self._stats = stats
@@ -128,6 +131,56 @@ class AdminApi(admin_service_pb2_grpc.AdminServiceServicer):
         if revoked is None:
             raise NotFound(f"no API key {request.key_id}")
         return pb.RevokeApiKeyResponse(api_key=api_key_to_proto(revoked))
+
+    @rpc()
+    async def GetTenantQuota(
+        self, request: pb.GetTenantQuotaRequest, context: Context
+    ) -> pb.GetTenantQuotaResponse:
+        tenant = tenant_name("tenant", request.tenant)
+        assert tenant is not None
+        return pb.GetTenantQuotaResponse(quota=await self._tenant_quota(tenant))
+
+    @rpc()
+    async def SetTenantQuota(
+        self, request: pb.SetTenantQuotaRequest, context: Context
+    ) -> pb.SetTenantQuotaResponse:
+        tenant = tenant_name("tenant", request.tenant)
+        assert tenant is not None
+        overrides = _limits_from_proto(request.overrides)
+        await self._quotas.repository.set_overrides(tenant, overrides, self._clock())
+        return pb.SetTenantQuotaResponse(quota=await self._tenant_quota(tenant))
+
+    async def _tenant_quota(self, tenant: str) -> pb.TenantQuota:
+        overrides = await self._quotas.repository.overrides(tenant)
+        usage = await self._quotas.repository.usage(tenant, self._clock())
+        return pb.TenantQuota(
+            tenant=tenant,
+            overrides=_limits_to_proto(overrides),
+            limits=_limits_to_proto(overrides.over(self._quotas.defaults)),
+            usage=pb.QuotaUsage(
+                stored_audio_bytes=usage.stored_audio_bytes,
+                concurrent_jobs=usage.concurrent_jobs,
+                audio_hours_per_day=usage.audio_hours_per_day,
+            ),
+        )
+
+
+def _limits_from_proto(limits: pb.QuotaLimits) -> QuotaLimits:
+    """The limits set in the message; InvalidField for a negative one."""
+    values = {}
+    for name in QUOTA_NAMES:
+        if limits.HasField(name):
+            value = getattr(limits, name)
+            if value < 0:
+                raise InvalidField(f"overrides.{name}", f"{name} must be >= 0 (0 is no limit)")
+            values[name] = value
+    return QuotaLimits(**values)
+
+
+def _limits_to_proto(limits: QuotaLimits) -> pb.QuotaLimits:
+    return pb.QuotaLimits(
+        **{name: value for name in QUOTA_NAMES if (value := getattr(limits, name)) is not None}
+    )
 
 
 def _role(role: int) -> Role:

@@ -13,11 +13,13 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from prometheus_client import Counter
 
 from steno.common.errors import DependencyUnavailable
+from steno.common.quotas import QuotaExceeded
 from steno.gateway.control import CancelRaced, JobNotFound, NothingToCancel
 from steno.gateway.request_fields import InvalidField
 from steno.gateway.uploads import refusals
@@ -62,6 +64,7 @@ STATUS_CODES: dict[type[Exception], grpc.StatusCode] = {
     refusals.UploadTakenOver: grpc.StatusCode.ABORTED,
     refusals.RequestConflict: grpc.StatusCode.ALREADY_EXISTS,
     refusals.UploadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    QuotaExceeded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     refusals.UploadsBusy: grpc.StatusCode.RESOURCE_EXHAUSTED,
     refusals.UploadStalled: grpc.StatusCode.DEADLINE_EXCEEDED,
     GatewayStopping: grpc.StatusCode.UNAVAILABLE,
@@ -88,6 +91,8 @@ def rpc(
                 await abort(context, code, "internal error; the server log has details")
             if isinstance(exc, InvalidField | refusals.InvalidUpload):
                 await abort_invalid(context, exc.field, str(exc))
+            if isinstance(exc, QuotaExceeded):
+                await abort_over_quota(context, exc)
             if isinstance(exc, DependencyUnavailable):
                 await abort(context, code, f"{exc}; {retry}")
             await abort(context, code, str(exc))
@@ -131,11 +136,38 @@ async def abort(context: Context, code: grpc.StatusCode, message: str) -> NoRetu
 async def abort_invalid(context: Context, field: str, message: str) -> NoReturn:
     """INVALID_ARGUMENT with a ``BadRequest`` field violation naming ``field``."""
     violation = error_details_pb2.BadRequest.FieldViolation(field=field, description=message)
-    detail = any_pb2.Any()
-    detail.Pack(error_details_pb2.BadRequest(field_violations=[violation]))
-    status = rpc_status.to_status(
-        status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail])
+    await _abort_with(
+        context,
+        code_pb2.INVALID_ARGUMENT,
+        message,
+        error_details_pb2.BadRequest(field_violations=[violation]),
     )
+
+
+async def abort_over_quota(context: Context, exc: QuotaExceeded) -> NoReturn:
+    """RESOURCE_EXHAUSTED with a ``QuotaFailure`` naming the tenant, the quota and its
+    limit."""
+    violation = error_details_pb2.QuotaFailure.Violation(
+        subject=f"tenant:{exc.tenant}",
+        description=f"{exc.quota} limit {exc.limit:g}",
+        quota_id=exc.quota,
+        quota_dimensions={"tenant": exc.tenant},
+    )
+    if float(exc.limit).is_integer():
+        violation.quota_value = int(exc.limit)
+    await _abort_with(
+        context,
+        code_pb2.RESOURCE_EXHAUSTED,
+        str(exc),
+        error_details_pb2.QuotaFailure(violations=[violation]),
+    )
+
+
+async def _abort_with(context: Context, code: int, message: str, detail: Message) -> NoReturn:
+    """Aborts with a rich status: ``code``, ``message`` and one ``google.rpc`` detail."""
+    packed = any_pb2.Any()
+    packed.Pack(detail)
+    status = rpc_status.to_status(status_pb2.Status(code=code, message=message, details=[packed]))
     await context.abort(status.code, status.details, status.trailing_metadata)
     raise AssertionError("unreachable: abort raises")
 

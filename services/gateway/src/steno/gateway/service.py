@@ -17,6 +17,7 @@ from steno.common.faults import Faults
 from steno.common.grpc_server import GrpcServer
 from steno.common.metrics import serve_metrics
 from steno.common.process import wait_for_shutdown
+from steno.common.quotas import TenantQuotas
 from steno.common.storage_stats import Disk
 from steno.gateway.admin_service import AdminApi
 from steno.gateway.authentication import (
@@ -88,6 +89,7 @@ def build_gateway(settings: GatewaySettings, adapters: Adapters) -> Gateway:
     lexicons = adapters.lexicons()
     watches = Watches(jobs, adapters.events)
     limits = settings.uploads
+    quotas = TenantQuotas(adapters.quotas(), settings.quotas.limits)
     uploads = Uploads(
         jobs,
         adapters.partial_uploads(),
@@ -97,6 +99,7 @@ def build_gateway(settings: GatewaySettings, adapters: Adapters) -> Gateway:
         max_bytes=limits.max_upload_bytes,
         max_concurrent=limits.max_concurrent_uploads,
         keep_partial_for=timedelta(hours=settings.retention.stale_upload_hours),
+        quotas=quotas,
         faults=Faults(settings.fault_points),
         clock=adapters.clock,
     )
@@ -116,6 +119,7 @@ def build_gateway(settings: GatewaySettings, adapters: Adapters) -> Gateway:
         jobs,
         adapters.store,
         SqlStorageStats(adapters.database),
+        quotas,
         disks=_local_disks(settings),
         clock=adapters.clock,
     )

@@ -11,6 +11,7 @@ from pydantic_settings import SettingsConfigDict
 from steno.common.settings import (
     EngineChoice,
     LocalModel,
+    QuotaSettings,
     RetentionSettings,
     ServiceSettings,
     StenoSettings,
@@ -89,6 +90,7 @@ class GatewaySettings(ServiceSettings):
     # Not `tls`: STENO_TLS is the client's switch, and may be set in the same shell.
     serving_tls: TlsSettings = Field(default_factory=TlsSettings)
     uploads: UploadSettings = Field(default_factory=UploadSettings)
+    quotas: QuotaSettings = Field(default_factory=QuotaSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     # Only the default engine an upload gets, and the names it may choose from.
     engine_choice: EngineChoice = Field(default_factory=EngineChoice)

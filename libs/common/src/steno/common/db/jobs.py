@@ -13,8 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from steno.common.clock import Clock, utc_now
+from steno.common.db.quotas import lock_tenant, tenant_usage
 from steno.common.db.schema import jobs
-from steno.common.db.transaction import execute, fetch_all, fetch_first
+from steno.common.db.transaction import execute, fetch_all, fetch_first, transaction
 from steno.common.jobs import (
     TERMINAL_STATES,
     UPDATABLE_FIELDS,
@@ -27,6 +28,7 @@ from steno.common.jobs import (
 )
 from steno.common.lexicons import Replacement
 from steno.common.paging import PageCursor
+from steno.common.quotas import UNLIMITED, QuotaLimits, check_quota
 
 # The columns behind UPDATABLE_FIELDS; the error is stored as two.
 _UPDATABLE_COLUMNS = tuple(
@@ -89,9 +91,16 @@ class SqlJobRepository:
         self._engine = engine
         self._clock = clock
 
-    async def add(self, job: Job) -> None:
+    async def add(self, job: Job, *, within: QuotaLimits = UNLIMITED) -> None:
         try:
-            await execute(self._engine, insert(jobs).values(_to_row(job, job.create_time)))
+            async with transaction(self._engine) as conn:
+                if not within.unlimited:
+                    await lock_tenant(conn, job.tenant)
+                    usage = await tenant_usage(
+                        conn, job.tenant, self._clock(), excluding=job.job_id
+                    )
+                    check_quota(job.tenant, within, usage, new_bytes=job.size_bytes)
+                await conn.execute(insert(jobs).values(_to_row(job, job.create_time)))
         except IntegrityError as exc:
             # Job ids are fresh UUIDs: the one constraint a new row can break is the
             # tenant's unique request_id.

@@ -11,6 +11,7 @@ from typing import Any, Unpack
 from steno.common.clock import Clock, utc_now
 from steno.common.events.job_events import JobEvents, JobUpdate
 from steno.common.jobs import Job, JobRepository, JobState, LeaseCondition
+from steno.common.quotas import UNLIMITED, QuotaLimits
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,8 @@ class EventingJobRepository:
             raise AttributeError(name)
         return getattr(self._jobs, name)
 
-    async def add(self, job: Job) -> None:
-        await self._jobs.add(job)
+    async def add(self, job: Job, *, within: QuotaLimits = UNLIMITED) -> None:
+        await self._jobs.add(job, within=within)
         await self._announce(job)
 
     async def update(

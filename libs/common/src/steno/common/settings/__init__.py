@@ -12,6 +12,7 @@ from steno.common.settings.base import StenoSettings
 from steno.common.settings.engines import ENGINE_NAMES, EngineChoice, EngineName, LocalModel
 from steno.common.settings.infrastructure import BrokerSettings, DatabaseSettings, StoreSettings
 from steno.common.settings.process import ProcessSettings
+from steno.common.settings.quotas import QuotaSettings
 from steno.common.settings.retention import RetentionSettings
 from steno.common.settings.services import ServiceSettings
 
@@ -23,6 +24,7 @@ __all__ = [
     "EngineName",
     "LocalModel",
     "ProcessSettings",
+    "QuotaSettings",
     "RetentionSettings",
     "ServiceSettings",
     "StenoSettings",

@@ -15,6 +15,7 @@ from steno.common.broker.queueing import publish_job
 from steno.common.errors import DependencyUnavailable
 from steno.common.faults import GATEWAY_BEFORE_PUBLISH
 from steno.common.jobs import DuplicateRequest, Job
+from steno.common.quotas import UNLIMITED, QuotaExceeded, QuotaLimits
 from steno.gateway.uploads.idempotency import answer_retry, lose_race
 from steno.gateway.uploads.multipart import MultipartWriter
 from steno.gateway.uploads.ports import UploadPorts
@@ -39,6 +40,8 @@ class ReceivedUpload:
     # byte), which may have been completed without becoming a job: deleted once this upload
     # is a job, when no job can have it any more.
     replaced_key: str = ""
+    # The tenant's quotas, checked once more as the job is recorded.
+    within: QuotaLimits = UNLIMITED
 
     @property
     def resumable(self) -> bool:
@@ -68,7 +71,13 @@ async def commit(ports: UploadPorts, received: ReceivedUpload) -> Job:
     if earlier is not None:
         return await lose_race(ports, job, writer, earlier)
     try:
-        await ports.jobs.add(job)
+        await ports.jobs.add(job, within=received.within)
+    except QuotaExceeded:
+        # An upload that raced others for the quota's last room: it is refused whole.
+        await discard(ports.store, job.object_key)
+        if received.resumable:
+            await forget(ports, job)
+        raise
     except DuplicateRequest:
         earlier = await ports.jobs.find_by_request(job.tenant, job.request_id)
         if earlier is None:

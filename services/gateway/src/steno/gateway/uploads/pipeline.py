@@ -21,12 +21,13 @@ from steno.common.clock import Clock, utc_now
 from steno.common.faults import Faults
 from steno.common.jobs import Job, JobRepository, JobState
 from steno.common.partial_uploads import PartialUploadRepository, UploadRequest
+from steno.common.quotas import Admission, TenantQuotas
 from steno.common.storage import ObjectStore
 from steno.gateway.uploads.committing import ReceivedUpload, commit
 from steno.gateway.uploads.multipart import MultipartWriter, PartTarget, StoreUpload
 from steno.gateway.uploads.ports import UploadPorts
 from steno.gateway.uploads.receiving import IncomingAudio, sniff
-from steno.gateway.uploads.refusals import UploadTooLarge
+from steno.gateway.uploads.refusals import OVER_LIMIT
 from steno.gateway.uploads.resumable import (
     UploadStatus,
     forget,
@@ -52,10 +53,12 @@ class Uploads:
         max_bytes: int,
         max_concurrent: int,
         keep_partial_for: timedelta,
+        quotas: TenantQuotas | None = None,
         faults: Faults | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self._ports = UploadPorts(jobs, partials, store, queue, faults or Faults(), clock)
+        self._quotas = quotas
         self._part_size = part_size
         self._max_bytes = max_bytes
         self._keep_partial_for = keep_partial_for
@@ -93,13 +96,18 @@ class Uploads:
         is recorded part by part so that it can be continued."""
         content_type, chunks = await sniff(chunks)
         job = self._new_job(request, uuid.uuid4(), content_type)
-        audio = IncomingAudio(chunks, max_bytes=self._max_bytes, hashed=True)
         if request.request_id:
             earlier = await self._ports.jobs.find_by_request(request.tenant, request.request_id)
             if earlier is not None:
-                await audio.drain()
-                job.size_bytes, job.sha256 = audio.size, audio.sha256
+                # A retry of a finished upload: no new job, so no quota to pass.
+                retry = IncomingAudio(
+                    chunks, max_bytes=self._max_bytes, admission=Admission(job.tenant), hashed=True
+                )
+                await retry.drain()
+                job.size_bytes, job.sha256 = retry.size, retry.sha256
                 return ReceivedUpload(job, None, earlier)
+        admission = await self._admit(request.tenant)
+        audio = IncomingAudio(chunks, max_bytes=self._max_bytes, admission=admission, hashed=True)
         upload_id = await self._ports.store.start_upload(job.object_key, content_type)
         target: PartTarget = StoreUpload(self._ports.store, job.object_key, upload_id)
         replaced_key = ""
@@ -107,7 +115,7 @@ class Uploads:
             target, replaced_key = await start_recorded(self._ports, request, job, upload_id)
         writer = MultipartWriter(target, part_size=self._part_size)
         await self._store(job, writer, audio)
-        return ReceivedUpload(job, writer, replaced_key=replaced_key)
+        return ReceivedUpload(job, writer, replaced_key=replaced_key, within=admission.limits)
 
     async def _continue(
         self, request: UploadRequest, offset: int, chunks: AsyncIterator[bytes]
@@ -115,6 +123,8 @@ class Uploads:
         """Receives the rest of an unfinished upload, from ``offset`` on; takes it over from
         the stream that wrote it so far."""
         partial, target = await take_over(self._ports, request.tenant, request.request_id, offset)
+        # Refused, the stored parts stay: the upload may be continued once there is room.
+        admission = await self._admit(request.tenant, continuing=partial.job_id)
         job = self._new_job(partial.request, partial.job_id, partial.content_type)
         writer = MultipartWriter(
             target,
@@ -123,18 +133,24 @@ class Uploads:
             first_number=partial.next_part + 1,
         )
         # The hash needs the whole file: it is read back once the object is complete.
-        await self._store(
-            job,
-            writer,
-            IncomingAudio(chunks, max_bytes=self._max_bytes, offset=offset, hashed=False),
+        audio = IncomingAudio(
+            chunks, max_bytes=self._max_bytes, admission=admission, offset=offset, hashed=False
         )
-        return ReceivedUpload(job, writer)
+        await self._store(job, writer, audio)
+        return ReceivedUpload(job, writer, within=admission.limits)
+
+    async def _admit(self, tenant: str, *, continuing: uuid.UUID | None = None) -> Admission:
+        """The tenant's quotas let a new job in (QuotaExceeded if not), before any byte is
+        stored."""
+        if self._quotas is None:
+            return Admission(tenant)
+        return await self._quotas.admit(tenant, self._ports.clock(), job_id=continuing)
 
     async def _store(self, job: Job, writer: MultipartWriter, audio: IncomingAudio) -> None:
-        """Stores the audio; a resumable upload refused for its size forgets its record."""
+        """Stores the audio; a resumable upload refused for a limit forgets its record."""
         try:
             await store_audio(writer, audio, resumable=bool(job.request_id))
-        except UploadTooLarge:
+        except OVER_LIMIT:
             if job.request_id:
                 await forget(self._ports, job)
             raise

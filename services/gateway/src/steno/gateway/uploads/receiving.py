@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 
+from steno.common.quotas import Admission
 from steno.gateway.sniff import HEAD_BYTES, audio_content_type
 from steno.gateway.uploads.refusals import InvalidUpload, UploadTooLarge
 
@@ -38,13 +39,21 @@ async def sniff(chunks: AsyncIterator[bytes]) -> tuple[str, AsyncIterator[bytes]
 
 class IncomingAudio:
     """The rest of an upload's chunks from ``offset`` on, counted as they pass (UploadTooLarge
-    past ``max_bytes``) and, when ``hashed``, fed to a SHA-256 of the whole file."""
+    past ``max_bytes``, QuotaExceeded past what ``admission`` leaves of the tenant's stored
+    audio quota) and, when ``hashed``, fed to a SHA-256 of the whole file."""
 
     def __init__(
-        self, chunks: AsyncIterator[bytes], *, max_bytes: int, offset: int = 0, hashed: bool
+        self,
+        chunks: AsyncIterator[bytes],
+        *,
+        max_bytes: int,
+        admission: Admission,
+        offset: int = 0,
+        hashed: bool,
     ) -> None:
         self._chunks = chunks
         self._max_bytes = max_bytes
+        self._admission = admission
         self._digest = hashlib.sha256() if hashed else None
         # Bytes of the file received so far, from its start.
         self.size = offset
@@ -60,6 +69,7 @@ class IncomingAudio:
             self.size += len(chunk)
             if self.size > self._max_bytes:
                 raise UploadTooLarge(f"the upload is larger than the {self._max_bytes}-byte limit")
+            self._admission.check_size(self.size)
             if self._digest is not None:
                 self._digest.update(chunk)
             yield chunk

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from steno.common.quotas import QuotaExceeded
+
 
 class InvalidUpload(Exception):
     """The client sent something Steno cannot accept; ``field`` names what is wrong."""
@@ -13,6 +15,11 @@ class InvalidUpload(Exception):
 
 class UploadTooLarge(Exception):
     """The stream grew past the configured maximum."""
+
+
+# Refusals for a limit: nothing of the upload is kept, not even a resumable upload's parts,
+# as sending it again cannot succeed while the limit stands.
+OVER_LIMIT = (UploadTooLarge, QuotaExceeded)
 
 
 class RequestConflict(Exception):

@@ -1,10 +1,10 @@
 """The second step of an upload: its audio into the object store, and what is undone when
 the upload cannot go on.
 
-A refused upload (too large) leaves nothing behind. One that breaks (the client went away,
-stalled, or the store or database failed) leaves nothing either, unless it is resumable:
-then its stored parts stay for a later stream to continue from, and the janitor discards
-those nobody continues.
+A refused upload (too large, or over its tenant's quota) leaves nothing behind. One that
+breaks (the client went away, stalled, or the store or database failed) leaves nothing
+either, unless it is resumable: then its stored parts stay for a later stream to continue
+from, and the janitor discards those nobody continues.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import AsyncIterable
 from steno.common.errors import DependencyUnavailable
 from steno.common.storage import DeleteFailure, ObjectStore
 from steno.gateway.uploads.multipart import MultipartWriter
-from steno.gateway.uploads.refusals import UploadTakenOver, UploadTooLarge
+from steno.gateway.uploads.refusals import OVER_LIMIT, UploadTakenOver
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ async def store_audio(
     try:
         async for chunk in audio:
             await writer.write(chunk)
-    except UploadTooLarge:
+    except OVER_LIMIT:
         await writer.abort()
         raise
     except UploadTakenOver:
