@@ -137,6 +137,10 @@ REQUESTS: dict[str, Callable[[Resources], Any]] = {
     "steno.v1.AdminService/RevokeApiKey": lambda r: admin.RevokeApiKeyRequest(
         key_id=r.revocable_key
     ),
+    "steno.v1.AdminService/GetTenantQuota": lambda r: admin.GetTenantQuotaRequest(tenant=OTHER),
+    "steno.v1.AdminService/SetTenantQuota": lambda r: admin.SetTenantQuotaRequest(
+        tenant=OTHER, overrides=admin.QuotaLimits(concurrent_jobs=100)
+    ),
 }
 # The RPCs that name one of the owner's resources: anyone else is told it does not exist.
 OWNED = (
