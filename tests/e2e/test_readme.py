@@ -68,3 +68,4 @@ def test_the_readme_sessions_work_as_written(tmp_path: Path) -> None:
     assert "Hello from Steno. This recording was transcribed on your own machine." in out
     assert "steno.v1.AdminService" in out and '"state": "JOB_STATE_COMPLETED"' in out
     assert "WEBVTT" in out and '"audio_objects"' in out and '"key": "stn_' in out
+    assert "concurrent_jobs\t20\t20\t0" in out and '"concurrent_jobs": "5"' in out
