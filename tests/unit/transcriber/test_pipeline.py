@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from steno.common.broker import FailurePause, RetryLater, TranscriptionRequest
+from steno.common.disk_space import Disk
 from steno.common.errors import DatabaseUnavailable, StorageUnavailable
 from steno.common.jobs import Job, JobError, JobState, PostProcessing, Segment, Transcript
 from steno.common.lexicons import LexiconEntry, Replacement
@@ -68,6 +69,7 @@ def build(
     lexicons: FakeLexiconRepository | None = None,
     retry: RetryPolicy | None = None,
     progress_interval: float = 60.0,
+    scratch: Disk | None = None,
 ) -> World:
     job = job or make_job(language="en", audio_retention=timedelta(hours=3))
     jobs = FakeJobRepository([job])
@@ -88,6 +90,7 @@ def build(
         progress_interval=progress_interval,
         clock=StepClock(),
         new_pause=lambda: FailurePause(sleep=record),
+        scratch=scratch,
     )
     return World(job, jobs, lexicons, store, engine, processor, pauses)
 
@@ -265,6 +268,29 @@ async def test_a_job_for_an_engine_this_worker_lacks_is_left_for_another() -> No
     assert "'openai' engine" in job.error.message and "local" in job.error.message
     assert "STENO_ENGINES" in job.error.message
     assert world.engine.calls == 0
+
+
+async def test_a_job_the_scratch_disk_has_no_room_for_is_put_off_not_failed(
+    tmp_path: Path,
+) -> None:
+    """However often: the job is not at fault, the disk is."""
+    full = Disk("scratch", tmp_path, critical_free_bytes=2**62)
+    world = build(retry=RetryPolicy(max_attempts=2, first=5), scratch=full)
+    world.store.download_error = AssertionError("downloaded to a full disk")
+    delays = []
+    for _ in range(3):
+        with pytest.raises(RetryLater) as retry:
+            await world.handle()
+        delays.append(retry.value.delay)
+        assert "storage full: the scratch disk" in str(retry.value)
+        assert world.stored().state is JobState.QUEUED
+    assert delays == [5, 10, 20], "backing off"
+    assert world.engine.calls == 0
+
+    full.critical_free_bytes = 0  # room again
+    world.store.download_error = None
+    await world.handle()
+    assert world.stored().state is JobState.COMPLETED
 
 
 async def test_job_is_run_by_the_engine_it_asked_for() -> None:

@@ -112,7 +112,7 @@ def open_object_store(
     if store.endpoint is None:
         from steno.common.storage.filesystem import FilesystemStore
 
-        return FilesystemStore(settings.objects_dir)
+        return FilesystemStore(settings.objects_dir, disk=settings.objects_disk)
     from steno.common.storage.s3 import S3Store
 
     return S3Store(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Protocol
 
 from steno.common.jobs import JobState
@@ -52,21 +50,3 @@ class StorageStatsReader(Protocol):
     async def by_tenant(self, now: datetime) -> list[TenantStorage]:
         """Every tenant with a job or an upload in progress, by name."""
         ...
-
-
-@dataclass(frozen=True)
-class Disk:
-    """A local directory Steno writes to, and the free space it must keep there."""
-
-    name: str
-    path: Path
-    warning_free_bytes: int = 0
-    critical_free_bytes: int = 0
-
-    def usage(self) -> tuple[int, int]:
-        """The file system's free and total bytes (the nearest existing parent's)."""
-        path = self.path.resolve()
-        while not path.exists():
-            path = path.parent
-        usage = shutil.disk_usage(path)
-        return usage.free, usage.total

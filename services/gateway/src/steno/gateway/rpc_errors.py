@@ -18,6 +18,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from prometheus_client import Counter
 
+from steno.common.disk_space import StorageFull
 from steno.common.errors import DependencyUnavailable
 from steno.common.quotas import QuotaExceeded
 from steno.gateway.control import CancelRaced, JobNotFound, NothingToCancel
@@ -65,6 +66,7 @@ STATUS_CODES: dict[type[Exception], grpc.StatusCode] = {
     refusals.RequestConflict: grpc.StatusCode.ALREADY_EXISTS,
     refusals.UploadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     QuotaExceeded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    StorageFull: grpc.StatusCode.RESOURCE_EXHAUSTED,
     refusals.UploadsBusy: grpc.StatusCode.RESOURCE_EXHAUSTED,
     refusals.UploadStalled: grpc.StatusCode.DEADLINE_EXCEEDED,
     GatewayStopping: grpc.StatusCode.UNAVAILABLE,

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 from steno.common.adapters import Adapters, open_adapters
 from steno.common.db.storage_stats import SqlStorageStats
+from steno.common.disk_space import Disk
 from steno.common.events.publishing import EventingJobRepository
 from steno.common.faults import Faults
 from steno.common.grpc_server import GrpcServer
 from steno.common.metrics import serve_metrics
 from steno.common.process import wait_for_shutdown
 from steno.common.quotas import TenantQuotas
-from steno.common.storage_stats import Disk
 from steno.gateway.admin_service import AdminApi
 from steno.gateway.authentication import (
     Authenticator,
@@ -141,9 +139,9 @@ def build_gateway(settings: GatewaySettings, adapters: Adapters) -> Gateway:
 def _local_disks(settings: GatewaySettings) -> list[Disk]:
     """The directory store when audio is kept on this machine, and the temporary directory
     (the transcriber's scratch space when it runs here, as in ``steno dev``)."""
-    disks = [Disk("scratch", Path(tempfile.gettempdir()))]
+    disks = [settings.scratch_disk]
     if settings.store.endpoint is None:
-        disks.insert(0, Disk("objects", settings.objects_dir))
+        disks.insert(0, settings.objects_disk)
     return disks
 
 

@@ -8,7 +8,8 @@ every case. Returning means the outcome is committed and the request may be ackn
 raising means it must be delivered again. A worker cancelled while the engine runs, or one
 that cannot reach the object store or database, hands the job back to QUEUED first; an
 engine that is only temporarily unavailable gets the job back later through the broker
-(RetryLater), until the job has used its attempts.
+(RetryLater), until the job has used its attempts; a job whose audio the scratch disk has
+no room for does too, however often.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from steno.common.broker import (
     TranscriptionRequest,
 )
 from steno.common.clock import Clock, utc_now
+from steno.common.disk_space import Disk, StorageFull
 from steno.common.errors import DependencyUnavailable
 from steno.common.faults import TRANSCRIBER_BEFORE_ENGINE, Faults
 from steno.common.jobs import Job, JobError, JobRepository, JobState, PostProcessing, Transcript
@@ -88,6 +90,7 @@ class JobProcessor:
         clock: Clock = utc_now,
         new_pause: Callable[[], FailurePause] = FailurePause,
         commit_attempts: int = 5,
+        scratch: Disk | None = None,
         faults: Faults | None = None,
     ) -> None:
         self._jobs = jobs
@@ -104,6 +107,8 @@ class JobProcessor:
         self._clock = clock
         self._new_pause = new_pause
         self._commit_attempts = commit_attempts
+        # Where audio is downloaded to (the temporary directory), and its free space to keep.
+        self._scratch = scratch or Disk("scratch", Path(tempfile.gettempdir()))
 
     async def handle(self, request: TranscriptionRequest) -> None:
         if request.job_id in self._running:
@@ -132,6 +137,8 @@ class JobProcessor:
             # the job back, so that the request, delivered again, finds it QUEUED.
             await self._hand_back(job)
             raise
+        except StorageFull as exc:
+            await self._put_off(job, str(exc))
         except EngineUnavailable as exc:
             await self._retry_later(
                 job, f"the {job.engine} engine was unavailable ({exc})", "UNAVAILABLE",
@@ -277,7 +284,8 @@ class JobProcessor:
                 f"no transcriber that took the job runs the {job.engine!r} engine "
                 f"(this one runs: {', '.join(sorted(self._engines))}); set STENO_ENGINES"
             )
-        with tempfile.TemporaryDirectory(prefix="steno-") as workdir:
+        self._scratch.check_room(job.size_bytes)
+        with tempfile.TemporaryDirectory(prefix="steno-", dir=self._scratch.path) as workdir:
             audio = Path(workdir) / "audio"
             await self._store.download(job.object_key, audio)
             self._faults.hit(TRANSCRIBER_BEFORE_ENGINE, job.filename)
@@ -342,6 +350,12 @@ class JobProcessor:
         delay = self._retry.delay(job.attempts, hint)
         await self._hand_back(job)
         raise RetryLater(delay, f"attempt {job.attempts}: {reason}")
+
+    async def _put_off(self, job: Job, reason: str) -> None:
+        """Hands the job back to be tried again after a backoff, however often: it is not
+        the job's fault that this worker has no room for its audio."""
+        await self._hand_back(job)
+        raise RetryLater(self._retry.delay(job.attempts, None), f"attempt {job.attempts}: {reason}")
 
     async def _fail(self, job: Job, error: JobError) -> None:
         job.fail(error, self._clock())

@@ -79,6 +79,7 @@ def build_processor(
         ),
         progress_interval=runs.progress_interval_seconds,
         lease_seconds=runs.lease_seconds,
+        scratch=settings.scratch_disk,
         faults=Faults(settings.fault_points),
         clock=adapters.clock,
     )

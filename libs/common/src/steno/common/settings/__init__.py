@@ -9,6 +9,7 @@ default (SQLite, a directory, an in-process queue) under ``data_dir``.
 """
 
 from steno.common.settings.base import StenoSettings
+from steno.common.settings.disks import DiskSettings
 from steno.common.settings.engines import ENGINE_NAMES, EngineChoice, EngineName, LocalModel
 from steno.common.settings.infrastructure import BrokerSettings, DatabaseSettings, StoreSettings
 from steno.common.settings.process import ProcessSettings
@@ -20,6 +21,7 @@ __all__ = [
     "ENGINE_NAMES",
     "BrokerSettings",
     "DatabaseSettings",
+    "DiskSettings",
     "EngineChoice",
     "EngineName",
     "LocalModel",

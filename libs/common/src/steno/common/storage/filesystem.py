@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from steno.common.disk_space import Disk
 from steno.common.errors import StorageUnavailable
 from steno.common.storage import MAX_PARTS, MIN_PART_BYTES, DeleteFailure, StoredPart
 
@@ -37,10 +38,12 @@ _COPY_BYTES = 1024 * 1024
 
 
 class FilesystemStore:
-    """Objects are files under ``root``; uploads are hidden directories beside them."""
+    """Objects are files under ``root``; uploads are hidden directories beside them. Each
+    write is checked against the free space ``disk`` must keep (StorageFull)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, disk: Disk | None = None) -> None:
         self.root = root
+        self._disk = disk or Disk("objects", root)
 
     async def ensure_ready(self) -> None:
         await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
@@ -58,6 +61,7 @@ class FilesystemStore:
         directory = self._upload_dir(key, upload_id)
         if directory is None:
             raise _upload_gone(key, upload_id)
+        self._disk.check_room(len(data))
         try:
             etag = await asyncio.to_thread(_write_part, directory, number, data)
         except FileNotFoundError as exc:  # the directory: aborted, or completed
@@ -67,6 +71,8 @@ class FilesystemStore:
     async def complete_upload(self, key: str, upload_id: str, parts: Sequence[StoredPart]) -> None:
         path = self._path(key)
         directory = self._upload_dir(key, upload_id)
+        # The parts are joined into a copy before they are removed.
+        self._disk.check_room(sum(part.size for part in parts))
         await asyncio.to_thread(self._complete, key, upload_id, path, directory, parts)
 
     def _complete(

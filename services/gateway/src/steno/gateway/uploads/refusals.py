@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from steno.common.disk_space import StorageFull
 from steno.common.quotas import QuotaExceeded
 
 
@@ -19,7 +20,7 @@ class UploadTooLarge(Exception):
 
 # Refusals for a limit: nothing of the upload is kept, not even a resumable upload's parts,
 # as sending it again cannot succeed while the limit stands.
-OVER_LIMIT = (UploadTooLarge, QuotaExceeded)
+OVER_LIMIT = (UploadTooLarge, QuotaExceeded, StorageFull)
 
 
 class RequestConflict(Exception):

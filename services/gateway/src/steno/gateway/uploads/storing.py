@@ -1,7 +1,8 @@
 """The second step of an upload: its audio into the object store, and what is undone when
 the upload cannot go on.
 
-A refused upload (too large, or over its tenant's quota) leaves nothing behind. One that
+A refused upload (too large, over its tenant's quota, or with the disk full) leaves nothing
+behind. One that
 breaks (the client went away, stalled, or the store or database failed) leaves nothing
 either, unless it is resumable: then its stored parts stay for a later stream to continue
 from, and the janitor discards those nobody continues.
