@@ -33,8 +33,9 @@ from steno.transcriber.engines.local import LocalWhisperEngine
 from steno.transcriber.engines.models import resolve_model
 from tests.support import free_port, wait_for
 
+# The password is one the log scan (tests/secret_scan.py) looks for: trust auth ignores it.
 POSTGRES_URL = os.environ.get(
-    "STENO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+    "STENO_TEST_POSTGRES_URL", "postgresql://postgres:steno-db-secret@127.0.0.1:5432/postgres"
 )
 AMQP_URL = os.environ.get("STENO_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 S3_KEY, S3_SECRET = "steno-test", "steno-test-secret"
@@ -96,8 +97,9 @@ def amqp_url() -> str:
     return AMQP_URL
 
 
-# The fake OpenAI API (``openai_server``) and a private RabbitMQ node (``rabbitmq``).
-pytest_plugins = ["tests.openai_server", "tests.rabbitmq_node"]
+# The fake OpenAI API (``openai_server``), a private RabbitMQ node (``rabbitmq``), and the
+# scan of the whole run's logs for secrets.
+pytest_plugins = ["tests.openai_server", "tests.rabbitmq_node", "tests.secret_scan"]
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,9 @@ def service_env(settings: DevSettings, **overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
     values = {
         "STENO_DATA_DIR": str(settings.data_dir),
-        "STENO_DATABASE_URL": settings.database.url or "",
+        "STENO_DATABASE_URL": settings.database.url.get_secret_value()
+        if settings.database.url
+        else "",
         "STENO_AMQP_URL": settings.broker.url.get_secret_value() if settings.broker.url else "",
         "STENO_AMQP_QUEUE": settings.broker.queue,
         "STENO_S3_ENDPOINT": settings.store.endpoint or "",

@@ -91,6 +91,23 @@ def test_configured_database_url_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().database_url == url
 
 
+def test_every_secret_setting_prints_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    secrets = {
+        "STENO_DATABASE_URL": "postgresql+asyncpg://steno:db-pass-1@db:5432/steno",
+        "STENO_AMQP_URL": "amqp://steno:amqp-pass-2@rabbit:5672/",
+        "STENO_S3_ACCESS_KEY": "s3-access-3",
+        "STENO_S3_SECRET_KEY": "s3-secret-4",
+        "STENO_API_KEYS": "acme:admin:stn_" + "0" * 32 + "_key-secret-5",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    printed = f"{settings!r} {settings} {settings.model_dump()}"
+    for secret in ("db-pass-1", "amqp-pass-2", "s3-access-3", "s3-secret-4", "key-secret-5"):
+        assert secret not in printed
+    assert settings.database_url == secrets["STENO_DATABASE_URL"], "still usable"
+
+
 @pytest.mark.parametrize("name", ["STENO_S3_ENDPOINT", "STENO_AMQP_URL"])
 def test_blank_endpoints_are_unset(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     monkeypatch.setenv(name, "")

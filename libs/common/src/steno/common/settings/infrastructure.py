@@ -14,14 +14,15 @@ from steno.common.settings.base import CONFIG, StenoSettings, blank_is_unset
 class DatabaseSettings(StenoSettings):
     model_config = CONFIG | SettingsConfigDict(env_prefix="STENO_DATABASE_")
 
-    url: str | None = None
+    # Secret: it may hold the password.
+    url: SecretStr | None = None
 
     _blank_is_unset = field_validator("url", mode="before")(blank_is_unset)
 
     def url_or_default(self, data_dir: Path) -> str:
         """The configured database, or the embedded SQLite file under ``data_dir``."""
-        if self.url:
-            return self.url
+        if self.url is not None:
+            return self.url.get_secret_value()
         return f"sqlite+aiosqlite:///{(data_dir / 'steno.db').resolve()}"
 
 
