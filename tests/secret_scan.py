@@ -55,6 +55,13 @@ class SecretScan:
                 self.check(line, f"{path.name}:{number}")
 
 
+def secrets_in(text: str, *, known: Iterable[str] = ()) -> list[str]:
+    """What :class:`SecretScan` finds in ``text``: the run's secrets and ``known`` ones."""
+    scan = SecretScan(known=SCAN.known | set(known))
+    scan.check(text, "text")
+    return scan.findings
+
+
 class _ScanningHandler(logging.Handler):
     def __init__(self, scan: SecretScan) -> None:
         super().__init__(logging.INFO)

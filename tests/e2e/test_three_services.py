@@ -19,6 +19,7 @@ from steno.client import StenoClient
 from steno.v1 import job_pb2
 from tests.conftest import S3Server
 from tests.openai_server import FakeOpenAI
+from tests.secret_scan import secrets_in
 from tests.support import (
     AUDIO,
     SPEECH_TEXT,
@@ -152,3 +153,7 @@ def test_upload_transcribe_and_expire_across_three_services(
             assert "Chapter" in (request.field("prompt") or "")
             subtitles = client.get_transcript(job.job_id, "vtt").content
             assert "00:00:05.000 --> " in subtitles and "Chapter 2." in subtitles
+
+            # After all that, no secret in what either service exports.
+            for port in (gateway_metrics, transcriber_metrics):
+                assert secrets_in(scrape(port), known={"sk-e2e-test"}) == []
