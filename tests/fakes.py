@@ -20,8 +20,8 @@ from steno.common.broker import DEFAULT_DELIVERY_LIMIT, FailurePause, Transcript
 from steno.common.broker.memory import InProcessJobQueue
 from steno.common.jobs import (
     DEFAULT_TENANT,
-    TERMINAL_STATES,
     UPDATABLE_FIELDS,
+    AudioExpiry,
     DuplicateRequest,
     Job,
     JobState,
@@ -302,27 +302,13 @@ class FakeJobRepository:
         return [copy.deepcopy(job) for job in found[:limit]]
 
     async def audio_expired(
-        self,
-        now: datetime,
-        *,
-        after: uuid.UUID | None,
-        limit: int,
-        tenant: str | None = None,
-        created_before: datetime | None = None,
+        self, expiry: AudioExpiry, *, after: uuid.UUID | None, limit: int
     ) -> list[Job]:
-        def due(job: Job) -> bool:
-            expired = job.audio_expire_time is not None and job.audio_expire_time <= now
-            return expired or (created_before is not None and job.create_time < created_before)
-
         matching = sorted(
             (
                 job
                 for job in self._jobs.values()
-                if job.state in TERMINAL_STATES
-                and due(job)
-                and job.audio_delete_time is None
-                and (tenant is None or job.tenant == tenant)
-                and (after is None or job.job_id > after)
+                if expiry.covers(job) and (after is None or job.job_id > after)
             ),
             key=lambda job: job.job_id,
         )

@@ -12,6 +12,7 @@ import pytest
 from steno.common.db import SqlJobRepository, create_engine
 from steno.common.errors import DatabaseUnavailable
 from steno.common.jobs import (
+    AudioExpiry,
     DuplicateRequest,
     JobError,
     JobRepository,
@@ -120,13 +121,16 @@ async def test_expired_audio_is_found_in_id_order_until_marked(repository: JobRe
     await repository.add(make_job())  # still queued: never expired
 
     now = T0 + timedelta(seconds=1)
-    page = await repository.audio_expired(now, after=None, limit=2)
-    page += await repository.audio_expired(now, after=page[-1].job_id, limit=2)
+    page = await repository.audio_expired(AudioExpiry(now), after=None, limit=2)
+    page += await repository.audio_expired(AudioExpiry(now), after=page[-1].job_id, limit=2)
     assert [j.job_id for j in page] == sorted(j.job_id for j in ended)
-    assert await repository.audio_expired(T0 - timedelta(seconds=1), after=None, limit=9) == []
+    assert (
+        await repository.audio_expired(AudioExpiry(T0 - timedelta(seconds=1)), after=None, limit=9)
+        == []
+    )
 
     await repository.mark_audio_deleted([j.job_id for j in ended], now)
-    assert await repository.audio_expired(now, after=None, limit=9) == []
+    assert await repository.audio_expired(AudioExpiry(now), after=None, limit=9) == []
     stored = await repository.get(ended[0].job_id)
     assert stored is not None and stored.audio_delete_time == now
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from steno.common.jobs import Job, JobState
+from steno.common.jobs import AudioExpiry, Job, JobState
 from steno.common.paging import PageCursor
 from tests.fakes import T0, FakeJobRepository, FakeObjectStore, make_job
 
@@ -95,13 +95,15 @@ async def test_audio_expired_pages_by_id() -> None:
         expired.append(job)
     jobs = FakeJobRepository(expired)
 
-    first = await jobs.audio_expired(T0, after=None, limit=3)
-    rest = await jobs.audio_expired(T0, after=first[-1].job_id, limit=3)
+    first = await jobs.audio_expired(AudioExpiry(T0), after=None, limit=3)
+    rest = await jobs.audio_expired(AudioExpiry(T0), after=first[-1].job_id, limit=3)
 
     ids = sorted(j.job_id for j in expired)
     assert [j.job_id for j in first] == ids[:3]
     assert [j.job_id for j in rest] == ids[3:]
-    assert await jobs.audio_expired(T0 - timedelta(seconds=1), after=None, limit=10) == []
+    assert (
+        await jobs.audio_expired(AudioExpiry(T0 - timedelta(seconds=1)), after=None, limit=10) == []
+    )
 
 
 async def test_mark_audio_deleted_keeps_the_first_time() -> None:

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from steno.common.errors import StorageUnavailable
-from steno.common.jobs import Job, JobError, JobState
+from steno.common.jobs import AudioExpiry, Job, JobError, JobState
 from steno.common.storage import DeleteFailure
-from steno.common.sweep import MAX_REPORTED_ERRORS, SweepScope, sweep_expired_audio
+from steno.common.sweep import MAX_REPORTED_ERRORS, sweep_expired_audio
 from tests.fakes import T0, FakeJobRepository, FakeObjectStore, make_job
 
 NOW = T0 + timedelta(days=2)
@@ -214,9 +214,9 @@ async def test_older_than_applies_a_retention_to_existing_jobs_of_one_tenant() -
     elsewhere = ended(expire=NOW + timedelta(days=30), tenant="globex", create_time=T0)
     live = make_job(state=JobState.QUEUED, tenant="acme", create_time=T0)
     jobs, store = world(old, recent, elsewhere, live)
-    scope = SweepScope(NOW, older_than=timedelta(days=1), tenant="acme")
+    expiry = AudioExpiry(NOW, older_than=timedelta(days=1), tenant="acme")
 
-    summary = await sweep_expired_audio(jobs, store, now=NOW, batch_size=10, scope=scope)
+    summary = await sweep_expired_audio(jobs, store, now=NOW, batch_size=10, expiry=expiry)
 
     assert summary.job_ids == [str(old.job_id)]
     assert set(store.objects) == {j.object_key for j in (recent, elsewhere, live)}
@@ -225,9 +225,9 @@ async def test_older_than_applies_a_retention_to_existing_jobs_of_one_tenant() -
 class RacedJobs(FakeJobRepository):
     """Another sweep stamps every job just after this one reads it."""
 
-    async def audio_expired(self, now: datetime, **where: Any) -> list[Job]:
-        found = await super().audio_expired(now, **where)
-        await self.mark_audio_deleted([job.job_id for job in found], now)
+    async def audio_expired(self, expiry: AudioExpiry, **page: Any) -> list[Job]:
+        found = await super().audio_expired(expiry, **page)
+        await self.mark_audio_deleted([job.job_id for job in found], expiry.now)
         return found
 
 

@@ -234,6 +234,31 @@ class PostProcessing:
     warnings: Sequence[str] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class AudioExpiry:
+    """Which ended jobs' audio is due for deletion: the jobs whose retention ran out by
+    ``now``; with ``older_than``, also every ended job created longer ago than that (a
+    retention applied to existing jobs); with ``tenant``, only that tenant's."""
+
+    now: datetime
+    older_than: timedelta | None = None
+    tenant: str | None = None
+
+    @property
+    def created_before(self) -> datetime | None:
+        return None if self.older_than is None else self.now - self.older_than
+
+    def covers(self, job: Job) -> bool:
+        """Whether ``job``'s audio is due (what the SQL repository's query says too)."""
+        if not job.state.is_terminal or job.audio_delete_time is not None:
+            return False
+        if self.tenant is not None and job.tenant != self.tenant:
+            return False
+        if job.audio_expire_time is not None and job.audio_expire_time <= self.now:
+            return True
+        return self.created_before is not None and job.create_time < self.created_before
+
+
 class LeaseCondition(TypedDict, total=False):
     """What :meth:`JobRepository.update` may also require of the stored job's lease."""
 
@@ -298,17 +323,9 @@ class JobRepository(Protocol):
         ...
 
     async def audio_expired(
-        self,
-        now: datetime,
-        *,
-        after: uuid.UUID | None,
-        limit: int,
-        tenant: str | None = None,
-        created_before: datetime | None = None,
+        self, expiry: AudioExpiry, *, after: uuid.UUID | None, limit: int
     ) -> list[Job]:
-        """Terminal jobs whose audio is not yet deleted and whose retention ended by ``now``
-        (or, given ``created_before``, that were created before it), of ``tenant`` if given,
-        ordered by id, starting after ``after``."""
+        """The jobs ``expiry`` covers, ordered by id, starting after ``after``."""
         ...
 
     async def mark_audio_deleted(

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from steno.common.errors import DependencyUnavailable
-from steno.common.jobs import JobRepository
+from steno.common.jobs import AudioExpiry, JobRepository
 from steno.common.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -23,21 +23,6 @@ log = logging.getLogger(__name__)
 # At most this many failures and job ids are kept in the summary; the counts are always exact.
 MAX_REPORTED_ERRORS = 20
 MAX_REPORTED_JOB_IDS = 1000
-
-
-@dataclass(frozen=True)
-class SweepScope:
-    """Which jobs a sweep takes: those whose retention ran out by ``now``; with
-    ``older_than``, also every ended job created longer ago than that (a retention applied
-    to existing jobs); with ``tenant``, only that tenant's."""
-
-    now: datetime
-    older_than: timedelta | None = None
-    tenant: str | None = None
-
-    @property
-    def created_before(self) -> datetime | None:
-        return None if self.older_than is None else self.now - self.older_than
 
 
 @dataclass(frozen=True)
@@ -88,15 +73,15 @@ async def sweep_expired_audio(
     *,
     now: datetime,
     batch_size: int,
-    scope: SweepScope | None = None,
+    expiry: AudioExpiry | None = None,
     dry_run: bool = False,
 ) -> SweepSummary:
-    """Sweeps every job in ``scope`` (by default, every expired job at ``now``); a dry run
+    """Sweeps every job ``expiry`` covers (by default, every expired job at ``now``); a dry run
     reports what it would delete and changes nothing. If the database or the store goes
     away part way, the summary still counts what was done and records the failure."""
     summary = SweepSummary()
     try:
-        await _sweep(jobs, store, scope or SweepScope(now), batch_size, dry_run, summary)
+        await _sweep(jobs, store, expiry or AudioExpiry(now), batch_size, dry_run, summary)
     except DependencyUnavailable as exc:
         log.error("retention sweep stopped", extra={"error": str(exc)})
         summary.record_failure(f"sweep stopped: {exc}")
@@ -106,19 +91,13 @@ async def sweep_expired_audio(
 async def _sweep(
     jobs: JobRepository,
     store: ObjectStore,
-    scope: SweepScope,
+    expiry: AudioExpiry,
     batch_size: int,
     dry_run: bool,
     summary: SweepSummary,
 ) -> None:
     after = None
-    while batch := await jobs.audio_expired(
-        scope.now,
-        after=after,
-        limit=batch_size,
-        tenant=scope.tenant,
-        created_before=scope.created_before,
-    ):
+    while batch := await jobs.audio_expired(expiry, after=after, limit=batch_size):
         after = batch[-1].job_id
         summary.scanned += len(batch)
         if dry_run:
@@ -126,7 +105,7 @@ async def _sweep(
             continue
         failures = {f.key: f.reason for f in await store.delete_many([j.object_key for j in batch])}
         gone = [job for job in batch if job.object_key not in failures]
-        stamped = set(await jobs.mark_audio_deleted([job.job_id for job in gone], scope.now))
+        stamped = set(await jobs.mark_audio_deleted([job.job_id for job in gone], expiry.now))
         ours = [job for job in gone if job.job_id in stamped]
         summary.record_deleted([str(j.job_id) for j in ours], sum(j.size_bytes for j in ours))
         for job in batch:

@@ -9,12 +9,12 @@ from datetime import timedelta
 from steno.common.api_keys import ApiKeyRepository, Role, new_api_key, parse_key_id
 from steno.common.clock import Clock, utc_now
 from steno.common.disk_space import Disk
-from steno.common.jobs import JobRepository
+from steno.common.jobs import AudioExpiry, JobRepository
 from steno.common.paging import PageCursor
 from steno.common.quotas import QUOTA_NAMES, QuotaLimits, TenantQuotas
 from steno.common.storage import ObjectStore
 from steno.common.storage_stats import StorageStatsReader, TenantStorage, total
-from steno.common.sweep import SweepScope, sweep_expired_audio
+from steno.common.sweep import sweep_expired_audio
 from steno.gateway.convert import api_key_to_proto, role_from_proto, state_to_proto, timestamp
 from steno.gateway.page_tokens import decode_page_token, encode_page_token
 from steno.gateway.request_fields import InvalidField, page_size, tenant_name
@@ -74,7 +74,7 @@ class AdminApi(admin_service_pb2_grpc.AdminServiceServicer):
             self._store,
             now=self._clock(),
             batch_size=CLEANUP_BATCH_SIZE,
-            scope=SweepScope(self._clock(), older_than=older_than, tenant=tenant),
+            expiry=AudioExpiry(self._clock(), older_than=older_than, tenant=tenant),
             dry_run=request.dry_run,
         )
         return pb.RunCleanupResponse(

@@ -19,6 +19,7 @@ from steno.common.db.transaction import execute, fetch_all, fetch_first, transac
 from steno.common.jobs import (
     TERMINAL_STATES,
     UPDATABLE_FIELDS,
+    AudioExpiry,
     DuplicateRequest,
     Job,
     JobError,
@@ -169,24 +170,18 @@ class SqlJobRepository:
         return await self._all(query.order_by(jobs.c.lease_expire_time).limit(limit))
 
     async def audio_expired(
-        self,
-        now: datetime,
-        *,
-        after: uuid.UUID | None,
-        limit: int,
-        tenant: str | None = None,
-        created_before: datetime | None = None,
+        self, expiry: AudioExpiry, *, after: uuid.UUID | None, limit: int
     ) -> list[Job]:
-        due = jobs.c.audio_expire_time <= now
-        if created_before is not None:
+        due = jobs.c.audio_expire_time <= expiry.now
+        if (created_before := expiry.created_before) is not None:
             due = or_(due, jobs.c.create_time < created_before)
         query = select(jobs).where(
             jobs.c.state.in_([s.value for s in TERMINAL_STATES]),
             due,
             jobs.c.audio_delete_time.is_(None),
         )
-        if tenant is not None:
-            query = query.where(jobs.c.tenant == tenant)
+        if expiry.tenant is not None:
+            query = query.where(jobs.c.tenant == expiry.tenant)
         if after is not None:
             query = query.where(jobs.c.job_id > after)
         return await self._all(query.order_by(jobs.c.job_id).limit(limit))
