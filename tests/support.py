@@ -65,7 +65,7 @@ def sha256_of(path: Path) -> str:
 
 def service_env(settings: DevSettings, **overrides: str) -> dict[str, str]:
     """The ``STENO_*`` environment that gives a subprocess the same settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
+    env = outer_env()
     values = {
         "STENO_DATA_DIR": str(settings.data_dir),
         "STENO_DATABASE_URL": settings.database.url.get_secret_value()
@@ -173,3 +173,20 @@ async def consume_until_success(queue: JobQueue, handler: FailsOnce, timeout: fl
         consumer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await consumer
+
+
+def outer_env() -> dict[str, str]:
+    """This process's environment without its STENO_* variables."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
+
+
+@contextlib.contextmanager
+def steno_dev(workdir: Path, **settings: str) -> Iterator[str]:
+    """``steno dev`` on a free port, run in ``workdir`` (its data in ``workdir/.steno``) with
+    ``settings`` and none of this process's STENO_*; yields its address once it serves."""
+    env = {**outer_env(), "STENO_METRICS_PORT": "0", **settings}
+    log = workdir / "dev.log"
+    with running(["-m", "steno.cli", "dev", "--port", "0"], env, log, cwd=workdir) as process:
+        address = logged(log, "steno dev ready", "address", timeout=120, process=process)
+        wait_serving(address, timeout=60, process=process)
+        yield address

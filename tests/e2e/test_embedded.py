@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -25,12 +24,11 @@ from steno.v1 import transcription_service_pb2 as pb
 from tests.support import (
     AUDIO,
     SPEECH_TEXT,
-    logged,
     normalise,
-    running,
+    outer_env,
     sha256_of,
+    steno_dev,
     wait_for,
-    wait_serving,
 )
 
 MB = 1024 * 1024
@@ -54,26 +52,18 @@ class DevStack:
 @pytest.fixture(scope="module")
 def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     workdir = tmp_path_factory.mktemp("steno-dev")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
-    env.update(STENO_METRICS_PORT="0", STENO_CLEANUP_INTERVAL_MINUTES="0.01")
-    with running(
-        ["-m", "steno.cli", "dev", "--port", "0"], env, workdir / "dev.log", cwd=workdir
-    ) as process:
-        address = logged(workdir / "dev.log", "steno dev ready", "address", timeout=120,
-                         process=process)  # fmt: skip
-        wait_serving(address, timeout=60, process=process)
+    with steno_dev(workdir, STENO_CLEANUP_INTERVAL_MINUTES="0.01") as address:
         yield DevStack(address, workdir)
 
 
 def steno(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """The CLI run in ``cwd``; beside ``steno dev``'s data dir it finds the local key there."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
     return subprocess.run(
         [sys.executable, "-m", "steno.cli", *args],
         capture_output=True,
         text=True,
         timeout=180,
-        env=env,
+        env=outer_env(),
         cwd=cwd,
     )
 

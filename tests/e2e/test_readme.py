@@ -4,12 +4,11 @@ which ``STENO_SERVER`` gives the CLI)."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
 
-from tests.support import logged, running, wait_serving
+from tests.support import outer_env, steno_dev
 
 ROOT = Path(__file__).parents[2]
 SECTIONS = ("Quick start", "Talking to it with grpcurl", "API keys and tenants")
@@ -44,14 +43,7 @@ def test_the_readme_sessions_work_as_written(tmp_path: Path) -> None:
     print(f"{len(script)} README commands")
     for linked in (".venv", "samples"):
         (tmp_path / linked).symlink_to(ROOT / linked)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
-    env.update(STENO_METRICS_PORT="0")
-    with running(
-        ["-m", "steno.cli", "dev", "--port", "0"], env, tmp_path / "dev.log", cwd=tmp_path
-    ) as process:
-        address = logged(tmp_path / "dev.log", "steno dev ready", "address", timeout=120,
-                         process=process)  # fmt: skip
-        wait_serving(address, timeout=60, process=process)
+    with steno_dev(tmp_path) as address:
         lines = ["set -euo pipefail"]
         for command in script[1:]:  # `make run` is the steno dev above
             command = command.replace("127.0.0.1:50051", address)
@@ -59,7 +51,7 @@ def test_the_readme_sessions_work_as_written(tmp_path: Path) -> None:
             lines.append(f"{{ {command}\n}}" + (" || true" if "CancelJob" in command else ""))
         done = subprocess.run(
             ["bash", "-c", "\n".join(lines)],
-            cwd=tmp_path, env={**env, "STENO_SERVER": address},
+            cwd=tmp_path, env={**outer_env(), "STENO_SERVER": address},
             capture_output=True, text=True, timeout=600,
         )  # fmt: skip
     assert done.returncode == 0, f"{done.stderr}\n--- script ---\n" + "\n".join(lines)

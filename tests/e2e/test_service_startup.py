@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from steno.cli.dev import DevSettings
-from tests.support import free_port, service_env
+from tests.support import free_port, outer_env, service_env
 
 
 def start(service: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -25,7 +24,7 @@ def start(service: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 @pytest.mark.parametrize("service", ["gateway", "transcriber"])
 def test_without_a_broker_the_service_explains_and_exits(service: str, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
+    env = outer_env()
     env["STENO_DATA_DIR"] = str(tmp_path)
     done = start(service, env)
     assert done.returncode != 0

@@ -24,7 +24,7 @@ from steno.common.db.migrate import (
     wait_for_head,
 )
 from steno.common.db.schema import metadata
-from tests.support import free_port
+from tests.support import free_port, outer_env
 
 
 def schema_drift(connection: Connection) -> list[object]:
@@ -64,7 +64,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 def steno_migrate(*args: str, url: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
+    env = outer_env()
     return subprocess.run(
         [sys.executable, "-m", "steno.cli", "migrate", *args],
         env={**env, "STENO_DATABASE_URL": url},

@@ -5,7 +5,6 @@ another CA, and a client without a certificate the gateway's CA signed are refus
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +23,7 @@ from steno.common.adapters import open_adapters
 from steno.gateway.service import build_gateway
 from steno.gateway.settings import TlsSettings
 from steno.v1 import job_pb2
+from tests.support import outer_env
 
 SAMPLE = Path(__file__).parents[2] / "samples" / "hello.ogg"
 TlsGateway = Callable[..., AbstractAsyncContextManager[str]]
@@ -93,7 +93,7 @@ def listed(address: str, tls: ClientTls) -> list[job_pb2.Job]:
 
 
 def steno_jobs(address: str, *flags: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
+    clean = outer_env()
     return subprocess.run(
         [sys.executable, "-m", "steno.cli", "jobs", "--server", address, *flags],
         env={**clean, **env}, capture_output=True, text=True, timeout=60,
