@@ -6,7 +6,8 @@ upload limit is sent as it is; a larger one is cut, in its pauses, into compact 
 each fit (see :mod:`.chunking`), sent in order, and the transcripts stitched back together.
 
 The client never retries: a request that may succeed later raises EngineUnavailable and the
-job goes back to the broker with a delay, so a worker never sleeps on a rate limit.
+job goes back to the broker with a delay, so a worker never sleeps on a rate limit (see
+:mod:`.openai_failures` for what each failure means).
 """
 
 from __future__ import annotations
@@ -16,21 +17,17 @@ import contextlib
 import functools
 import logging
 import os
-import re
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import av
 import openai
 from openai.types.audio import TranscriptionVerbose
 
-from steno.common.clock import utc_now
 from steno.common.jobs import Segment, Transcript
 from steno.transcriber.engines.chunking import (
     CONTENT_TYPE,
@@ -40,7 +37,8 @@ from steno.transcriber.engines.chunking import (
     max_chunk_seconds,
     split_on_silence,
 )
-from steno.transcriber.engines.port import EngineError, EngineUnavailable, TranscriptionOptions
+from steno.transcriber.engines.openai_failures import ApiFailures
+from steno.transcriber.engines.port import EngineError, TranscriptionOptions
 from steno.transcriber.engines.whisper_languages import language_code
 
 log = logging.getLogger(__name__)
@@ -101,12 +99,12 @@ class OpenAIEngine:
         self._max_request_bytes = max_request_bytes
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         custom_url = base_url or os.environ.get("OPENAI_BASE_URL")
-        self._secret = key or ""
         self._client: openai.AsyncOpenAI | None = None
         if key or custom_url:
             self._client = openai.AsyncOpenAI(
                 api_key=key or _NO_KEY, base_url=base_url, timeout=timeout, max_retries=0
             )
+        self._failures = ApiFailures(self.base_url, model, secret=key or "")
 
     @property
     def model_name(self) -> str:
@@ -192,7 +190,7 @@ class OpenAIEngine:
         except openai.APIError as exc:
             # Not chained: the client's own message carries the whole error body, in which
             # OpenAI echoes part of a rejected key.
-            raise self._classify(exc) from None
+            raise self._failures.classify(exc) from None
         try:
             if not isinstance(result, TranscriptionVerbose):
                 raise TypeError("the answer is not JSON")
@@ -219,80 +217,6 @@ class OpenAIEngine:
             duration_seconds=duration,
             model=self._model,
         )
-
-    def _classify(self, exc: openai.APIError) -> EngineError | EngineUnavailable:
-        """What a failed request means for the job: fail it, or try it again later."""
-        server = self.base_url
-        if isinstance(exc, openai.APITimeoutError):
-            return EngineUnavailable(f"the transcription API at {server} did not answer in time")
-        if isinstance(exc, openai.APIConnectionError):
-            return EngineUnavailable(f"could not reach the transcription API at {server}")
-        if not isinstance(exc, openai.APIStatusError):
-            return EngineError(
-                f"the transcription API at {server} gave an answer that cannot be read: "
-                f"{self._redact(exc.message)}",
-                code="FAILED_PRECONDITION",
-            )
-        status = exc.status_code
-        said = self._redact(_api_message(exc))
-        retry_after = _retry_after(exc.response.headers)
-        if status == 429 and "insufficient_quota" in (exc.code, exc.type):
-            return EngineError(
-                "the OpenAI account is out of quota (HTTP 429 insufficient_quota): "
-                "check its billing and plan, then upload the audio again",
-                code="RESOURCE_EXHAUSTED",
-            )
-        if status == 429:
-            return EngineUnavailable(
-                f"the transcription API is rate limiting requests: {said}", retry_after=retry_after
-            )
-        if status == 401:
-            return EngineError(
-                f"the transcription API at {server} rejected the API key (HTTP 401): set "
-                "OPENAI_API_KEY to a valid key (and OPENAI_BASE_URL for an OpenAI-compatible "
-                "server)",
-                code="UNAUTHENTICATED",
-            )
-        if status == 403:
-            return EngineError(
-                f"the transcription API at {server} refused access (HTTP 403): {said}; check "
-                f"that the key's project may use the model {self._model!r}",
-                code="PERMISSION_DENIED",
-            )
-        if status == 404:
-            return EngineError(
-                f"the transcription API at {server} does not have the model {self._model!r} "
-                f"(HTTP 404: {said}); configure a model the server provides, and check "
-                "OPENAI_BASE_URL",
-                code="FAILED_PRECONDITION",
-            )
-        if status in (400, 413, 415, 422) and exc.param not in (None, "file"):
-            return EngineError(
-                f"the transcription API rejected the {exc.param} (HTTP {status}: {said})",
-                code="INVALID_ARGUMENT",
-            )
-        if status in (400, 413, 415, 422):
-            return EngineError(
-                f"the transcription API could not use the audio (HTTP {status}: {said}); "
-                "check that the upload is a valid, supported audio file",
-                code="INVALID_ARGUMENT",
-            )
-        if status in (408, 409, 425) or status >= 500:
-            return EngineUnavailable(
-                f"the transcription API at {server} failed (HTTP {status}: {said})",
-                retry_after=retry_after,
-            )
-        return EngineError(
-            f"the transcription API at {server} answered HTTP {status}: {said}",
-            code="FAILED_PRECONDITION",
-        )
-
-    def _redact(self, text: str) -> str:
-        """``text`` without the API key, nor anything shaped like one (the API echoes keys
-        back in part)."""
-        if self._secret:
-            text = text.replace(self._secret, "[redacted]")
-        return _KEY_LIKE.sub("[redacted]", text)
 
 
 def vocabulary_prompt(vocabulary: Sequence[str]) -> str | None:
@@ -395,33 +319,3 @@ def _undecodable(reason: str) -> EngineError:
         f"the audio could not be decoded ({reason}); upload a valid audio file",
         code="INVALID_ARGUMENT",
     )
-
-
-_KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_*\-]{4,}")
-
-
-def _api_message(exc: openai.APIStatusError) -> str:
-    """What the server said, from the error body; the status line if it said nothing."""
-    body: Any = exc.body
-    if isinstance(body, Mapping) and isinstance(body.get("message"), str):
-        return str(body["message"])
-    if isinstance(body, str) and body.strip():
-        return body.strip()[:300]
-    return exc.response.reason_phrase or f"HTTP {exc.status_code}"
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """The server's hint of when to try again, in seconds: ``retry-after-ms`` (OpenAI's), or
-    ``retry-after`` as seconds or an HTTP date."""
-    with contextlib.suppress(ValueError):
-        if (millis := headers.get("retry-after-ms")) is not None:
-            return max(0.0, float(millis) / 1000)
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    with contextlib.suppress(ValueError):
-        return max(0.0, float(value))
-    with contextlib.suppress(TypeError, ValueError):
-        when = parsedate_to_datetime(value)
-        return max(0.0, (when - utc_now()).total_seconds())
-    return None
