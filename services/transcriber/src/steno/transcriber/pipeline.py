@@ -9,7 +9,8 @@ raising means it must be delivered again. A worker cancelled while the engine ru
 that cannot reach the object store or database, hands the job back to QUEUED first; an
 engine that is only temporarily unavailable gets the job back later through the broker
 (RetryLater), until the job has used its attempts; a job whose audio the scratch disk has
-no room for does too, however often.
+no room for does too, however often. All of it runs under the job's lease (see
+:mod:`.leasing`).
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import os
 import socket
 import tempfile
 import uuid
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from prometheus_client import Counter, Histogram
 
@@ -48,6 +49,7 @@ from steno.transcriber.engines.port import (
     EngineUnavailable,
     TranscriptionOptions,
 )
+from steno.transcriber.leasing import LeaseLost, Leases, Progress
 from steno.transcriber.postprocess import post_process
 from steno.transcriber.rewriting import vocabulary
 
@@ -99,10 +101,11 @@ class JobProcessor:
         self._store = store
         self._engines = engines
         self._retry = retry
-        self._progress_interval = progress_interval
-        self._lease = timedelta(seconds=lease_seconds)
         # Who holds a job's lease: unique per processor, readable in the database.
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._leases = Leases(
+            jobs, self.worker_id, timedelta(seconds=lease_seconds), progress_interval, clock
+        )
         self._running: set[uuid.UUID] = set()
         self._clock = clock
         self._new_pause = new_pause
@@ -131,7 +134,7 @@ class JobProcessor:
         )
         progress = Progress()
         try:
-            transcript, post = await self._while_leased(job, progress, self._work(job, progress))
+            transcript, post = await self._leases.hold(job, progress, self._work(job, progress))
         except (asyncio.CancelledError, DependencyUnavailable):
             # The worker is stopping, or the store is down rather than the audio bad: hand
             # the job back, so that the request, delivered again, finds it QUEUED.
@@ -201,7 +204,7 @@ class JobProcessor:
         now = self._clock()
         context = {"job_id": str(job.job_id), "tenant": job.tenant, "state": job.state.value}
         if job.state is JobState.QUEUED:
-            job.start(now, owner=self.worker_id, lease_until=now + self._lease)
+            job.start(now, owner=self.worker_id, lease_until=self._leases.until(now))
             claimed = await self._jobs.update(job, expected=JobState.QUEUED)
         elif job.state is JobState.PROCESSING and (
             job.lease_expired(now) or self._lost_track_of(job)
@@ -211,7 +214,7 @@ class JobProcessor:
             if job.attempts >= self._retry.max_attempts:
                 await self._give_up_on(job, expired_by)
             previous = job.lease_owner or None
-            job.take_over(now, owner=self.worker_id, lease_until=now + self._lease)
+            job.take_over(now, owner=self.worker_id, lease_until=self._leases.until(now))
             claimed = await self._jobs.update(
                 job, expected=JobState.PROCESSING, owner=previous, expired_by=expired_by
             )
@@ -219,7 +222,7 @@ class JobProcessor:
                 log.warning("abandoned job taken over", extra={**context, "from": previous})
         elif job.state is JobState.PROCESSING:
             assert job.lease_expire_time is not None
-            wait = (job.lease_expire_time - now).total_seconds() + self._progress_interval
+            wait = (job.lease_expire_time - now).total_seconds() + self._leases.interval
             raise RetryLater(wait, f"job {job.job_id} is leased to {job.lease_owner}")
         else:
             log.info("duplicate request ignored", extra=context)
@@ -296,45 +299,6 @@ class JobProcessor:
             )
             with TRANSCRIBE_SECONDS.time():
                 return await engine.transcribe(audio, options)
-
-    async def _while_leased(
-        self, job: Job, progress: Progress, work: Coroutine[Any, Any, _T]
-    ) -> _T:
-        """Runs ``work`` (download, engine, post-processing) while a heartbeat renews the
-        job's lease and writes its progress; stops the work and raises LeaseLost if the job
-        stops being this worker's: cancelled, deleted, or taken over after a lease that ran
-        out. The heartbeat has stopped by the time this returns, so the outcome's write is
-        the only one."""
-        running = asyncio.create_task(work, name=f"work {job.job_id}")
-        heartbeat = asyncio.create_task(self._heartbeat(job, progress), name="heartbeat")
-        try:
-            done, _ = await asyncio.wait({running, heartbeat}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (running, heartbeat):
-                task.cancel()
-            await asyncio.gather(running, heartbeat, return_exceptions=True)
-        if running not in done:
-            raise LeaseLost(f"job {job.job_id} was cancelled, deleted or taken over")
-        return running.result()
-
-    async def _heartbeat(self, job: Job, progress: Progress) -> None:
-        """Every progress interval: renews the lease and stores the progress. Returns when
-        the job is no longer this worker's; a failed write is retried at the next beat (the
-        lease outlives several)."""
-        while True:
-            await asyncio.sleep(self._progress_interval)
-            job.progress = max(job.progress, progress.fraction)
-            job.lease_expire_time = self._clock() + self._lease
-            try:
-                if not await self._jobs.update(
-                    job, expected=JobState.PROCESSING, owner=self.worker_id
-                ):
-                    return
-            except Exception as exc:
-                log.warning(
-                    "could not renew the lease",
-                    extra={"job_id": str(job.job_id), "error": type(exc).__name__},
-                )
 
     async def _retry_later(
         self, job: Job, reason: str, code: str, *, hint: float | None = None
@@ -418,20 +382,5 @@ def _gave_up(reason: str) -> JobError:
     )
 
 
-class LeaseLost(Exception):
-    """The job stopped being this worker's while it ran."""
-
-
 class EngineNotHere(Exception):
     """The job asks for an engine this transcriber does not run."""
-
-
-class Progress:
-    """The latest fraction of the audio an engine has transcribed. Engines report from their
-    own thread; a float assignment is atomic, and only ever moves forward."""
-
-    def __init__(self) -> None:
-        self.fraction = 0.0
-
-    def report(self, fraction: float) -> None:
-        self.fraction = max(self.fraction, min(1.0, fraction))
