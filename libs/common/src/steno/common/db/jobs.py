@@ -8,7 +8,19 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Unpack
 
-from sqlalchemy import ColumnElement, Row, Select, and_, delete, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -113,10 +125,9 @@ class SqlJobRepository:
         )
 
     async def get(self, job_id: uuid.UUID, tenant: str | None = None) -> Job | None:
-        query = select(jobs).where(jobs.c.job_id == job_id)
-        if tenant is not None:
-            query = query.where(jobs.c.tenant == tenant)
-        return await self._first(query)
+        if tenant is None:
+            return await self._first(_BY_ID, {"job_id": job_id})
+        return await self._first(_BY_ID_OF_TENANT, {"job_id": job_id, "tenant": tenant})
 
     async def list_jobs(
         self, tenant: str | None, *, states: list[JobState], limit: int, after: PageCursor | None
@@ -199,12 +210,18 @@ class SqlJobRepository:
         )
         return [row.job_id for row in await fetch_all(self._engine, statement)]
 
-    async def _first(self, query: Select[Any]) -> Job | None:
-        row = await fetch_first(self._engine, query)
+    async def _first(self, query: Select[Any], values: dict[str, Any] | None = None) -> Job | None:
+        row = await fetch_first(self._engine, query, values)
         return _from_row(row) if row else None
 
     async def _all(self, query: Select[Any]) -> list[Job]:
         return [_from_row(row) for row in await fetch_all(self._engine, query)]
+
+
+# The status read every GetJob makes, built once: building and keying a statement costs
+# more than running it.
+_BY_ID = select(jobs).where(jobs.c.job_id == bindparam("job_id"))
+_BY_ID_OF_TENANT = _BY_ID.where(jobs.c.tenant == bindparam("tenant"))
 
 
 def _lease_expired(by: datetime) -> ColumnElement[bool]:
