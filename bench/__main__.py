@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import status, upload
+from bench import janitor, status, upload
 from bench.harness import Figure, Report
 from bench.stack import stack
 
@@ -23,6 +23,7 @@ RESULTS = Path(__file__).parent / "results"
 BENCHMARKS: dict[str, Callable[..., list[Figure]]] = {
     "upload": upload.run,
     "status": status.run,
+    "janitor": janitor.run,
 }
 
 

@@ -50,7 +50,7 @@ _UPDATABLE_COLUMNS = tuple(
     for column in (("error_code", "error_message") if name == "error" else (name,))
 )
 # The Job fields stored as they are, each in the column of its name; the others are
-# converted by _to_row and _from_row.
+# converted by job_row and _from_row.
 _CONVERTED = frozenset(
     {"state", "audio_retention", "segments", "replacements", "warnings", "error", "labels"}
     | {"request_id", "lease_owner"}
@@ -58,7 +58,8 @@ _CONVERTED = frozenset(
 _PLAIN = tuple(f.name for f in dataclasses.fields(Job) if f.name not in _CONVERTED)
 
 
-def _to_row(job: Job, now: datetime) -> dict[str, Any]:
+def job_row(job: Job, now: datetime) -> dict[str, Any]:
+    """The job as a row of the jobs table, written at ``now``."""
     return {
         **{name: getattr(job, name) for name in _PLAIN},
         "state": job.state.value,
@@ -113,7 +114,7 @@ class SqlJobRepository:
                         conn, job.tenant, self._clock(), excluding=job.job_id
                     )
                     check_quota(job.tenant, within, usage, new_bytes=job.size_bytes)
-                await conn.execute(insert(jobs).values(_to_row(job, job.create_time)))
+                await conn.execute(insert(jobs).values(job_row(job, job.create_time)))
         except IntegrityError as exc:
             # Job ids are fresh UUIDs: the one constraint a new row can break is the
             # tenant's unique request_id.
@@ -151,7 +152,7 @@ class SqlJobRepository:
     async def update(
         self, job: Job, *, expected: JobState, **lease: Unpack[LeaseCondition]
     ) -> bool:
-        row = _to_row(job, now=self._clock())
+        row = job_row(job, now=self._clock())
         values = {name: row[name] for name in (*_UPDATABLE_COLUMNS, "update_time")}
         condition = and_(jobs.c.job_id == job.job_id, jobs.c.state == expected.value)
         if (owner := lease.get("owner")) is not None:
@@ -183,6 +184,13 @@ class SqlJobRepository:
     async def audio_expired(
         self, expiry: AudioExpiry, *, after: uuid.UUID | None, limit: int
     ) -> list[Job]:
+        return await self._all(self.audio_expired_query(expiry, after=after, limit=limit))
+
+    @staticmethod
+    def audio_expired_query(
+        expiry: AudioExpiry, *, after: uuid.UUID | None, limit: int
+    ) -> Select[Any]:
+        """The sweep's query (also for its plan to be looked at)."""
         due = jobs.c.audio_expire_time <= expiry.now
         if (created_before := expiry.created_before) is not None:
             due = or_(due, jobs.c.create_time < created_before)
@@ -195,7 +203,7 @@ class SqlJobRepository:
             query = query.where(jobs.c.tenant == expiry.tenant)
         if after is not None:
             query = query.where(jobs.c.job_id > after)
-        return await self._all(query.order_by(jobs.c.job_id).limit(limit))
+        return query.order_by(jobs.c.job_id).limit(limit)
 
     async def mark_audio_deleted(
         self, job_ids: Sequence[uuid.UUID], now: datetime

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     Uuid,
+    text,
 )
 
 metadata = MetaData()
@@ -45,6 +46,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+
+_STORED_AUDIO = "audio_delete_time IS NULL AND audio_expire_time IS NOT NULL"
 
 jobs = Table(
     "jobs",
@@ -89,6 +92,13 @@ jobs = Table(
     Column("publish_time", UTCDateTime, nullable=True),
     Index("ix_jobs_tenant_create_time", "tenant", "create_time", "job_id"),
     Index("ix_jobs_audio_expire_time", "audio_expire_time"),
+    # The retention sweep's: the jobs whose audio is still stored, in id order.
+    Index(
+        "ix_jobs_stored_audio",
+        "job_id",
+        postgresql_where=text(_STORED_AUDIO),
+        sqlite_where=text(_STORED_AUDIO),
+    ),
     Index("ux_jobs_tenant_request_id", "tenant", "request_id", unique=True),
     # What the reconciler looks for: unpublished QUEUED jobs and expired PROCESSING leases.
     Index("ix_jobs_state_create_time", "state", "create_time"),
