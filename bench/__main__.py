@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import janitor, status, upload
+from bench import janitor, pipeline, status, upload
 from bench.harness import Figure, Report
 from bench.stack import stack
 
@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, Callable[..., list[Figure]]] = {
     "upload": upload.run,
     "status": status.run,
     "janitor": janitor.run,
+    "pipeline": pipeline.run,
 }
 
 

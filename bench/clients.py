@@ -116,6 +116,35 @@ def status(args: argparse.Namespace) -> dict[str, object]:
     return asyncio.run(run())
 
 
+def pipeline(args: argparse.Namespace) -> dict[str, object]:
+    """Uploads the files and waits for every job to complete: all at once (``--batch``), or
+    each after the one before has finished (the worker idle when each arrives)."""
+    from steno.client import StenoClient
+    from steno.v1 import job_pb2
+
+    with StenoClient(args.address) as client:
+        start = _wait_until(args.start_at)
+        if args.batch:
+            uploaded = [client.upload(path) for path in args.files]
+            done = [client.wait(job.job_id, timeout=1800) for job in uploaded]
+        else:
+            done = [client.wait(client.upload(path).job_id, timeout=1800) for path in args.files]
+        end = time.time()
+    for job in done:
+        if job.state != job_pb2.JOB_STATE_COMPLETED:
+            raise SystemExit(f"job {job.job_id} ended {job.state}: {job.error.message}")
+    return {
+        "start": start,
+        "end": end,
+        "audio_seconds": sum(job.duration.ToTimedelta().total_seconds() for job in done),
+        "texts": [job.original_text for job in done],
+        "start_latencies": [
+            (job.start_time.ToDatetime() - job.create_time.ToDatetime()).total_seconds()
+            for job in done
+        ],
+    }
+
+
 def _wait_until(when: float) -> float:
     time.sleep(max(0.0, when - time.time()))
     return time.time()
@@ -124,7 +153,8 @@ def _wait_until(when: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.clients")
     kinds = parser.add_subparsers(required=True)
-    for name, run in (("upload", upload), ("put", put), ("status", status)):
+    kinds_of = (("upload", upload), ("put", put), ("status", status), ("pipeline", pipeline))
+    for name, run in kinds_of:
         kind = kinds.add_parser(name)
         kind.set_defaults(run=run)
         kind.add_argument("--start-at", type=float, default=0.0)
@@ -146,6 +176,10 @@ def main() -> None:
             kind.add_argument("--page-size", type=int, default=20)
             kind.add_argument("--concurrency", type=int, default=8)
             kind.add_argument("--seconds", type=float, default=3.0)
+        if name == "pipeline":
+            kind.add_argument("address")
+            kind.add_argument("files", nargs="+")
+            kind.add_argument("--batch", action="store_true")
     args = parser.parse_args()
     print(json.dumps(args.run(args)), flush=True)
 

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -64,6 +65,15 @@ def run_clients(commands: list[list[str]], *, counting: str) -> float:
     """Runs ``python -m bench.clients`` processes together, all starting at one moment;
     their aggregate rate: the sum of what each reports under ``counting``, over the time
     from their start to the last one's end."""
+    results = run_clients_results(commands)
+    total = sum(float(r[counting]) for r in results)
+    elapsed = max(float(r["end"]) for r in results) - min(float(r["start"]) for r in results)
+    return total / elapsed
+
+
+def run_clients_results(commands: list[list[str]]) -> list[dict[str, Any]]:
+    """Runs ``python -m bench.clients`` processes together, all starting at one moment;
+    what each reported."""
     start_at = time.time() + 1.0  # every process is up and connected by then
     processes = [
         subprocess.Popen(
@@ -78,9 +88,7 @@ def run_clients(commands: list[list[str]], *, counting: str) -> float:
         if process.returncode:
             raise RuntimeError(f"benchmark client {process.args} failed")
         results.append(json.loads(out))
-    total = sum(float(r[counting]) for r in results)
-    elapsed = max(float(r["end"]) for r in results) - min(float(r["start"]) for r in results)
-    return total / elapsed
+    return results
 
 
 @dataclass(frozen=True)

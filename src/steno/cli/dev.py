@@ -19,7 +19,7 @@ from steno.common.db.migrate import upgrade
 from steno.common.jobs import JobRepository, JobState
 from steno.common.logs import configure_logging
 from steno.common.paging import PageCursor
-from steno.common.process import keep_large_buffers_off_the_heap, run_until_stopped, until_shutdown
+from steno.common.process import run_until_stopped, until_shutdown
 from steno.gateway.authentication import is_loopback, refuse_unprotected
 from steno.gateway.service import DEFAULT_GRPC_PORT, build_gateway, static_keys
 from steno.gateway.settings import GatewaySettings
@@ -41,7 +41,9 @@ class DevSettings(GatewaySettings, TranscriberSettings, JanitorSettings):
 
 
 def main(host: str, port: int | None) -> int:
-    keep_large_buffers_off_the_heap()
+    # The local engine runs in this process, so large buffers stay on glibc's heap (see
+    # keep_large_buffers_off_the_heap): transcription speed matters more on a laptop than
+    # the heap's high-water mark after a large upload.
     settings = DevSettings()
     configure_logging(settings.log_level)
     log.info("steno dev starting", extra=describe(settings))

@@ -31,6 +31,10 @@ def keep_large_buffers_off_the_heap() -> None:
     multi-MiB upload chunks and S3 parts are carved from the heap, which fragments and does
     not shrink: a long upload then ratchets the process's memory up. Pinned, every large
     buffer is its own mapping and goes back to the system when freed. No-op off glibc.
+
+    Only for a process that streams uploads: every allocation past the threshold then costs
+    a mapping and its page faults, and the local engine's many large temporaries made
+    transcription 35 % slower with it (``python -m bench --only pipeline``).
     """
     try:
         libc = ctypes.CDLL("libc.so.6")
@@ -43,11 +47,14 @@ def run_service(
     service: str,
     settings_type: type[_Settings],
     serve: Callable[[_Settings], Coroutine[Any, Any, None]],
+    *,
+    streams_uploads: bool = False,
 ) -> None:
     """The whole of a service's ``__main__``: its settings from the environment, JSON logs,
     then ``serve`` until it returns. A service that cannot start says why in one line and
-    exits."""
-    keep_large_buffers_off_the_heap()
+    exits. One that ``streams_uploads`` keeps their large buffers off the heap."""
+    if streams_uploads:
+        keep_large_buffers_off_the_heap()
     settings = settings_type()
     configure_logging(settings.log_level)
     log.info(f"steno.{service} starting", extra=describe(settings))

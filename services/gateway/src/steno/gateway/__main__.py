@@ -5,4 +5,4 @@ from steno.gateway.service import run
 from steno.gateway.settings import GatewaySettings
 
 if __name__ == "__main__":
-    run_service("gateway", GatewaySettings, run)
+    run_service("gateway", GatewaySettings, run, streams_uploads=True)
