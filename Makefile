@@ -12,7 +12,7 @@ STAMP := $(VENV)/.synced
 BUF := node_modules/.bin/buf
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint protos sync fixtures bench clean
+.PHONY: run test lint protos sync fixtures bench bench-quick clean
 
 run: $(STAMP)
 	$(UV) run --no-sync steno dev
@@ -39,10 +39,16 @@ sync: $(STAMP)
 fixtures:
 	tests/fixtures/audio/make_fixtures.sh
 
+# Same-run ratios against baselines (bench/results/latest.json and .md), then the memory
+# figures. bench-quick: smaller inputs and fewer rounds, a few minutes.
 bench: $(STAMP)
+	$(UV) run --no-sync python -m bench
 	$(UV) run --no-sync python -m bench.upload_memory
 	$(UV) run --no-sync python -m bench.lexicon_rewrite
 	$(UV) run --no-sync python -m bench.transcriber_memory
+
+bench-quick: $(STAMP)
+	$(UV) run --no-sync python -m bench --quick
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)

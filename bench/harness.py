@@ -105,7 +105,7 @@ def rate(units: float, work: Callable[[], object]) -> float:
 
 
 def _value(value: float, unit: str) -> str:
-    return f"{value:.2f}x" if unit == "x" else f"{value:.4g} {unit}"
+    return f"{value:.2f}x" if unit == "x" else f"{value:.4g} {unit}".rstrip()
 
 
 def _target(figure: Figure) -> str:
