@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -95,13 +94,6 @@ def ab_rounds(
             "steno": f"{statistics.median(steno_rates):.4g} {unit}",
         },
     )
-
-
-def rate(units: float, work: Callable[[], object]) -> float:
-    """``units`` over the seconds ``work`` takes."""
-    start = time.perf_counter()
-    work()
-    return units / (time.perf_counter() - start)
 
 
 def _value(value: float, unit: str) -> str:

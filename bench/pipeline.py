@@ -11,6 +11,7 @@ import json
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,8 +47,6 @@ def _services(base: Stack) -> Iterator[str]:
 
 
 def _wait_for_consumer(log: Path, process: subprocess.Popen[bytes]) -> None:
-    import time
-
     deadline = time.monotonic() + 180
     while "transcriber consuming" not in log.read_text(errors="replace"):
         if process.poll() is not None or time.monotonic() > deadline:

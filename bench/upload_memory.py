@@ -11,48 +11,22 @@ while the size grows 32x.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 
+from bench.stack import free_port, peak_rss, wait_serving
 from steno.v1 import transcription_service_pb2 as pb
 from steno.v1 import transcription_service_pb2_grpc
 
 MB = 1024 * 1024
 SIZES_MB = (8, 64, 256)
 CHUNK = 64 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def peak_rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM")
-
-
-def wait_ready(address: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as channel:
-        while True:
-            try:
-                grpc.channel_ready_future(channel).result(timeout=1)
-                return
-            except grpc.FutureTimeoutError:
-                if time.monotonic() > deadline:
-                    raise
 
 
 def requests(size: int) -> Iterator[pb.UploadAudioRequest]:
@@ -74,7 +48,7 @@ def measure(size: int, env: dict[str, str], log: Path) -> int:
         )
     try:
         address = f"127.0.0.1:{port}"
-        wait_ready(address)
+        wait_serving(address)
         with grpc.insecure_channel(address) as channel:
             stub = transcription_service_pb2_grpc.TranscriptionServiceStub(channel)
             stub.UploadAudio(requests(CHUNK * 4))  # warm every code path
@@ -104,6 +78,7 @@ def main() -> None:
         STENO_DATABASE_URL=f"sqlite+aiosqlite:///{workdir / 'steno.db'}",
         STENO_METRICS_PORT="0",
         STENO_GRPC_HOST="127.0.0.1",
+        STENO_AUTH="disabled",
     )
     try:
         subprocess.run(

@@ -34,13 +34,8 @@ class QuotaLimits:
 
     def over(self, defaults: QuotaLimits) -> QuotaLimits:
         """These limits where set, ``defaults`` elsewhere."""
-        return QuotaLimits(
-            **{
-                field.name: own if (own := getattr(self, field.name)) is not None else fallback
-                for field in dataclasses.fields(self)
-                for fallback in [getattr(defaults, field.name)]
-            }
-        )
+        own = {name: value for name in QUOTA_NAMES if (value := getattr(self, name)) is not None}
+        return dataclasses.replace(defaults, **own)
 
     @property
     def unlimited(self) -> bool:
@@ -91,6 +86,18 @@ def check_quota(
             f"tenant {tenant} has {usage.concurrent_jobs} jobs queued or processing, its limit "
             f"is {limit}; upload again once some have finished",
         )
+    _check_stored(tenant, limits, usage, new_bytes)
+    if (hours := limits.audio_hours_per_day) and usage.audio_hours_per_day >= hours:
+        raise QuotaExceeded(
+            tenant,
+            "audio_hours_per_day",
+            hours,
+            f"tenant {tenant} has had {usage.audio_hours_per_day:.2f} hours of audio "
+            f"transcribed in the last 24 hours, its limit is {hours:g}; try again later",
+        )
+
+
+def _check_stored(tenant: str, limits: QuotaLimits, usage: QuotaUsage, new_bytes: int) -> None:
     if (limit := limits.stored_audio_bytes) and usage.stored_audio_bytes + new_bytes > limit:
         raise QuotaExceeded(
             tenant,
@@ -99,14 +106,6 @@ def check_quota(
             f"tenant {tenant} stores {usage.stored_audio_bytes} bytes of audio; "
             f"{'this upload would pass' if new_bytes else 'that is'} its limit of {limit} "
             "bytes; delete jobs' audio (DeleteJob) or wait for their retention to run out",
-        )
-    if (hours := limits.audio_hours_per_day) and usage.audio_hours_per_day >= hours:
-        raise QuotaExceeded(
-            tenant,
-            "audio_hours_per_day",
-            hours,
-            f"tenant {tenant} has had {usage.audio_hours_per_day:.2f} hours of audio "
-            f"transcribed in the last 24 hours, its limit is {hours:g}; try again later",
         )
 
 
@@ -122,7 +121,7 @@ class Admission:
 
     def check_size(self, size: int) -> None:
         """QuotaExceeded if an upload of ``size`` bytes would pass the stored audio quota."""
-        check_quota(self.tenant, self.limits, self.usage, new_bytes=size, new_jobs=0)
+        _check_stored(self.tenant, self.limits, self.usage, size)
 
 
 class QuotaRepository(Protocol):
