@@ -222,6 +222,23 @@ async def _drop_queues(queue: str, exchange: str) -> None:
 
 
 @contextlib.contextmanager
+def bare_server(module: str, *args: str) -> Iterator[str]:
+    """A baseline server, ``python -m MODULE PORT ARGS…``, on a free port; yields its address
+    once it has printed that it serves."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, str(port), *args], stdout=subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()  # "serving"
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@contextlib.contextmanager
 def gateway(base: Stack, **settings: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A gateway process on a free port; yields its address and process once it serves."""
     port = free_port()

@@ -4,16 +4,10 @@ Postgres and on the embedded SQLite."""
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-
 import grpc
 
 from bench.harness import Figure, ab_rounds
-from bench.stack import Stack, free_port, gateway, run_clients
+from bench.stack import Stack, bare_server, gateway, run_clients
 from steno.v1 import transcription_service_pb2 as pb
 from steno.v1 import transcription_service_pb2_grpc
 
@@ -43,25 +37,6 @@ def _seed(address: str, jobs: int) -> tuple[bytes, bytes]:
     return job.SerializeToString(), page.SerializeToString()
 
 
-@contextlib.contextmanager
-def _echo_server(workdir: Path, job: bytes, page: bytes) -> Iterator[str]:
-    (workdir / "job.bin").write_bytes(job)
-    (workdir / "page.bin").write_bytes(page)
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.echo_server", str(port),
-         str(workdir / "job.bin"), str(workdir / "page.bin")],
-        stdout=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        process.stdout.readline()  # "serving"
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 def _calls_per_second(address: str, method: str, job_id: str, seconds: float) -> float:
     command = ["status", address, "--method", method, "--job-id", job_id,
                "--page-size", str(PAGE_SIZE), "--concurrency", str(CONCURRENCY),
@@ -76,7 +51,10 @@ def _figures(base: Stack, database: str, *, quick: bool, settings: dict[str, str
     with gateway(base, **settings) as (address, _):
         job, page = _seed(address, PAGE_SIZE + 5)
         job_id = pb.GetJobResponse.FromString(job).job.job_id
-        with _echo_server(base.workdir, job, page) as echo:
+        job_file, page_file = base.workdir / "job.bin", base.workdir / "page.bin"
+        job_file.write_bytes(job)
+        page_file.write_bytes(page)
+        with bare_server("bench.echo_server", str(job_file), str(page_file)) as echo:
             for method in ("GetJob", "ListJobs"):
 
                 def measure(server: str, method: str = method) -> float:

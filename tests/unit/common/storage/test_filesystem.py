@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from steno.common.errors import StorageUnavailable
-from steno.common.storage import MIN_PART_BYTES, StoredPart
+from steno.common.storage import MIN_PART_BYTES, StoredPart, filesystem
 from steno.common.storage.filesystem import FilesystemStore
 
 PART = MIN_PART_BYTES
@@ -49,18 +49,53 @@ async def test_ensure_ready_creates_the_root(tmp_path: Path) -> None:
     assert root.is_dir()
 
 
-async def test_an_upload_is_a_hidden_directory_of_whole_parts(store: FilesystemStore) -> None:
+async def test_an_upload_is_a_hidden_directory_of_data_and_part_records(
+    store: FilesystemStore,
+) -> None:
     upload_id = await store.start_upload("audio/one", "audio/wav")
     directory = upload_dir(store, "audio/one", upload_id)
     assert directory.is_dir()
     assert len(upload_id) == 32
 
-    await store.put_part("audio/one", upload_id, 2, b"second")
-    await store.put_part("audio/one", upload_id, 1, b"first")
+    second = await store.put_part("audio/one", upload_id, 2, b"second")
+    first = await store.put_part("audio/one", upload_id, 1, b"first")
 
-    assert files_under(store.root) == [directory / "00001", directory / "00002"]
-    assert (directory / "00001").read_bytes() == b"first"
+    assert files_under(store.root) == [directory / "00001", directory / "00002", directory / "data"]
+    assert (directory / "data").read_bytes() == b"secondfirst"
+    assert (directory / "00001").read_text() == f"6 5 {first.etag}"
+    assert (directory / "00002").read_text() == f"0 6 {second.etag}"
     assert not (store.root / "audio" / "one").exists()
+
+
+async def test_parts_stored_in_order_become_the_object_without_a_copy(
+    store: FilesystemStore,
+) -> None:
+    """The upload's data file itself is renamed to the object: its bytes are written once."""
+    upload_id = await store.start_upload("audio/one", "audio/wav")
+    parts = [
+        await store.put_part("audio/one", upload_id, 1, b"R" * PART),
+        await store.put_part("audio/one", upload_id, 2, b"IFF"),
+    ]
+    written = (upload_dir(store, "audio/one", upload_id) / "data").stat().st_ino
+
+    await store.complete_upload("audio/one", upload_id, parts)
+
+    assert (store.root / "audio" / "one").stat().st_ino == written
+
+
+async def test_parts_out_of_their_order_are_copied_into_the_object(
+    store: FilesystemStore,
+) -> None:
+    upload_id = await store.start_upload("audio/one", "audio/wav")
+    last = await store.put_part("audio/one", upload_id, 2, b"IFF")
+    first = await store.put_part("audio/one", upload_id, 1, b"R" * PART)
+    written = (upload_dir(store, "audio/one", upload_id) / "data").stat().st_ino
+
+    await store.complete_upload("audio/one", upload_id, [first, last])
+
+    assert (store.root / "audio" / "one").read_bytes() == b"R" * PART + b"IFF"
+    assert (store.root / "audio" / "one").stat().st_ino != written
+    assert files_under(store.root) == [store.root / "audio" / "one"]
 
 
 async def test_completing_leaves_only_the_object(store: FilesystemStore) -> None:
@@ -76,8 +111,8 @@ async def test_completing_leaves_only_the_object(store: FilesystemStore) -> None
 
 
 async def test_a_refused_completion_leaves_no_half_object(store: FilesystemStore) -> None:
-    """The parts are checked while they are joined; a bad one leaves the object absent and
-    the upload as it was."""
+    """The parts are checked before anything is joined; a bad one leaves the object absent
+    and the upload as it was."""
     upload_id = await store.start_upload("audio/one", "audio/wav")
     small = await store.put_part("audio/one", upload_id, 1, b"too small")
     last = await store.put_part("audio/one", upload_id, 2, b"end")
@@ -88,9 +123,11 @@ async def test_a_refused_completion_leaves_no_half_object(store: FilesystemStore
         await store.complete_upload("audio/one", upload_id, [last, small])
     with pytest.raises(ValueError, match="never stored"):
         await store.complete_upload("audio/one", upload_id, [StoredPart(3, 1, "x")])
+    with pytest.raises(ValueError, match="etag differs"):
+        await store.complete_upload("audio/one", upload_id, [StoredPart(1, 9, "x")])
 
     directory = upload_dir(store, "audio/one", upload_id)
-    assert files_under(store.root) == [directory / "00001", directory / "00002"]
+    assert files_under(store.root) == [directory / "00001", directory / "00002", directory / "data"]
 
 
 async def test_an_aborted_upload_takes_no_part_and_says_which(store: FilesystemStore) -> None:
@@ -107,22 +144,51 @@ async def test_an_aborted_upload_takes_no_part_and_says_which(store: FilesystemS
 async def test_a_stored_part_is_never_half_written(
     store: FilesystemStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A write that fails midway leaves the part as it was: absent, or the previous one."""
+    """A write that fails midway leaves the part as it was: absent, or the previous one; what
+    it wrote of its data is skipped by the parts stored after it."""
     upload_id = await store.start_upload("audio/one", "audio/wav")
-    await store.put_part("audio/one", upload_id, 1, b"whole")
+    whole = await store.put_part("audio/one", upload_id, 1, b"w" * PART)
 
     def failing_fsync(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "fsync", failing_fsync)
-    with pytest.raises(OSError, match="No space"):
-        await store.put_part("audio/one", upload_id, 1, b"replacement")
-    with pytest.raises(OSError, match="No space"):
-        await store.put_part("audio/one", upload_id, 2, b"new")
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "fsync", failing_fsync)
+        with pytest.raises(OSError, match="No space"):
+            await store.put_part("audio/one", upload_id, 1, b"replacement")
+        with pytest.raises(OSError, match="No space"):
+            await store.put_part("audio/one", upload_id, 2, b"new")
 
     directory = upload_dir(store, "audio/one", upload_id)
-    assert files_under(store.root) == [directory / "00001"]
-    assert (directory / "00001").read_bytes() == b"whole"
+    assert files_under(store.root) == [directory / "00001", directory / "data"]
+    assert (directory / "00001").read_text() == f"0 {PART} {whole.etag}"
+    last = await store.put_part("audio/one", upload_id, 2, b"end")
+    await store.complete_upload("audio/one", upload_id, [whole, last])
+    assert (store.root / "audio" / "one").read_bytes() == b"w" * PART + b"end"
+
+
+async def test_a_part_waiting_on_a_completion_does_not_write_into_the_object(
+    store: FilesystemStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A part stored while the upload is being completed (a stream that lost the upload to
+    another): the completion, holding the data file's lock first, makes it the object; the
+    part then finds the upload gone instead of appending to the object."""
+    upload_id = await store.start_upload("audio/one", "audio/wav")
+    part = await store.put_part("audio/one", upload_id, 1, b"kept")
+    directory = upload_dir(store, "audio/one", upload_id)
+    lock = filesystem.fcntl.flock
+
+    def completed_meanwhile(fd: int, operation: int) -> None:
+        os.replace(directory / "data", store.root / "audio" / "one")
+        monkeypatch.setattr(filesystem.fcntl, "flock", lock)
+        lock(fd, operation)
+
+    monkeypatch.setattr(filesystem.fcntl, "flock", completed_meanwhile)
+    with pytest.raises(StorageUnavailable, match="no longer exists"):
+        await store.put_part("audio/one", upload_id, 2, b"late")
+
+    assert (store.root / "audio" / "one").read_bytes() == b"kept"
+    assert part.size == 4
 
 
 @pytest.mark.parametrize("key", ["../x", "audio/../../x", "/etc/passwd"])

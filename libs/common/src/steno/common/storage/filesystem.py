@@ -1,11 +1,19 @@
 """A directory as the object store: the embedded default for ``steno dev``.
 
 An object is a file under the root, named by its key. A multipart upload of it is a hidden
-directory beside it, ``.{name}.{upload_id}.upload``, with a file per stored part (``00001``
-and on). A part is written to a temporary name, synced and renamed, so it is either whole or
-absent; completing the upload joins the listed parts into a temporary file that is synced
-and renamed to the object's name, then removes the directory. The directory's modification
-time, which every stored part renews, is how old an upload is.
+directory beside it, ``.{name}.{upload_id}.upload``, holding ``data``, to which every part
+stored is appended and synced, and a small record per part (``00001`` and on) saying where
+in ``data`` the part lies and its etag, written to a temporary name, synced and renamed: a
+part is either whole or absent, and storing a number again replaces its record. A part's
+etag is a random token, not a digest of its bytes: all it has to do is tell this storing of
+the part from any other, and hashing every byte costs more than writing it.
+
+Completing the upload renames ``data`` to the object's name when the listed parts are all of
+it, in order (a stream's parts, the usual case): every byte is written once. Otherwise
+(parts stored out of order, replaced, or left out) the listed parts are copied, in the
+kernel, into a temporary file that is synced and renamed to the object's name. The
+directory is then removed. Its modification time, which every stored part renews, is how
+old an upload is.
 
 The store checks what S3 checks (part numbers, sizes and etags), so that a caller that works
 here works on S3.
@@ -15,15 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import os
 import re
 import shutil
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import NamedTuple
 
 from steno.common.disk_space import Disk
 from steno.common.errors import StorageUnavailable
@@ -34,6 +43,8 @@ _UPLOAD_SUFFIX = ".upload"
 # removed: a directory that is gone under its upload name at once, whatever is left inside.
 _DISCARDED_SUFFIX = ".discarded"
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+# The file of an upload directory that its parts are appended to.
+_DATA = "data"
 _COPY_BYTES = 1024 * 1024
 
 
@@ -71,8 +82,6 @@ class FilesystemStore:
     async def complete_upload(self, key: str, upload_id: str, parts: Sequence[StoredPart]) -> None:
         path = self._path(key)
         directory = self._upload_dir(key, upload_id)
-        # The parts are joined into a copy before they are removed.
-        self._disk.check_room(sum(part.size for part in parts))
         await asyncio.to_thread(self._complete, key, upload_id, path, directory, parts)
 
     def _complete(
@@ -86,7 +95,7 @@ class FilesystemStore:
         try:
             if directory is None:
                 raise FileNotFoundError(upload_id)
-            _join(directory, path, parts)
+            _join(directory, path, parts, self._disk)
         except FileNotFoundError as exc:
             if directory is not None and directory.is_dir():
                 raise ValueError(
@@ -172,18 +181,54 @@ def _part_name(number: int) -> str:
     return f"{number:05d}"
 
 
+class _Record(NamedTuple):
+    """Where a stored part lies in its upload's data file, and its etag."""
+
+    offset: int
+    size: int
+    etag: str
+
+    @classmethod
+    def read(cls, path: Path) -> _Record:
+        offset, size, etag = path.read_text("ascii").split()
+        return cls(int(offset), int(size), etag)
+
+
 def _make_upload_dir(directory: Path) -> None:
     directory.parent.mkdir(parents=True, exist_ok=True)
     directory.mkdir()
     _sync_dir(directory.parent)
 
 
-def _write_part(directory: Path, number: int, data: bytes) -> str:
-    """Stores the part whole or not at all; returns its etag (its MD5, as S3's)."""
-    temporary = directory / f".{_part_name(number)}.{uuid.uuid4().hex}.tmp"
+@contextlib.contextmanager
+def _locked_data(directory: Path, flags: int = os.O_RDONLY) -> Iterator[int]:
+    """The upload's data file, open and locked against every other writer or completer;
+    FileNotFoundError if the upload is gone, or was completed while this waited for the
+    lock (its data is the object now, and must not be written to)."""
+    fd = os.open(directory / _DATA, flags, 0o600)
     try:
-        with temporary.open("xb") as file:
-            file.write(data)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.stat(directory / _DATA).st_ino != os.fstat(fd).st_ino:
+            raise FileNotFoundError(directory / _DATA)
+        yield fd
+    finally:
+        os.close(fd)  # which releases the lock
+
+
+def _write_part(directory: Path, number: int, data: bytes) -> str:
+    """Appends the part to the upload's data and records where it lies, synced; returns the
+    part's etag. A write that fails leaves the previous record of ``number``, if any."""
+    with _locked_data(directory, os.O_WRONLY | os.O_APPEND | os.O_CREAT) as fd:
+        offset = os.fstat(fd).st_size  # past whatever a write that failed left behind
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    record = _Record(offset, len(data), uuid.uuid4().hex)
+    temporary = directory / f".{_part_name(number)}.{record.etag}.tmp"
+    try:
+        with temporary.open("x", encoding="ascii") as file:
+            file.write(" ".join(map(str, record)))
             file.flush()
             os.fsync(file.fileno())
         temporary.replace(directory / _part_name(number))
@@ -192,22 +237,54 @@ def _write_part(directory: Path, number: int, data: bytes) -> str:
             temporary.unlink(missing_ok=True)
         raise
     _sync_dir(directory)
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+    return record.etag
 
 
-def _join(directory: Path, path: Path, parts: Sequence[StoredPart]) -> None:
-    """Joins the parts into the object at ``path``, streaming; checks them as S3 does.
-    FileNotFoundError if the directory or a listed part is missing."""
+def _join(directory: Path, path: Path, parts: Sequence[StoredPart], disk: Disk) -> None:
+    """Makes the listed parts the object at ``path``, checking them as S3 does (and, if they
+    must be copied, that ``disk`` has room for the copy). FileNotFoundError if the directory
+    or a listed part is missing."""
+    records = _checked_records(directory, parts)
+    with _locked_data(directory) as data:
+        whole = sum(record.size for record in records) == os.fstat(data).st_size
+        if whole and all(
+            record.offset == sum(before.size for before in records[:index])
+            for index, record in enumerate(records)
+        ):
+            os.replace(directory / _DATA, path)  # synced as each part was stored
+        else:
+            disk.check_room(sum(record.size for record in records))
+            _copy_into(data, records, path, directory)
+    _sync_dir(path.parent)
+
+
+def _checked_records(directory: Path, parts: Sequence[StoredPart]) -> list[_Record]:
     if not parts:
         raise ValueError("an upload is completed with at least one part")
     numbers = [part.number for part in parts]
     if numbers != sorted(set(numbers)):
         raise ValueError(f"parts must be listed in ascending order, once each: {numbers}")
+    records = []
+    for index, part in enumerate(parts):
+        record = _Record.read(directory / _part_name(part.number))
+        if record.etag != part.etag:
+            raise ValueError(f"part {part.number} is not the one stored (its etag differs)")
+        if index < len(parts) - 1 and record.size < MIN_PART_BYTES:
+            raise ValueError(
+                f"part {part.number} holds {record.size} bytes; "
+                f"all but the last need {MIN_PART_BYTES}"
+            )
+        records.append(record)
+    return records
+
+
+def _copy_into(data: int, records: Sequence[_Record], path: Path, directory: Path) -> None:
+    """Copies the parts' bytes, in order, into a new file that becomes ``path``."""
     joined = directory / f".joined.{uuid.uuid4().hex}.tmp"
     try:
         with joined.open("xb") as out:
-            for index, part in enumerate(parts):
-                _copy_part(directory / _part_name(part.number), part, out, index == len(parts) - 1)
+            for record in records:
+                _copy_range(data, out.fileno(), record.offset, record.size)
             out.flush()
             os.fsync(out.fileno())
         joined.replace(path)
@@ -215,23 +292,20 @@ def _join(directory: Path, path: Path, parts: Sequence[StoredPart]) -> None:
         with contextlib.suppress(OSError):
             joined.unlink(missing_ok=True)
         raise
-    _sync_dir(path.parent)
 
 
-def _copy_part(source: Path, part: StoredPart, out: BinaryIO, last: bool) -> None:
-    digest = hashlib.md5(usedforsecurity=False)
-    size = 0
-    with source.open("rb") as file:
-        while chunk := file.read(_COPY_BYTES):
-            digest.update(chunk)
-            out.write(chunk)
-            size += len(chunk)
-    if digest.hexdigest() != part.etag:
-        raise ValueError(f"part {part.number} is not the one stored (its etag differs)")
-    if not last and size < MIN_PART_BYTES:
-        raise ValueError(
-            f"part {part.number} holds {size} bytes; all but the last need {MIN_PART_BYTES}"
-        )
+def _copy_range(source: int, destination: int, offset: int, size: int) -> None:
+    """Appends ``size`` bytes of ``source`` from ``offset`` to ``destination``: in the kernel
+    where it can (Linux), through a buffer elsewhere."""
+    end = offset + size
+    while offset < end:
+        if hasattr(os, "copy_file_range"):
+            copied = os.copy_file_range(source, destination, end - offset, offset)
+        else:
+            copied = os.write(destination, os.pread(source, min(end - offset, _COPY_BYTES), offset))
+        if not copied:
+            raise ValueError("an upload's data is shorter than its parts' records")
+        offset += copied
 
 
 def _discard(directory: Path | None) -> bool:
