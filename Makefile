@@ -43,7 +43,6 @@ fixtures:
 # figures. bench-quick: smaller inputs and fewer rounds, a few minutes.
 bench: $(STAMP)
 	$(UV) run --no-sync python -m bench
-	$(UV) run --no-sync python -m bench.upload_memory
 	$(UV) run --no-sync python -m bench.lexicon_rewrite
 	$(UV) run --no-sync python -m bench.transcriber_memory
 

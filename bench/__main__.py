@@ -15,13 +15,14 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import janitor, pipeline, status, upload
+from bench import janitor, pipeline, status, upload, upload_memory
 from bench.harness import Figure, Report
 from bench.stack import stack
 
 RESULTS = Path(__file__).parent / "results"
 BENCHMARKS: dict[str, Callable[..., list[Figure]]] = {
     "upload": upload.run,
+    "upload_memory": upload_memory.run,
     "status": status.run,
     "janitor": janitor.run,
     "pipeline": pipeline.run,
