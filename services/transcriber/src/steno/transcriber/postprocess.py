@@ -21,7 +21,9 @@ def post_process(transcript: Transcript, lexicon: Lexicon | None) -> PostProcess
     if lexicon is None:
         return PostProcessing()
     try:
-        rewriter = Rewriter(lexicon.entries)
+        # The transcript's language (detected or asked for) picks the dictionary that tells
+        # near misses from words.
+        rewriter = Rewriter(lexicon.entries, language=transcript.language or None)
         rewrite = rewriter.apply(transcript.text)
         segments = [
             Segment(s.start, s.end, rewriter.apply(s.text).text) for s in transcript.segments

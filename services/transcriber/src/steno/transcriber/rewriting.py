@@ -34,7 +34,8 @@ What is replaced, and what is left alone:
   matches (engines write double spaces and line breaks). Whitespace around a variant is
   ignored, and a variant that is only whitespace is ignored. Hyphens and other punctuation
   are matched as written: if an engine writes both "rabbit-mq" and "rabbit mq", list both,
-  so that no entry matches text its author did not write.
+  so that no entry matches text its author did not write (near misses, below, are the one
+  deliberate exception).
 * **Case.** Letters match regardless of case, by Unicode case folding where it maps one
   character to one: capital, small and final sigma are one letter, as are "K", "k" and
   the Kelvin sign, the long s and "s", "ẞ" and "ß". Foldings that change the number of
@@ -51,6 +52,34 @@ What is replaced, and what is left alone:
   claim the same variant (equal after case folding and whitespace), the first entry wins;
   an entry's phrase counts as one of its variants.
 * **Variants are text, not patterns**: "node.js", "C++" and "a.b" match only themselves.
+* **Near misses.** Engines also write a variant a letter or two off ("Shivhan" for
+  "shivon", "post-rescule" for "post-rescue l"), or split it differently ("min i-o" for
+  "min io"). Where no variant matches, a *window* of the text becomes the phrase of the
+  variant (or phrase) it nearly spells, within all of these bounds:
+
+  - Words here are runs of Latin letters and digits (with their marks) that no other
+    word character touches. A window is as many such words as the variant has, or one
+    more or one fewer, with only whitespace or hyphens between them; it never reaches
+    into an exact match, which always comes first. Variants that hold other punctuation
+    ("node.js", "C++") or another script have no near misses.
+  - The comparison is of letters only: folded, composed (NFC), the spaces and hyphens
+    between words dropped. Variant and window both have at least 5 letters; shorter ones
+    are too easily another word ("neev", "need").
+  - A window spelled exactly like a variant (only its spacing or hyphens differ) is a near
+    miss. Otherwise its similarity, rapidfuzz's ``fuzz.ratio`` (100 times twice the
+    longest common subsequence over the sum of the two lengths), is at least 75 (about
+    one edit in four letters), **and** the window holds a word that the dictionary of the
+    text's language and of English (pyspellchecker's word lists) does not know: a window
+    of real words ("rabbit", "graphs on it", "cube controls") is what was said, however
+    close it is to a variant. A text in a language without such a dictionary gets no
+    near-miss correction.
+  - A window that holds all of a variant's letters and more is not a near miss of it: it
+    is an inflected or compound form ("kubernetesy", "Grafanas") or has another word
+    besides ("two Grafanas"). List the forms a lexicon wants as variants.
+  - The closest window wins, then the first entry's, then the earliest and shortest;
+    windows never overlap one another, and each becomes the phrase whole.
+
+  ``Rewriter(..., near_misses=False)`` replaces exact variants only.
 
 Offsets in :class:`~steno.common.lexicons.Replacement` count code points (Python
 ``str`` indices) into the text given to :meth:`Rewriter.apply`, not into its result.
@@ -65,6 +94,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from steno.common.lexicons import GAP, LexiconEntry, Replacement, fold, match_units
+from steno.transcriber.near_misses import NearMisses
 
 __all__ = ["Rewrite", "Rewriter", "apply_lexicon", "vocabulary"]
 
@@ -80,46 +110,68 @@ class Rewrite:
 class Rewriter:
     """A lexicon compiled for matching; build once, then :meth:`apply` to many texts.
 
-    Compiling costs in proportion to the lexicon's size (some 30 ms per thousand variants,
-    plus about 20 ms once per process for the Unicode tables). Applying costs in proportion
-    to the text's length and hardly depends on the number of variants, which share one
-    pattern shaped like a prefix tree: an hour of speech (60,000 characters) takes about
-    10 ms against thousands of variants.
+    Compiling costs in proportion to the lexicon's size (some 50 ms per thousand variants,
+    plus once per process about 20 ms for the Unicode tables and 0.7 s for a dictionary).
+    Applying costs in proportion to the text's length and hardly depends on the number of
+    variants, which share one pattern shaped like a prefix tree, while near misses are
+    looked for only around words no dictionary knows: an hour of speech (60,000
+    characters) takes about 30 ms against thousands of variants.
     """
 
-    __slots__ = ("_pattern", "_phrases")
+    __slots__ = ("_near_misses", "_pattern", "_phrases")
 
-    def __init__(self, entries: Iterable[LexiconEntry]) -> None:
+    def __init__(
+        self,
+        entries: Iterable[LexiconEntry],
+        *,
+        language: str | None = None,
+        near_misses: bool = True,
+    ) -> None:
+        """``language`` is the texts' (a BCP-47 tag; None: English), whose dictionary tells
+        near misses from words; ``near_misses=False`` replaces exact variants only."""
+        entries = [entry for entry in entries if entry.phrase.strip()]
         # A variant's units (see match_units) -> the phrase it stands for; first entry wins.
         self._phrases: dict[tuple[str, ...], str] = {}
         for entry in entries:
-            if not entry.phrase.strip():
-                continue
             for variant in (entry.phrase, *entry.sounds_like):
                 for form in _forms(variant):
                     key = match_units(form)
                     if key:
                         self._phrases.setdefault(key, entry.phrase)
         self._pattern = _compile(self._phrases) if self._phrases else None
+        tables = _tables()
+        self._near_misses = (
+            NearMisses(entries, language, folds=tables.folds, marks=tables.attached)
+            if near_misses
+            else None
+        )
 
     def apply(self, text: str) -> Rewrite:
-        """``text`` with every variant replaced by its phrase, and what was replaced."""
+        """``text`` with every variant and near miss replaced by its phrase, and what was
+        replaced."""
         if self._pattern is None:
             return Rewrite(text)
+        # The pattern is written in folded characters and runs over the folded text.
+        # Folding maps each character to exactly one, so positions carry over unchanged.
+        folded = text.translate(_tables().folds)
+        # Always present: the pattern matches exactly the texts whose units are a key.
+        found = [
+            (m.start(), m.end(), self._phrases[match_units(m.group())])
+            for m in self._pattern.finditer(folded)
+        ]
+        if self._near_misses:
+            near = self._near_misses.find(folded, [(start, end) for start, end, _ in found])
+            found = sorted(found + [(m.start, m.end, m.phrase) for m in near])
         pieces: list[str] = []
         replacements: list[Replacement] = []
         done = 0
-        # The pattern is written in folded characters and runs over the folded text.
-        # Folding maps each character to exactly one, so positions carry over unchanged.
-        for match in self._pattern.finditer(text.translate(_tables().folds)):
-            original = text[match.start() : match.end()]
-            # Always present: the pattern matches exactly the texts whose units are a key.
-            phrase = self._phrases[match_units(match.group())]
+        for start, end, phrase in found:
+            original = text[start:end]
             if original == phrase:
                 continue
-            pieces.extend((text[done : match.start()], phrase))
-            replacements.append(Replacement(original, phrase, match.start()))
-            done = match.end()
+            pieces.extend((text[done:start], phrase))
+            replacements.append(Replacement(original, phrase, start))
+            done = end
         if not replacements:
             return Rewrite(text)
         pieces.append(text[done:])
