@@ -9,6 +9,7 @@ and the parameters it ran with.
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import platform
@@ -17,9 +18,25 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 # A rate: how many of the figure's units per second one measurement achieved.
 Measurement = Callable[[], float]
+_T = TypeVar("_T")
+
+
+class Scale(enum.Enum):
+    """How much a run measures: FULL for the figures the README quotes, QUICK for a look in
+    a few minutes, TINY for the smoke test, which only checks that every benchmark still
+    runs and reports its figures."""
+
+    FULL = "full"
+    QUICK = "quick"
+    TINY = "tiny"
+
+    def pick(self, *, full: _T, quick: _T, tiny: _T) -> _T:
+        """This scale's choice among the three."""
+        return {Scale.FULL: full, Scale.QUICK: quick, Scale.TINY: tiny}[self]
 
 
 @dataclass(frozen=True)
@@ -111,8 +128,10 @@ class Report:
     """The run's figures: printed as they come, then written as JSON and Markdown."""
 
     command: str
-    quick: bool
+    scale: Scale
     figures: list[Figure] = field(default_factory=list)
+    # Which benchmark (python -m bench --only NAME) gave each figure, by the figure's name.
+    benchmark_of: dict[str, str] = field(default_factory=dict)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @staticmethod
@@ -125,8 +144,9 @@ class Report:
         print(f"{self.command} on {self.machine()}")
         print(f"{'figure':<46} {'min':>9} {'median':>9} {'max':>9}  {'target':<11} vs")
 
-    def add(self, figure: Figure) -> None:
+    def add(self, figure: Figure, benchmark: str = "") -> None:
         self.figures.append(figure)
+        self.benchmark_of[figure.name] = benchmark
         verdict = {True: "met", False: "MISSED", None: ""}[figure.met]
         print(
             f"{figure.name:<46} {_value(min(figure.values), figure.unit):>9} "
@@ -143,10 +163,13 @@ class Report:
         directory.mkdir(parents=True, exist_ok=True)
         document = {
             "command": self.command,
-            "quick": self.quick,
+            "scale": self.scale.value,
             "date": self.started.isoformat(timespec="seconds"),
             "machine": self.machine(),
-            "figures": [figure.as_dict() for figure in self.figures],
+            "figures": [
+                {"benchmark": self.benchmark_of[figure.name], **figure.as_dict()}
+                for figure in self.figures
+            ],
         }
         (directory / "latest.json").write_text(json.dumps(document, indent=2) + "\n")
         (directory / "latest.md").write_text(self.markdown())

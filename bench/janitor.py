@@ -1,7 +1,8 @@
-"""The retention sweep: 10,000 expired jobs (1,000 with ``--quick``) deleted by the
-janitor's batched sweep (one query, one bulk DeleteObjects and one UPDATE a batch) against
-a one-by-one baseline (one query, one DeleteObject and one UPDATE a job), on Postgres and
-S3; and the plan of the sweep's query on a table where most jobs are not expired."""
+"""The retention sweep: 10,000 expired jobs (1,000 with ``--quick``, 50 with ``--tiny``)
+deleted by the janitor's batched sweep (one query, one bulk DeleteObjects and one UPDATE a
+batch) against a one-by-one baseline (one query, one DeleteObject and one UPDATE a job), on
+Postgres and S3; and the plan of the sweep's query on a table where most jobs are not
+expired."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, insert, select, text, update
 
-from bench.harness import Figure, ab_rounds
+from bench.harness import Figure, Scale, ab_rounds
 from bench.stack import Stack
 from steno.common.db import SqlJobRepository, create_engine
 from steno.common.db.jobs import job_row
@@ -146,8 +147,8 @@ def _due() -> ColumnElement[bool]:
     return and_(jobs_table.c.audio_expire_time <= NOW, jobs_table.c.audio_delete_time.is_(None))
 
 
-def run(base: Stack, *, quick: bool) -> list[Figure]:
-    count = 1000 if quick else 10_000
+def run(base: Stack, scale: Scale) -> list[Figure]:
+    count = scale.pick(full=10_000, quick=1000, tiny=50)
     sweeps = Sweeps(base, count)
     try:
         figure = ab_rounds(
@@ -156,7 +157,7 @@ def run(base: Stack, *, quick: bool) -> list[Figure]:
             baseline="one by one",
             measure_baseline=lambda: sweeps.measure(sweeps.one_by_one),
             measure_steno=lambda: sweeps.measure(sweeps.batched),
-            rounds=3,
+            rounds=scale.pick(full=3, quick=3, tiny=1),
             target=20,
             params={"jobs": count, "batch": BATCH},
         )

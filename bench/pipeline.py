@@ -18,7 +18,7 @@ from pathlib import Path
 import jiwer
 
 from bench.audio import repeated_speech
-from bench.harness import Figure
+from bench.harness import Figure, Scale
 from bench.stack import Stack, free_port, gateway, run_clients_results, wait_serving
 
 
@@ -88,14 +88,15 @@ def _rate(result: dict[str, object]) -> float:
     return float(result["audio_seconds"]) / elapsed  # type: ignore[arg-type]
 
 
-def run(base: Stack, *, quick: bool) -> list[Figure]:
-    count, seconds, rounds = (4, 16, 3) if quick else (10, 17, 3)
+def run(base: Stack, scale: Scale) -> list[Figure]:
+    count, seconds, rounds = scale.pick(full=(10, 17, 3), quick=(4, 16, 3), tiny=(1, 4, 1))
     files = [repeated_speech(base.workdir / f"speech-{n}.wav", seconds) for n in range(count)]
     figures = []
     for name, serving in (("services", _services), ("steno dev", _steno_dev)):
         with serving(base) as address:
             _through(address, files[:1], batch=True)  # warm
-            ratios, wers = [], []
+            rates: dict[str, list[float]] = {"bare": [], "steno": []}
+            wers = []
             for number in range(rounds):
                 order = ["bare", "steno"] if number % 2 == 0 else ["steno", "bare"]
                 results = {
@@ -103,7 +104,8 @@ def run(base: Stack, *, quick: bool) -> list[Figure]:
                     else _through(address, files, batch=True)
                     for which in order
                 }  # fmt: skip
-                ratios.append(_rate(results["steno"]) / _rate(results["bare"]))
+                for which, result in results.items():
+                    rates[which].append(_rate(result))
                 wers.append(
                     jiwer.wer(" ".join(results["bare"]["texts"]),  # type: ignore[arg-type]
                               " ".join(results["steno"]["texts"]))  # type: ignore[arg-type]
@@ -112,10 +114,14 @@ def run(base: Stack, *, quick: bool) -> list[Figure]:
             figures.append(
                 Figure(
                     f"pipeline through {name}: audio s per wall s",
-                    ratios,
+                    [s / b for s, b in zip(rates["steno"], rates["bare"], strict=True)],
                     baseline="bare faster-whisper",
                     target=0.95,
                     params=params,
+                    rates={
+                        "baseline": f"{statistics.median(rates['bare']):.4g} audio s/s",
+                        "steno": f"{statistics.median(rates['steno']):.4g} audio s/s",
+                    },
                 )
             )
             figures.append(

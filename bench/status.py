@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import grpc
 
-from bench.harness import Figure, ab_rounds
+from bench.harness import Figure, Scale, ab_rounds
 from bench.stack import Stack, bare_server, gateway, run_clients
 from steno.v1 import transcription_service_pb2 as pb
 from steno.v1 import transcription_service_pb2_grpc
@@ -44,9 +44,9 @@ def _calls_per_second(address: str, method: str, job_id: str, seconds: float) ->
     return run_clients([command], counting="calls")
 
 
-def _figures(base: Stack, database: str, *, quick: bool, settings: dict[str, str]) -> list[Figure]:
-    seconds = 2.0 if quick else 5.0
-    rounds = 3 if quick else 5
+def _figures(base: Stack, database: str, scale: Scale, settings: dict[str, str]) -> list[Figure]:
+    seconds = scale.pick(full=5.0, quick=2.0, tiny=0.3)
+    rounds = scale.pick(full=5, quick=3, tiny=1)
     figures = []
     with gateway(base, **settings) as (address, _):
         job, page = _seed(address, PAGE_SIZE + 5)
@@ -74,12 +74,12 @@ def _figures(base: Stack, database: str, *, quick: bool, settings: dict[str, str
     return figures
 
 
-def run(base: Stack, *, quick: bool) -> list[Figure]:
+def run(base: Stack, scale: Scale) -> list[Figure]:
     from steno.common.db.migrate import upgrade
 
     sqlite = f"sqlite+aiosqlite:///{base.workdir / 'status.db'}"
     upgrade(sqlite)
     return [
-        *_figures(base, "Postgres", quick=quick, settings={}),
-        *_figures(base, "SQLite", quick=quick, settings={"STENO_DATABASE_URL": sqlite}),
+        *_figures(base, "Postgres", scale, settings={}),
+        *_figures(base, "SQLite", scale, settings={"STENO_DATABASE_URL": sqlite}),
     ]

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from bench.clients import audio_bytes
-from bench.harness import Figure, ab_rounds
+from bench.harness import Figure, Scale, ab_rounds
 from bench.stack import Stack, bare_server, gateway, run_clients
 
 MIB = 1024 * 1024
@@ -20,9 +20,9 @@ CHUNK = 256 * 1024
 PART = 8 * MIB
 
 
-def run(base: Stack, *, quick: bool) -> list[Figure]:
-    size = (32 if quick else 128) * MIB
-    rounds = 3 if quick else 5
+def run(base: Stack, scale: Scale) -> list[Figure]:
+    size = scale.pick(full=128, quick=32, tiny=6) * MIB
+    rounds = scale.pick(full=5, quick=3, tiny=1)
     return [*_to_s3(base, size, rounds), *_to_directory(base, size, rounds)]
 
 
@@ -57,7 +57,7 @@ def _to_s3(base: Stack, size: int, rounds: int) -> list[Figure]:
                 baseline=f"{streams} direct put_objects",
                 measure_baseline=lambda: run_clients([put] * streams, counting="bytes") / MIB,
                 measure_steno=lambda: run_clients([upload] * streams, counting="bytes") / MIB,
-                rounds=max(2, rounds - 2),
+                rounds=max(1, rounds - 2),
                 target=0.85,
                 params={**params, "streams": streams},
             )

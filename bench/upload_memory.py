@@ -6,7 +6,7 @@ idle gateway's plus two parts per stream, however large the upload."""
 
 from __future__ import annotations
 
-from bench.harness import Figure
+from bench.harness import Figure, Scale
 from bench.stack import Stack, gateway, peak_rss, run_clients
 
 MIB = 1024 * 1024
@@ -14,10 +14,10 @@ MB = 1000 * 1000
 CHUNK = 256 * 1024
 
 
-def run(base: Stack, *, quick: bool) -> list[Figure]:
-    rounds = 1 if quick else 3
-    one = (256 if quick else 1024) * MIB
-    each = (32 if quick else 128) * MIB
+def run(base: Stack, scale: Scale) -> list[Figure]:
+    rounds = scale.pick(full=3, quick=1, tiny=1)
+    one = scale.pick(full=1024, quick=256, tiny=16) * MIB
+    each = scale.pick(full=128, quick=32, tiny=6) * MIB
     bucket = base.env["STENO_S3_BUCKET"]
     if not base.s3.client().bucket_exists(bucket):
         base.s3.client().make_bucket(bucket)

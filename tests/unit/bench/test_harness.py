@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.harness import Figure, Report, ab_rounds
+from bench.harness import Figure, Report, Scale, ab_rounds
 
 
 def test_rounds_alternate_which_side_goes_first_and_report_ratios() -> None:
@@ -38,13 +38,13 @@ def test_a_lower_is_better_figure_is_met_under_its_target() -> None:
 
 
 def test_the_report_is_written_as_json_and_markdown(tmp_path: Path) -> None:
-    report = Report("python -m bench --quick", quick=True)
+    report = Report("python -m bench --quick", Scale.QUICK)
     report.add(Figure("upload, one stream", [0.8, 0.9, 1.0], baseline="direct put", target=0.9))
     report.add(Figure("p99", [40.0], unit="ms", target=100, lower_is_better=True))
     report.write(tmp_path)
 
     document = json.loads((tmp_path / "latest.json").read_text())
-    assert document["command"] == "python -m bench --quick" and document["quick"] is True
+    assert document["command"] == "python -m bench --quick" and document["scale"] == "quick"
     assert "cores" in document["machine"] and document["date"]
     upload = document["figures"][0]
     assert (upload["min"], upload["median"], upload["max"], upload["met"]) == (0.8, 0.9, 1.0, True)
