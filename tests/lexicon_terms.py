@@ -42,7 +42,7 @@ def found_terms(text: str, terms: list[str]) -> int:
 
 def reference(recording: dict[str, Any]) -> str:
     """What ``recording`` says, as written."""
-    return (AUDIO / recording["text"]).read_text("utf-8")
+    return (AUDIO / str(recording["text"])).read_text("utf-8")
 
 
 def word_error_rate(references: list[str], texts: list[str]) -> float:

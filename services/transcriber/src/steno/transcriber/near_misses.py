@@ -22,7 +22,7 @@ from rapidfuzz import fuzz, process
 
 from steno.common.lexicons import LexiconEntry
 
-__all__ = ["MIN_LETTERS", "MIN_SIMILARITY", "NearMiss", "NearMisses", "dictionaries"]
+__all__ = ["MIN_LETTERS", "MIN_SIMILARITY", "NearMiss", "NearMisses"]
 
 # Shorter variants and windows are left to exact matching: one letter away from "neev" are
 # "need", "neve" and "knee", and nothing tells a mishearing from a word.
@@ -113,8 +113,15 @@ class NearMisses:
     (combining marks, joiners); both come from the rewriter's Unicode tables.
     """
 
-    __slots__ = ("_buckets", "_dictionaries", "_heads", "_sizes", "_spelled", "_stretches",
-                 "_words")  # fmt: skip
+    __slots__ = (
+        "_buckets",
+        "_dictionaries",
+        "_heads",
+        "_sizes",
+        "_spelled",
+        "_stretches",
+        "_words",
+    )
 
     def __init__(
         self,
@@ -141,7 +148,7 @@ class NearMisses:
         self._heads = {letters[:_HEAD] for letters in self._spelled}
         # A window has as many words as a variant, one more or one fewer.
         self._sizes = sorted({n for k in self._buckets for n in (k - 1, k, k + 1) if n > 0})
-        self._dictionaries = dictionaries(language) if self._spelled else None
+        self._dictionaries = _word_lists(language) if self._spelled else None
 
     def __bool__(self) -> bool:
         """Whether a text can hold near misses: some variant is long enough, and the
@@ -172,7 +179,7 @@ class NearMisses:
     def _runs(self, folded: str, taken: Sequence[tuple[int, int]]) -> Iterator[_Run]:
         """The text's Latin words outside ``taken``, in runs."""
         # Two passes of the regex engine, merged here: the words, and the stretches that
-        # hold them, which a word outside belongs to a word of another script.
+        # hold them. A word outside every stretch is part of a word in another script.
         stretches = (m.span() for m in self._stretches.finditer(folded))
         spans = iter(taken)
         stretch, span = next(stretches, None), next(spans, None)
@@ -269,7 +276,7 @@ def _key(word: str) -> str:
     return word if word.isascii() else unicodedata.normalize("NFC", word)
 
 
-def dictionaries(language: str | None) -> tuple[frozenset[str], ...] | None:
+def _word_lists(language: str | None) -> tuple[frozenset[str], ...] | None:
     """The words of ``language`` (a BCP-47 tag; None: English) and of English, which speech
     in any language borrows from; None if the language has no dictionary here, since its
     words could not be told from near misses."""
@@ -278,11 +285,11 @@ def dictionaries(language: str | None) -> tuple[frozenset[str], ...] | None:
     code = (language or "en").split("-")[0].lower()
     if code not in SpellChecker.languages():
         return None
-    return tuple(_dictionary(c) for c in dict.fromkeys(("en", code)))
+    return tuple(_word_list(c) for c in dict.fromkeys(("en", code)))
 
 
 @functools.cache
-def _dictionary(code: str) -> frozenset[str]:
+def _word_list(code: str) -> frozenset[str]:
     """pyspellchecker's word list for ``code``, in lower case. Loaded once per process, on
     first use: 0.7 s and some 15 MB for English."""
     from spellchecker import SpellChecker
