@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from bench.harness import Figure
+from bench.harness import Figure, Scale
 from bench.stack import Stack
 from steno.transcriber.engines.local import LocalWhisperEngine
 from steno.transcriber.engines.models import resolve_model
@@ -45,10 +45,10 @@ class _Counts:
     plain_words: int = 0
 
 
-async def _terms(engine: LocalWhisperEngine, counts: _Counts) -> None:
+async def _terms(engine: LocalWhisperEngine, counts: _Counts, scale: Scale) -> None:
     """Recall and WER over the term recordings, each transcribed unbiased and biased."""
     references, processed = [], []
-    for recording in RECORDINGS:
+    for recording in scale.pick(full=RECORDINGS, quick=RECORDINGS, tiny=RECORDINGS[:1]):
         audio, terms = AUDIO / recording["audio"], recording["terms"]
         plain = await engine.transcribe(audio, TranscriptionOptions())
         helped = await engine.transcribe(audio, BIASED)
@@ -63,11 +63,11 @@ async def _terms(engine: LocalWhisperEngine, counts: _Counts) -> None:
     counts.wer = word_error_rate(references, processed)
 
 
-async def _plain_speech(engine: LocalWhisperEngine, counts: _Counts) -> None:
+async def _plain_speech(engine: LocalWhisperEngine, counts: _Counts, scale: Scale) -> None:
     """Replacements in the written plain texts, and in the engine's biased text of the
     plain recordings, in the language it heard."""
     texts: list[tuple[str, str | None]] = [(path.read_text("utf-8"), None) for path in PLAIN_TEXTS]
-    for audio in PLAIN_AUDIO:
+    for audio in scale.pick(full=PLAIN_AUDIO, quick=PLAIN_AUDIO, tiny=[]):
         transcript = await engine.transcribe(audio, BIASED)
         texts.append((transcript.text, transcript.language))
     for text, language in texts:
@@ -75,19 +75,20 @@ async def _plain_speech(engine: LocalWhisperEngine, counts: _Counts) -> None:
         counts.plain_words += len(text.split())
 
 
-async def _run(base: Stack) -> _Counts:
+async def _run(base: Stack, scale: Scale) -> _Counts:
     engine = LocalWhisperEngine(resolve_model(None, base.workdir / "models"))
     await engine.load()
     counts = _Counts()
-    await _terms(engine, counts)
-    await _plain_speech(engine, counts)
+    await _terms(engine, counts, scale)
+    await _plain_speech(engine, counts, scale)
     return counts
 
 
-def run(base: Stack, quick: bool) -> list[Figure]:
-    """The figures; ``quick`` changes nothing, the fixtures take some ten seconds."""
-    counts = asyncio.run(_run(base))
-    terms = {"terms": counts.terms, "recordings": len(RECORDINGS), "model": "tiny.en"}
+def run(base: Stack, scale: Scale) -> list[Figure]:
+    """The figures: of every fixture in some ten seconds, or (``Scale.TINY``) of one term
+    recording and the written plain texts."""
+    counts = asyncio.run(_run(base, scale))
+    terms = {"terms": counts.terms, "model": "tiny.en"}
 
     def recall(name: str, found: int, target: float | None = None) -> Figure:
         return Figure(f"lexicon term recall: {name}", [found / counts.terms], unit="",
@@ -111,6 +112,6 @@ def run(base: Stack, quick: bool) -> list[Figure]:
             unit="",
             target=0.0,
             lower_is_better=True,
-            params={"texts": len(PLAIN_TEXTS) + len(PLAIN_AUDIO), "words": counts.plain_words},
+            params={"words": counts.plain_words},
         ),
     ]
