@@ -68,11 +68,26 @@ def run_service(
     run_until_stopped(service, serve(settings))
 
 
-def run_until_stopped(service: str, main: Coroutine[Any, Any, None]) -> None:
-    """Runs ``main``; a missing dependency, or a setting it cannot start with, ends the
-    process with one line saying so (and a non-zero status) instead of a traceback."""
+def event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's event loop where it is installed (not on Windows), else asyncio's own.
+
+    Every service spends most of its time in the event loop's callbacks and socket I/O (the
+    gRPC server's, asyncpg's, aio-pika's): uvloop serves 20-25 % more GetJob calls a second
+    than asyncio's loop (``python -m bench --only status``)."""
     try:
-        asyncio.run(main)
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def run_until_stopped(service: str, main: Coroutine[Any, Any, None]) -> None:
+    """Runs ``main`` on :func:`event_loop`; a missing dependency, or a setting it cannot
+    start with, ends the process with one line saying so (and a non-zero status) instead
+    of a traceback."""
+    try:
+        with asyncio.Runner(loop_factory=event_loop) as runner:
+            runner.run(main)
     except (DependencyUnavailable, CannotStart) as exc:
         raise SystemExit(f"steno.{service} cannot run: {exc}") from exc
 

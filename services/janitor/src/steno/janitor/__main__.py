@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from steno.common.logs import configure_logging
+from steno.common.process import event_loop
 from steno.common.sweep import SweepSummary
 from steno.janitor.reconcile import ReconcileSummary
 from steno.janitor.service import run_once
@@ -33,7 +34,8 @@ def summary(swept: SweepSummary, reconciled: ReconcileSummary) -> dict[str, Any]
 def main() -> int:
     settings = JanitorSettings()
     configure_logging(settings.log_level)
-    swept, reconciled = asyncio.run(run_once(settings))
+    with asyncio.Runner(loop_factory=event_loop) as runner:
+        swept, reconciled = runner.run(run_once(settings))
     print(json.dumps(summary(swept, reconciled)))
     return 0 if swept.ok and reconciled.ok else 1
 
