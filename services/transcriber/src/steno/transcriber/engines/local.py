@@ -44,6 +44,17 @@ log = logging.getLogger(__name__)
 # Whisper reads at most 223 prompt tokens; a few hundred characters of phrases fit well.
 MAX_VOCABULARY_CHARS = 600
 
+# When a 30 s window's text gzips better than this, Whisper takes it for a decoding loop and
+# decodes the window again at rising temperatures. Its default, 2.4, is crossed by speech
+# that really repeats: the ratio is about the number of times the text says the same thing
+# (a sentence said three times: 3.3), while a loop that runs to the window's token limit is
+# at 15 or more. Speech said over and over fell through every temperature to a random
+# sample at 1.0, which is kept if its ratio passes (and a random sample may hold any token,
+# a run of CJK characters from tiny.en too) or, with its low log-probability, taken for
+# silence, and the window dropped: a clip repeated to 45 s lost its first 30 s. Above 6, a
+# window is still decoded again, but only when it repeats itself more than speech does.
+COMPRESSION_RATIO_THRESHOLD = 6.0
+
 
 class LocalWhisperEngine:
     name = "local"
@@ -203,6 +214,7 @@ class LocalWhisperEngine:
                 beam_size=self._beam_size,
                 initial_prompt=prompt,
                 vad_filter=self._vad_filter,
+                compression_ratio_threshold=COMPRESSION_RATIO_THRESHOLD,
             )
         return decoded
 
