@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Unpack
 
 from sqlalchemy import (
     ColumnElement,
-    Row,
     Select,
     and_,
     bindparam,
@@ -25,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from steno.common.clock import Clock, utc_now
+from steno.common.db.driver_reads import first_row
 from steno.common.db.quotas import lock_tenant, tenant_usage
 from steno.common.db.schema import jobs
 from steno.common.db.transaction import execute, fetch_all, fetch_first, transaction
@@ -77,8 +77,7 @@ def job_row(job: Job, now: datetime) -> dict[str, Any]:
     }
 
 
-def _from_row(row: Row[Any]) -> Job:
-    m = row._mapping
+def _from_row(m: Mapping[Any, Any]) -> Job:
     error = (
         JobError(code=m["error_code"], message=m["error_message"] or "")
         if m["error_code"]
@@ -127,8 +126,11 @@ class SqlJobRepository:
 
     async def get(self, job_id: uuid.UUID, tenant: str | None = None) -> Job | None:
         if tenant is None:
-            return await self._first(_BY_ID, {"job_id": job_id})
-        return await self._first(_BY_ID_OF_TENANT, {"job_id": job_id, "tenant": tenant})
+            row = await first_row(self._engine, _BY_ID, {"job_id": job_id})
+        else:
+            values = {"job_id": job_id, "tenant": tenant}
+            row = await first_row(self._engine, _BY_ID_OF_TENANT, values)
+        return _from_row(row) if row else None
 
     async def list_jobs(
         self, tenant: str | None, *, states: list[JobState], limit: int, after: PageCursor | None
@@ -220,14 +222,14 @@ class SqlJobRepository:
 
     async def _first(self, query: Select[Any], values: dict[str, Any] | None = None) -> Job | None:
         row = await fetch_first(self._engine, query, values)
-        return _from_row(row) if row else None
+        return _from_row(row._mapping) if row else None
 
     async def _all(self, query: Select[Any]) -> list[Job]:
-        return [_from_row(row) for row in await fetch_all(self._engine, query)]
+        return [_from_row(row._mapping) for row in await fetch_all(self._engine, query)]
 
 
 # The status read every GetJob makes, built once: building and keying a statement costs
-# more than running it.
+# more than running it. It runs on the driver itself (steno.common.db.driver_reads).
 _BY_ID = select(jobs).where(jobs.c.job_id == bindparam("job_id"))
 _BY_ID_OF_TENANT = _BY_ID.where(jobs.c.tenant == bindparam("tenant"))
 
