@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import janitor, pipeline, status, upload, upload_memory
+from bench import janitor, lexicon_quality, long_audio, pipeline, status, upload, upload_memory
 from bench.harness import Figure, Report, Scale
 from bench.stack import Stack, stack
 
@@ -26,6 +26,8 @@ BENCHMARKS: dict[str, Callable[[Stack, Scale], list[Figure]]] = {
     "status": status.run,
     "janitor": janitor.run,
     "pipeline": pipeline.run,
+    "long_audio": long_audio.run,
+    "lexicon_quality": lexicon_quality.run,
 }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from faster_whisper import WhisperModel
 
+from steno.transcriber.engines.local import COMPRESSION_RATIO_THRESHOLD
 from steno.transcriber.engines.models import resolve_model
 from steno.transcriber.settings import WhisperSettings
 
@@ -27,8 +28,9 @@ def main() -> None:
     start = time.perf_counter()
     for path in files:
         segments, info = whisper.transcribe(
-            path, beam_size=settings.beam_size, vad_filter=settings.vad_filter
-        )
+            path, beam_size=settings.beam_size, vad_filter=settings.vad_filter,
+            compression_ratio_threshold=COMPRESSION_RATIO_THRESHOLD,
+        )  # fmt: skip
         texts.append(" ".join(s.text.strip() for s in segments))
         audio_seconds += info.duration
     elapsed = time.perf_counter() - start

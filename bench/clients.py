@@ -122,13 +122,18 @@ def pipeline(args: argparse.Namespace) -> dict[str, object]:
     from steno.client import StenoClient
     from steno.v1 import job_pb2
 
+    def finished(client: StenoClient, job_id: str) -> job_pb2.Job:
+        # Watched, not polled: the end is when the job ended, not the next poll after it.
+        *_, job = client.watch(job_id, timeout=1800)
+        return job
+
     with StenoClient(args.address) as client:
         start = _wait_until(args.start_at)
         if args.batch:
             uploaded = [client.upload(path) for path in args.files]
-            done = [client.wait(job.job_id, timeout=1800) for job in uploaded]
+            done = [finished(client, job.job_id) for job in uploaded]
         else:
-            done = [client.wait(client.upload(path).job_id, timeout=1800) for path in args.files]
+            done = [finished(client, client.upload(path).job_id) for path in args.files]
         end = time.time()
     for job in done:
         if job.state != job_pb2.JOB_STATE_COMPLETED:
