@@ -41,16 +41,30 @@ async def test_a_row_reads_as_sqlalchemy_reads_it(postgres_url: str) -> None:
         await engine.dispose()
 
 
-async def test_the_pool_is_the_engines_and_closes_with_it(postgres_url: str) -> None:
+async def test_the_pool_is_made_once_and_closed_with_the_engine(postgres_url: str) -> None:
     engine = create_engine(postgres_url)
     await driver_reads.first_row(engine, _BY_ID, {"job_id": uuid.uuid4()})
+    made = driver_reads._POOLS[engine]
     await driver_reads.first_row(engine, _BY_ID, {"job_id": uuid.uuid4()})
-    pool = await driver_reads._pool(engine)
-    assert pool.get_size() == 1
+    assert driver_reads._POOLS[engine] is made
+    pool = made.result()
 
     await engine.dispose()
 
     assert pool.is_closing()
+    # A disposed engine is still usable, as SQLAlchemy's own pool is: a new pool is made.
+    assert await driver_reads.first_row(engine, _BY_ID, {"job_id": uuid.uuid4()}) is None
+    assert driver_reads._POOLS[engine] is not made
+    await engine.dispose()
+
+
+async def test_the_urls_options_connect_as_through_sqlalchemy(postgres_url: str) -> None:
+    """asyncpg would take an option it does not know for a server setting and fail."""
+    engine = create_engine(f"{postgres_url}?ssl=disable&prepared_statement_cache_size=0")
+    try:
+        assert await driver_reads.first_row(engine, _BY_ID, {"job_id": uuid.uuid4()}) is None
+    finally:
+        await engine.dispose()
 
 
 async def test_an_unreachable_database_is_unavailable_and_tried_again() -> None:

@@ -7,10 +7,12 @@ pool, sequentially, on 2 cores), which made the database read two thirds of a Ge
 cost in the gateway. So on Postgres these reads go to asyncpg directly: the statement is
 still written and compiled by SQLAlchemy (once), and its row comes back as a mapping of
 column names to values with the JSON columns decoded, as SQLAlchemy's would. On any
-other database (SQLite) they go through SQLAlchemy.
+other database or driver (SQLite) they go through SQLAlchemy.
 
-The asyncpg pool is the engine's: made on the engine's first such read, in its event loop,
-and closed when the engine is disposed of.
+The asyncpg pool is the engine's, connected as SQLAlchemy connects (the URL's options
+included): made on the engine's first such read, in its event loop, and closed when the
+engine is disposed of, after which the next read makes a new one, as SQLAlchemy's own pool
+does.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import asyncpg
 from sqlalchemy import Select, event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from steno.common.db.transaction import fetch_first
+from steno.common.db.transaction import brief, fetch_first
 from steno.common.errors import DatabaseUnavailable
 
 # Few connections: a read holds one for a single round trip.
@@ -37,9 +39,11 @@ _POOLS: weakref.WeakKeyDictionary[AsyncEngine, asyncio.Task[asyncpg.Pool]] = (
 _COMPILED: weakref.WeakKeyDictionary[Select[Any], tuple[str, tuple[str, ...]]] = (
     weakref.WeakKeyDictionary()
 )
-_UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError,
-                asyncpg.InterfaceError, asyncpg.TooManyConnectionsError,
-                asyncpg.CannotConnectNowError)  # fmt: skip
+# What a read meets when the database is down, restarting or out of connections (OSError
+# includes timeouts).
+_UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                asyncpg.TooManyConnectionsError, asyncpg.CannotConnectNowError,
+                asyncpg.exceptions.OperatorInterventionError)  # fmt: skip
 
 
 async def first_row(
@@ -47,7 +51,7 @@ async def first_row(
 ) -> Mapping[Any, Any] | None:
     """The first row ``statement`` selects with its bound ``values``, as a mapping of its
     columns' names to their values; DatabaseUnavailable if the database cannot be reached."""
-    if engine.dialect.name != "postgresql":
+    if engine.dialect.driver != "asyncpg":
         row = await fetch_first(engine, statement, values)
         return row._mapping if row else None
     sql, names = _compiled(engine, statement)
@@ -55,7 +59,7 @@ async def first_row(
         pool = await _pool(engine)
         record = await pool.fetchrow(sql, *(values[name] for name in names))
     except _UNAVAILABLE as exc:
-        raise DatabaseUnavailable(f"the database is unavailable: {_brief(exc)}") from exc
+        raise DatabaseUnavailable(f"the database is unavailable: {brief(exc)}") from exc
     return dict(record.items()) if record is not None else None
 
 
@@ -80,11 +84,18 @@ async def _pool(engine: AsyncEngine) -> asyncpg.Pool:
 
 
 async def _open_pool(engine: AsyncEngine) -> asyncpg.Pool:
-    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    pool = await asyncpg.create_pool(
-        dsn, min_size=1, max_size=_POOL_SIZE, init=_decode_json, timeout=30
-    )
-    event.listen(engine.sync_engine, "engine_disposed", lambda _: pool.terminate())
+    _, options = engine.dialect.create_connect_args(engine.url)
+    # SQLAlchemy's name for asyncpg's statement cache size (0 behind PgBouncer).
+    if "prepared_statement_cache_size" in options:
+        options["statement_cache_size"] = options.pop("prepared_statement_cache_size")
+    options.setdefault("timeout", 30)
+    pool = await asyncpg.create_pool(**options, min_size=1, max_size=_POOL_SIZE, init=_decode_json)
+
+    def close(_: object) -> None:
+        _POOLS.pop(engine, None)
+        pool.terminate()
+
+    event.listen(engine.sync_engine, "engine_disposed", close, once=True)
     return pool
 
 
@@ -92,7 +103,3 @@ async def _decode_json(connection: asyncpg.Connection) -> None:
     await connection.set_type_codec(
         "json", schema="pg_catalog", encoder=json.dumps, decoder=json.loads
     )
-
-
-def _brief(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]

@@ -43,11 +43,11 @@ def _unavailable_told_apart() -> Iterator[None]:
     try:
         yield
     except (OperationalError, InterfaceError, OSError) as exc:
-        raise DatabaseUnavailable(f"the database is unavailable: {_brief(exc)}") from exc
+        raise DatabaseUnavailable(f"the database is unavailable: {brief(exc)}") from exc
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
-        raise DatabaseUnavailable(f"the database connection was lost: {_brief(exc)}") from exc
+        raise DatabaseUnavailable(f"the database connection was lost: {brief(exc)}") from exc
 
 
 async def fetch_all(engine: AsyncEngine, query: Executable) -> Sequence[Row[Any]]:
@@ -70,7 +70,7 @@ async def execute(engine: AsyncEngine, statement: Executable) -> int:
         return (await conn.execute(statement)).rowcount
 
 
-def _brief(exc: BaseException) -> str:
+def brief(exc: BaseException) -> str:
     """The driver's own first line, without the SQL and parameters SQLAlchemy appends."""
     cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
     return (str(cause).splitlines() or [type(cause).__name__])[0][:200]
