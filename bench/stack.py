@@ -231,7 +231,8 @@ def bare_server(module: str, *args: str) -> Iterator[str]:
     )
     try:
         assert process.stdout is not None
-        process.stdout.readline()  # "serving"
+        if process.stdout.readline() != b"serving\n":
+            raise RuntimeError(f"{module} did not start (exit status {process.wait()})")
         yield f"127.0.0.1:{port}"
     finally:
         process.terminate()

@@ -4,6 +4,7 @@ objects lie on disk, and what is left after failures."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from datetime import UTC, datetime, timedelta
@@ -271,3 +272,40 @@ async def test_sha256_and_download_read_the_object(store: FilesystemStore, tmp_p
 
     assert (tmp_path / "copy").read_bytes() == b"\x00\x01" * 1000
     assert await store.sha256("audio/one") == hashlib.sha256(b"\x00\x01" * 1000).hexdigest()
+
+
+async def test_a_completion_that_finds_another_halfway_through_succeeds(
+    store: FilesystemStore,
+) -> None:
+    """Another completion has made the data the object but not yet removed the directory
+    (or died before it could): completing again is not an error, and removes it."""
+    upload_id = await store.start_upload("audio/one", "audio/wav")
+    part = await store.put_part("audio/one", upload_id, 1, b"kept")
+    directory = upload_dir(store, "audio/one", upload_id)
+    os.replace(directory / "data", store.root / "audio" / "one")
+
+    await store.complete_upload("audio/one", upload_id, [part])
+
+    assert files_under(store.root) == [store.root / "audio" / "one"]
+    with pytest.raises(StorageUnavailable, match="no longer exists"):
+        await store.put_part("audio/one", upload_id, 2, b"late")
+
+
+@pytest.mark.parametrize("kernel_copy", ["refused", "absent"])
+async def test_parts_are_copied_without_the_kernels_copy_too(
+    store: FilesystemStore, monkeypatch: pytest.MonkeyPatch, kernel_copy: str
+) -> None:
+    def cross_device(*args: object) -> int:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    if kernel_copy == "absent":
+        monkeypatch.delattr(os, "copy_file_range", raising=False)
+    else:
+        monkeypatch.setattr(os, "copy_file_range", cross_device)
+    upload_id = await store.start_upload("audio/one", "audio/wav")
+    last = await store.put_part("audio/one", upload_id, 2, b"IFF")
+    first = await store.put_part("audio/one", upload_id, 1, b"R" * PART)
+
+    await store.complete_upload("audio/one", upload_id, [first, last])
+
+    assert (store.root / "audio" / "one").read_bytes() == b"R" * PART + b"IFF"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
@@ -97,12 +98,14 @@ class FilesystemStore:
                 raise FileNotFoundError(upload_id)
             _join(directory, path, parts, self._disk)
         except FileNotFoundError as exc:
-            if directory is not None and directory.is_dir():
+            if directory is not None and (directory / _DATA).exists():
                 raise ValueError(
                     f"a part listed for upload {upload_id} of {key!r} was never stored"
                 ) from exc
-            # Completed already (by this call retried, or by another stream), or aborted.
+            # Completed already (by this call retried, or by another stream, which may not
+            # have removed the directory yet, or died before it could), or aborted.
             if _size(path) == sum(part.size for part in parts):
+                _discard(directory)
                 return
             raise _upload_gone(key, upload_id) from exc
         _discard(directory)
@@ -195,8 +198,12 @@ class _Record(NamedTuple):
 
 
 def _make_upload_dir(directory: Path) -> None:
+    """The upload's directory with its empty data file: a directory without one is an
+    upload completed (its data is the object now) but not yet removed."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     directory.mkdir()
+    os.close(os.open(directory / _DATA, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    _sync_dir(directory)
     _sync_dir(directory.parent)
 
 
@@ -218,7 +225,7 @@ def _locked_data(directory: Path, flags: int = os.O_RDONLY) -> Iterator[int]:
 def _write_part(directory: Path, number: int, data: bytes) -> str:
     """Appends the part to the upload's data and records where it lies, synced; returns the
     part's etag. A write that fails leaves the previous record of ``number``, if any."""
-    with _locked_data(directory, os.O_WRONLY | os.O_APPEND | os.O_CREAT) as fd:
+    with _locked_data(directory, os.O_WRONLY | os.O_APPEND) as fd:
         offset = os.fstat(fd).st_size  # past whatever a write that failed left behind
         view = memoryview(data)
         while view:
@@ -294,14 +301,25 @@ def _copy_into(data: int, records: Sequence[_Record], path: Path, directory: Pat
         raise
 
 
+# What copy_file_range raises on a filesystem or kernel that cannot do it.
+_NO_KERNEL_COPY = frozenset({errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
+
+
 def _copy_range(source: int, destination: int, offset: int, size: int) -> None:
     """Appends ``size`` bytes of ``source`` from ``offset`` to ``destination``: in the kernel
-    where it can (Linux), through a buffer elsewhere."""
+    where it can (Linux, on most filesystems), through a buffer elsewhere."""
     end = offset + size
+    in_kernel = hasattr(os, "copy_file_range")
     while offset < end:
-        if hasattr(os, "copy_file_range"):
-            copied = os.copy_file_range(source, destination, end - offset, offset)
-        else:
+        copied = 0
+        if in_kernel:
+            try:
+                copied = os.copy_file_range(source, destination, end - offset, offset)
+            except OSError as exc:
+                if exc.errno not in _NO_KERNEL_COPY:
+                    raise
+                in_kernel = False
+        if not in_kernel:
             copied = os.write(destination, os.pread(source, min(end - offset, _COPY_BYTES), offset))
         if not copied:
             raise ValueError("an upload's data is shorter than its parts' records")
