@@ -167,6 +167,13 @@ class Stack:
     s3: S3
     workdir: Path
 
+    def bucket(self) -> str:
+        """The run's bucket, made if it is not there yet."""
+        bucket = self.env["STENO_S3_BUCKET"]
+        if not self.s3.client().bucket_exists(bucket):
+            self.s3.client().make_bucket(bucket)
+        return bucket
+
     def service(self, module: str, log: str, **settings: str) -> subprocess.Popen[bytes]:
         with (self.workdir / log).open("ab") as out:
             return subprocess.Popen(

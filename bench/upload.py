@@ -23,17 +23,14 @@ PART = 8 * MIB
 def run(base: Stack, scale: Scale) -> list[Figure]:
     size = scale.pick(full=128, quick=32, tiny=6) * MIB
     rounds = scale.pick(full=5, quick=3, tiny=1)
-    return [*_to_s3(base, size, rounds), *_to_directory(base, size, rounds)]
-
-
-def _to_s3(base: Stack, size: int, rounds: int) -> list[Figure]:
-    s3 = base.s3
-    bucket = base.env["STENO_S3_BUCKET"]
-    if not s3.client().bucket_exists(bucket):
-        s3.client().make_bucket(bucket)
-    put = ["put", s3.endpoint, bucket, "--size", str(size), "--part-size", str(PART),
-           "--access-key", s3.access_key, "--secret-key", s3.secret_key]  # fmt: skip
     params = {"size_mib": size // MIB, "chunk_kib": CHUNK // 1024, "part_mib": PART // MIB}
+    return [*_to_s3(base, size, rounds, params), *_to_directory(base, size, rounds, params)]
+
+
+def _to_s3(base: Stack, size: int, rounds: int, params: dict[str, object]) -> list[Figure]:
+    s3 = base.s3
+    put = ["put", s3.endpoint, base.bucket(), "--size", str(size), "--part-size", str(PART),
+           "--access-key", s3.access_key, "--secret-key", s3.secret_key]  # fmt: skip
     figures = []
     with gateway(base, STENO_UPLOAD_PART_BYTES=str(PART)) as (address, _):
         upload = ["upload", address, "--size", str(size), "--chunk", str(CHUNK)]
@@ -65,14 +62,13 @@ def _to_s3(base: Stack, size: int, rounds: int) -> list[Figure]:
     return figures
 
 
-def _to_directory(base: Stack, size: int, rounds: int) -> list[Figure]:
+def _to_directory(base: Stack, size: int, rounds: int, params: dict[str, object]) -> list[Figure]:
     sink = base.workdir / "file-sink"
     sink.mkdir(exist_ok=True)
     source = base.workdir / "copy-source"
     with source.open("wb") as file:
         for chunk in audio_bytes(size, MIB):
             file.write(chunk)
-    params = {"size_mib": size // MIB, "chunk_kib": CHUNK // 1024, "part_mib": PART // MIB}
     embedded = {"STENO_S3_ENDPOINT": "", "STENO_DATA_DIR": str(base.workdir / "data")}
 
     def upload_rate(address: str) -> float:

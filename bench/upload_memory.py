@@ -18,9 +18,7 @@ def run(base: Stack, scale: Scale) -> list[Figure]:
     rounds = scale.pick(full=3, quick=1, tiny=1)
     one = scale.pick(full=1024, quick=256, tiny=16) * MIB
     each = scale.pick(full=128, quick=32, tiny=6) * MIB
-    bucket = base.env["STENO_S3_BUCKET"]
-    if not base.s3.client().bucket_exists(bucket):
-        base.s3.client().make_bucket(bucket)
+    base.bucket()
     many = f"gateway peak RSS, 8 x {each // MIB} MiB uploads at once"
     return [
         _peak(f"gateway peak RSS, one {one // MIB} MiB upload", base, [one], rounds, 150),

@@ -26,6 +26,7 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import itertools
 import os
 import re
 import shutil
@@ -252,15 +253,15 @@ def _join(directory: Path, path: Path, parts: Sequence[StoredPart], disk: Disk) 
     must be copied, that ``disk`` has room for the copy). FileNotFoundError if the directory
     or a listed part is missing."""
     records = _checked_records(directory, parts)
+    ends = list(itertools.accumulate(record.size for record in records))
     with _locked_data(directory) as data:
-        whole = sum(record.size for record in records) == os.fstat(data).st_size
-        if whole and all(
-            record.offset == sum(before.size for before in records[:index])
-            for index, record in enumerate(records)
-        ):
+        back_to_back = all(
+            record.offset == end - record.size for record, end in zip(records, ends, strict=True)
+        )
+        if back_to_back and ends[-1] == os.fstat(data).st_size:
             os.replace(directory / _DATA, path)  # synced as each part was stored
         else:
-            disk.check_room(sum(record.size for record in records))
+            disk.check_room(ends[-1])
             _copy_into(data, records, path, directory)
     _sync_dir(path.parent)
 
