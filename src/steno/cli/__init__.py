@@ -11,20 +11,43 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version
 from typing import Any
 
 from steno.client.cli import add_commands, run
+from steno.client.completion import add_completion_command
+from steno.client.output import discard_stdout
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs ``steno ARGS``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        status = int(args.command(args)) if getattr(args, "local", False) else run(args)
+        # What is still buffered goes now, so a reader gone shows here, not at exit.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader (`steno jobs | head -1`) stopped reading: it had what it wanted.
+        discard_stdout()
+        return 0
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``steno`` command's parser, every subcommand on it."""
     parser = argparse.ArgumentParser(prog="steno", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('steno')}")
     subcommands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     dev = subcommands.add_parser(
         "dev", help="run gateway, transcriber and janitor in one process on embedded defaults"
     )
-    dev.add_argument("--host", default="127.0.0.1")
-    dev.add_argument("--port", type=int, default=None, help="default: STENO_GRPC_PORT or 50051")
+    dev.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default %(default)s)"
+    )
+    dev.add_argument(
+        "--port", type=int, default=None, help="gRPC port (default: STENO_GRPC_PORT or 50051)"
+    )
     dev.set_defaults(command=_dev, local=True)
 
     migrate = subcommands.add_parser("migrate", help="upgrade the database schema to the latest")
@@ -39,10 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_operator_commands(subcommands)
 
     add_commands(subcommands)
-    args = parser.parse_args(argv)
-    if getattr(args, "local", False):
-        return int(args.command(args))
-    return run(args)
+    add_completion_command(subcommands, parser)
+    return parser
 
 
 def _add_operator_commands(subcommands: argparse._SubParsersAction[Any]) -> None:

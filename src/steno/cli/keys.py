@@ -11,10 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from steno.cli.operator import run_on_database, tenant_argument
+from steno.client.output import add_json_option, to_json
 from steno.common.api_keys import ApiKey, ApiKeyRepository, Role, new_api_key, parse_key_id
 from steno.common.clock import utc_now
 from steno.common.db import SqlApiKeyRepository
 from steno.common.paging import PageCursor
+from steno.gateway.convert import api_key_to_proto
 
 _Action = Callable[[argparse.Namespace, ApiKeyRepository], Coroutine[Any, Any, int]]
 
@@ -36,6 +38,7 @@ def add_keys_command(subcommands: Any) -> None:
 
     listing = actions.add_parser("list", help="list keys (never the keys themselves)")
     listing.add_argument("--tenant", default=None, help="only this tenant's")
+    add_json_option(listing, "one key a line, as AdminService.ListApiKeys has them")
     listing.set_defaults(command=_run(_list), local=True)
 
     revoke = actions.add_parser("revoke", help="revoke a key: it is refused from now on")
@@ -61,11 +64,15 @@ async def _create(args: argparse.Namespace, keys: ApiKeyRepository) -> int:
 
 
 async def _list(args: argparse.Namespace, keys: ApiKeyRepository) -> int:
-    print("\t".join(("ID", "TENANT", "ROLE", "NAME", "CREATED", "LAST USED", "REVOKED")))
+    if not args.json:
+        print("\t".join(("ID", "TENANT", "ROLE", "NAME", "CREATED", "LAST USED", "REVOKED")))
     after = None
     while page := await keys.list_keys(args.tenant, limit=100, after=after):
         for key in page:
-            print("\t".join(_columns(key)))
+            if args.json:
+                print(to_json(api_key_to_proto(key), one_line=True))
+            else:
+                print("\t".join(_columns(key)))
         after = _cursor(page[-1])
     return 0
 

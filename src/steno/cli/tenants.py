@@ -9,10 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 from steno.cli.operator import run_on_database, tenant_argument
+from steno.client.output import add_json_option, to_json
 from steno.common.clock import utc_now
 from steno.common.db import SqlQuotaRepository
-from steno.common.quotas import QUOTA_NAMES
+from steno.common.quotas import QUOTA_NAMES, QuotaLimits, QuotaUsage
 from steno.common.settings import QuotaSettings
+from steno.v1 import admin_service_pb2
 
 # What ``set-quota`` takes for a limit to fall back to the server's default.
 DEFAULT = "default"
@@ -25,7 +27,8 @@ def add_tenants_command(subcommands: Any) -> None:
     show = actions.add_parser(
         "get-quota", help="a tenant's quota overrides, the limits in force, and its usage"
     )
-    show.add_argument("tenant", metavar="TENANT", type=tenant_argument)
+    show.add_argument("tenant", metavar="TENANT", type=tenant_argument, help="the tenant")
+    add_json_option(show, "the tenant's quota, as AdminService.GetTenantQuota has it")
     show.set_defaults(command=_get_quota, local=True)
 
     change = actions.add_parser(
@@ -33,10 +36,26 @@ def add_tenants_command(subcommands: Any) -> None:
         help="override a tenant's quotas (0 is no limit, 'default' drops the override); "
         "limits not given keep their current override",
     )
-    change.add_argument("tenant", metavar="TENANT", type=tenant_argument)
-    change.add_argument("--stored-audio-bytes", type=_limit(int), metavar="BYTES")
-    change.add_argument("--concurrent-jobs", type=_limit(int), metavar="JOBS")
-    change.add_argument("--audio-hours-per-day", type=_limit(float), metavar="HOURS")
+    change.add_argument("tenant", metavar="TENANT", type=tenant_argument, help="the tenant")
+    change.add_argument(
+        "--stored-audio-bytes",
+        type=_limit(int),
+        metavar="BYTES",
+        help="audio stored at once: its jobs' not yet deleted, and unfinished uploads",
+    )
+    change.add_argument(
+        "--concurrent-jobs",
+        type=_limit(int),
+        metavar="JOBS",
+        help="jobs QUEUED or PROCESSING at once",
+    )
+    change.add_argument(
+        "--audio-hours-per-day",
+        type=_limit(float),
+        metavar="HOURS",
+        help="hours of audio of the jobs created in the last 24 hours",
+    )
+    add_json_option(change, "the tenant's quota after the change, as get-quota --json")
     change.set_defaults(command=_set_quota, local=True)
 
 
@@ -58,7 +77,7 @@ def _limit(kind: Callable[[str], float]) -> Callable[[str], float | str]:
 
 
 def _get_quota(args: argparse.Namespace) -> int:
-    return run_on_database(lambda engine: _show(args.tenant, SqlQuotaRepository(engine)))
+    return run_on_database(lambda engine: _show(args, SqlQuotaRepository(engine)))
 
 
 def _set_quota(args: argparse.Namespace) -> int:
@@ -73,15 +92,19 @@ async def _change(args: argparse.Namespace, quotas: SqlQuotaRepository) -> int:
     }
     overrides = dataclasses.replace(await quotas.overrides(args.tenant), **given)
     await quotas.set_overrides(args.tenant, overrides, utc_now())
-    return await _show(args.tenant, quotas)
+    return await _show(args, quotas)
 
 
-async def _show(tenant: str, quotas: SqlQuotaRepository) -> int:
-    """The tenant's quotas as a table; "in force" takes the defaults from this shell's
-    STENO_QUOTA_*, which should be the gateway's."""
+async def _show(args: argparse.Namespace, quotas: SqlQuotaRepository) -> int:
+    """The tenant's quotas as a table (or ``--json``); "in force" takes the defaults from
+    this shell's STENO_QUOTA_*, which should be the gateway's."""
+    tenant = args.tenant
     overrides = await quotas.overrides(tenant)
     in_force = overrides.over(QuotaSettings().limits)
     usage = await quotas.usage(tenant, utc_now())
+    if args.json:
+        print(to_json(_quota_message(tenant, overrides, in_force, usage)))
+        return 0
     print(f"tenant {tenant}")
     print("\t".join(("QUOTA", "OVERRIDE", "IN FORCE", "USED")))
     for name in QUOTA_NAMES:
@@ -89,6 +112,23 @@ async def _show(tenant: str, quotas: SqlQuotaRepository) -> int:
         columns = (_limit_text(getattr(overrides, name)), _limit_text(getattr(in_force, name)))
         print("\t".join((name, *columns, f"{used:g}")))
     return 0
+
+
+def _quota_message(
+    tenant: str, overrides: QuotaLimits, in_force: QuotaLimits, usage: QuotaUsage
+) -> admin_service_pb2.TenantQuota:
+    def limits(given: QuotaLimits) -> admin_service_pb2.QuotaLimits:
+        values = dataclasses.asdict(given)
+        return admin_service_pb2.QuotaLimits(
+            **{name: value for name, value in values.items() if value is not None}
+        )
+
+    return admin_service_pb2.TenantQuota(
+        tenant=tenant,
+        overrides=limits(overrides),
+        limits=limits(in_force),
+        usage=admin_service_pb2.QuotaUsage(**dataclasses.asdict(usage)),
+    )
 
 
 def _limit_text(limit: float | None) -> str:

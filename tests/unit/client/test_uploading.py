@@ -250,6 +250,27 @@ def test_an_unbroken_upload_sends_the_whole_file_once(audio: Path, pauses: list[
     assert pauses == []
 
 
+# -- progress -----------------------------------------------------------------------------
+
+
+def test_progress_is_told_the_bytes_sent_after_every_chunk(audio: Path) -> None:
+    sent: list[int] = []
+
+    upload(FakeUploads(), audio, progress=sent.append)
+
+    assert sent == [*range(0, len(DATA), CHUNK), len(DATA)]
+
+
+def test_progress_of_a_continued_stream_goes_on_from_the_committed_bytes(audio: Path) -> None:
+    sent: list[int] = []
+
+    upload(FakeUploads([Break()]), audio, progress=sent.append)
+
+    restart = next(i for i in range(1, len(sent)) if sent[i] < sent[i - 1])
+    assert sent[: BROKEN_AFTER + 1] == [n * CHUNK for n in range(BROKEN_AFTER + 1)]
+    assert sent[restart:] == [*range(COMMITTED, len(DATA), CHUNK), len(DATA)]
+
+
 # -- resuming -----------------------------------------------------------------------------
 
 

@@ -38,7 +38,14 @@ class CommandGroup:
         parser = self._subcommands.add_parser(name, parents=[self._connection], help=help)
         parser.set_defaults(command=command)
         if of is not None:
-            parser.add_argument(of)
+            thing = of.removesuffix("_id")
+            parser.add_argument(of, metavar="ID", help=f"the {thing}'s id")
         if limit is not None:
-            parser.add_argument("--limit", type=int, default=limit)
+            parser.add_argument(
+                "--limit",
+                type=int,
+                default=limit,
+                metavar="N",
+                help="print at most N (default %(default)s)",
+            )
         return parser

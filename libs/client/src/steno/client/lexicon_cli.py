@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from google.protobuf.json_format import MessageToJson
-
 from steno.client.commands import CommandGroup, Subcommands
+from steno.client.completion import files
+from steno.client.output import add_json_option, to_json
 from steno.client.sdk import StenoClient
-from steno.v1 import lexicon_pb2
 
 # Keys of a lexicon file the server assigns: present when the file came from `lexicon get`,
 # so that file can be sent back as it is. Only `version` is used, as the version the edit
@@ -50,13 +49,17 @@ def add_commands(subcommands: Subcommands, connection: argparse.ArgumentParser) 
     actions = CommandGroup(lexicon.add_subparsers(required=True, metavar="ACTION"), connection)
 
     create = actions.add("create", _create, "create a lexicon and print its id")
-    create.add_argument("name", nargs="?", help="default: the file's name")
+    create.add_argument(
+        "name", nargs="?", help='what to call the lexicon; default: the --file\'s "name"'
+    )
     create.add_argument("--language", default=None, help="BCP-47 code; default: any language")
     _add_entry_options(create, required=True)
 
-    actions.add("list", _list, "list lexicons, newest first", limit=50)
+    listing = actions.add("list", _list, "list lexicons, newest first", limit=50)
+    add_json_option(listing, "one lexicon a line")
 
-    actions.add("get", _get, "print one lexicon as JSON", of="lexicon_id")
+    get = actions.add("get", _get, "print one lexicon as JSON", of="lexicon_id")
+    add_json_option(get, "the lexicon (as without --json)")
 
     update = actions.add(
         "update",
@@ -64,7 +67,7 @@ def add_commands(subcommands: Subcommands, connection: argparse.ArgumentParser) 
         "change a lexicon's name, language or entries (replacing them all) and print it",
         of="lexicon_id",
     )
-    update.add_argument("--name", default=None)
+    update.add_argument("--name", default=None, help="a new name")
     update.add_argument("--language", default=None, help="BCP-47 code; '' for any language")
     _add_entry_options(update, required=False)
     update.add_argument(
@@ -79,10 +82,12 @@ def add_commands(subcommands: Subcommands, connection: argparse.ArgumentParser) 
 
 def _add_entry_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
     source = parser.add_mutually_exclusive_group(required=required)
-    source.add_argument(
-        "--file",
-        type=Path,
-        help="JSON: a list of {phrase, sounds_like}, or an object with entries, name, language",
+    files(
+        source.add_argument(
+            "--file",
+            type=Path,
+            help="JSON: a list of {phrase, sounds_like}, or an object with entries, name, language",
+        )
     )
     source.add_argument(
         "--entry",
@@ -103,14 +108,18 @@ def _create(args: argparse.Namespace, client: StenoClient) -> None:
 def _list(args: argparse.Namespace, client: StenoClient) -> None:
     lexicons = client.iter_lexicons(page_size=min(args.limit, 100))
     for lexicon in itertools.islice(lexicons, args.limit):
-        version = f"v{lexicon.version}"
-        count = f"{len(lexicon.entries)} entries"
-        language = lexicon.language or "any"
-        print(f"{lexicon.lexicon_id}  {version:<4}  {language:<6}  {count:<12}  {lexicon.name}")
+        if args.json:
+            print(to_json(lexicon, one_line=True))
+        else:
+            version = f"v{lexicon.version}"
+            count = f"{len(lexicon.entries)} entries"
+            language = lexicon.language or "any"
+            print(f"{lexicon.lexicon_id}  {version:<4}  {language:<6}  {count:<12}  {lexicon.name}")
 
 
 def _get(args: argparse.Namespace, client: StenoClient) -> None:
-    print(_json(client.get_lexicon(args.lexicon_id)))
+    # What --file reads back: proto field names, empty fields included.
+    print(to_json(client.get_lexicon(args.lexicon_id)))
 
 
 def _update(args: argparse.Namespace, client: StenoClient) -> None:
@@ -124,18 +133,11 @@ def _update(args: argparse.Namespace, client: StenoClient) -> None:
         entries=given.entries,
         version=args.version or given.version,
     )
-    print(_json(updated))
+    print(to_json(updated))
 
 
 def _delete(args: argparse.Namespace, client: StenoClient) -> None:
     client.delete_lexicon(args.lexicon_id)
-
-
-def _json(lexicon: lexicon_pb2.Lexicon) -> str:
-    """The lexicon as ``--file`` reads it back: proto field names, empty fields included."""
-    return MessageToJson(
-        lexicon, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
 
 
 def _lexicon_input(args: argparse.Namespace) -> LexiconInput:

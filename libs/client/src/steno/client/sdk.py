@@ -21,7 +21,13 @@ from google.protobuf.field_mask_pb2 import FieldMask
 
 from steno.client.channels import ClientTls, client_tls, open_channel
 from steno.client.credentials import find_api_key
-from steno.client.uploading import DEFAULT_CHUNK_SIZE, UPLOAD_RESUMES, send_file, upload_status
+from steno.client.uploading import (
+    DEFAULT_CHUNK_SIZE,
+    UPLOAD_RESUMES,
+    SentBytes,
+    send_file,
+    upload_status,
+)
 from steno.v1 import job_pb2, lexicon_pb2, lexicon_pb2_grpc, transcription_service_pb2_grpc
 from steno.v1 import transcription_service_pb2 as pb
 
@@ -98,6 +104,7 @@ class StenoClient:
         request_id: str = "",
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         resume: int = UPLOAD_RESUMES,
+        progress: SentBytes | None = None,
     ) -> job_pb2.Job:
         """Streams the file in ``chunk_size`` pieces (never all in memory); returns the job.
 
@@ -105,6 +112,9 @@ class StenoClient:
         gives back the same job, and a stream that breaks (the connection drops, the gateway
         restarts, the server answers UNAVAILABLE) is continued from the last byte the server
         stored instead of being sent again, up to ``resume`` times in a row without progress.
+
+        ``progress``, if given, is called with the bytes of the file sent so far, after every
+        chunk (from gRPC's sending thread): what a progress bar needs.
         """
         metadata = pb.UploadMetadata(
             filename=Path(path).name,
@@ -117,7 +127,13 @@ class StenoClient:
         if audio_retention is not None:
             metadata.audio_retention.CopyFrom(_duration(audio_retention))
         return send_file(
-            self._stub, self._metadata, Path(path), metadata, chunk_size=chunk_size, resume=resume
+            self._stub,
+            self._metadata,
+            Path(path),
+            metadata,
+            chunk_size=chunk_size,
+            resume=resume,
+            progress=progress,
         )
 
     def upload_status(self, request_id: str) -> pb.GetUploadStatusResponse:

@@ -4,7 +4,7 @@ continued from the bytes the server stored when a stream breaks."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,6 +24,9 @@ _MOVED_UPLOAD = frozenset({grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.
 
 # The metadata every call carries (the API key).
 CallMetadata = Sequence[tuple[str, str]]
+# Told how many of the file's bytes have been sent so far: after every chunk, and at the
+# start of every stream (a continued one starts where the server's stored bytes end).
+SentBytes = Callable[[int], None]
 
 
 def send_file(
@@ -34,9 +37,11 @@ def send_file(
     *,
     chunk_size: int,
     resume: int,
+    progress: SentBytes | None = None,
 ) -> job_pb2.Job:
     """Streams ``path`` as the upload ``metadata`` describes; a stream that breaks is
-    continued, up to ``resume`` times in a row without progress."""
+    continued, up to ``resume`` times in a row without progress. ``progress`` is told the
+    bytes sent as they go (from gRPC's sending thread)."""
     # Opened before the call, so a missing file is an OSError here, not an RPC failure;
     # and again for every stream, since a broken one's sending thread may still read.
     path.open("rb").close()
@@ -54,7 +59,7 @@ def send_file(
             with path.open("rb") as audio:
                 audio.seek(metadata.offset)
                 response: pb.UploadAudioResponse = stub.UploadAudio(
-                    _upload_requests(metadata, audio, chunk_size), metadata=call_metadata
+                    _upload_requests(metadata, audio, chunk_size, progress), metadata=call_metadata
                 )
             return response.job
         except grpc.RpcError as exc:
@@ -95,8 +100,15 @@ def _status_after_break(
 
 
 def _upload_requests(
-    metadata: pb.UploadMetadata, audio: BinaryIO, chunk_size: int
+    metadata: pb.UploadMetadata, audio: BinaryIO, chunk_size: int, progress: SentBytes | None
 ) -> Iterator[pb.UploadAudioRequest]:
     yield pb.UploadAudioRequest(metadata=metadata)
-    while chunk := audio.read(chunk_size):
+    while True:
+        # gRPC asks for the next request once it has taken the last one: what was read
+        # before has been sent.
+        if progress is not None:
+            progress(audio.tell())
+        chunk = audio.read(chunk_size)
+        if not chunk:
+            return
         yield pb.UploadAudioRequest(chunk=chunk)

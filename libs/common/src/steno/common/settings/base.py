@@ -1,11 +1,14 @@
-"""What every settings model shares: ``STENO_*`` environment variables, read once, frozen."""
+"""What every settings model shares: ``STENO_*`` environment variables, read once, frozen.
+
+A ``.env`` file in the working directory may set them too; a variable set in the
+environment wins over the file."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-CONFIG = SettingsConfigDict(env_prefix="STENO_", frozen=True, extra="ignore")
+CONFIG = SettingsConfigDict(env_prefix="STENO_", env_file=".env", frozen=True, extra="ignore")
 
 
 class StenoSettings(BaseSettings):
