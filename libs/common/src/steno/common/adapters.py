@@ -131,7 +131,7 @@ def open_job_queue(settings: ServiceSettings) -> JobQueue:
     if broker.url is None:
         from steno.common.broker.memory import InProcessJobQueue
 
-        return InProcessJobQueue(delivery_limit=broker.delivery_limit)
+        return InProcessJobQueue(name=broker.queue, delivery_limit=broker.delivery_limit)
     from steno.common.broker.amqp import AmqpJobQueue
 
     return AmqpJobQueue(

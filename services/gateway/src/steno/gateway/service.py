@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from steno.common.adapters import Adapters, open_adapters
+from steno.common.backlog_metrics import report_backlog
 from steno.common.db.storage_stats import SqlStorageStats
 from steno.common.disk_space import Disk
 from steno.common.events.publishing import EventingJobRepository
@@ -167,7 +168,7 @@ async def run(settings: GatewaySettings) -> None:
         )
         gateway = build_gateway(settings, adapters)
         port = settings.grpc_port_or(DEFAULT_GRPC_PORT)
-        async with gateway.serving(settings.grpc_host, port) as bound:
-            serve_metrics(settings.metrics_port_or(DEFAULT_METRICS_PORT))
+        async with gateway.serving(settings.grpc_host, port) as bound, report_backlog(adapters):
+            serve_metrics(settings.metrics_port_or(DEFAULT_METRICS_PORT), settings.grpc_host)
             log.info("gateway listening", extra={"port": bound})
             await wait_for_shutdown()

@@ -188,6 +188,20 @@ class AmqpJobQueue:
         except BROKER_ERRORS as exc:
             raise BrokerUnavailable(f"the broker did not accept the job: {exc}") from exc
 
+    async def message_counts(self) -> dict[str, int]:
+        """Ready messages, as a passive declaration reports them, on a channel of its own: a
+        queue deleted under us closes the channel it was declared on."""
+        assert self._connection is not None, "connect() first"
+        try:
+            async with self._connection.channel() as stats:
+                counts = {}
+                for name in (self._queue_name, self._dead_letter_queue):
+                    queue = await stats.declare_queue(name, passive=True, robust=False)
+                    counts[name] = queue.declaration_result.message_count or 0
+                return counts
+        except BROKER_ERRORS as exc:
+            raise BrokerUnavailable(f"cannot count the queued messages: {exc}") from exc
+
     def _on_reconnect(self, *_: object) -> None:
         log.info("reconnected to the broker", extra={"queue": self._queue_name})
         self._retry_queues.clear()

@@ -96,3 +96,8 @@ class JobQueue(Protocol):
         """Feeds dead letters to ``handler`` until cancelled, each acknowledged after
         ``handler`` returns and delivered again (after a pause) if it raises."""
         ...
+
+    async def message_counts(self) -> dict[str, int]:
+        """The messages waiting (not yet delivered) in the requests' queue and the dead
+        letters', by queue name; raises BrokerUnavailable if the broker cannot say."""
+        ...

@@ -22,6 +22,7 @@ from steno.common.broker import (
     deliver_dead_letter,
     delivery_limit_reason,
 )
+from steno.common.broker.amqp_queues import dead_letter_queue_name
 
 
 class InProcessJobQueue:
@@ -32,9 +33,12 @@ class InProcessJobQueue:
     def __init__(
         self,
         *,
+        name: str = "in-process",
         delivery_limit: int = DEFAULT_DELIVERY_LIMIT,
         new_pause: Callable[[], FailurePause] = FailurePause,
     ) -> None:
+        # Only what its message counts are reported under.
+        self._name = name
         self._delivery_limit = delivery_limit
         self._new_pause = new_pause
         # Each request with how many times its handler has failed on it so far.
@@ -67,6 +71,13 @@ class InProcessJobQueue:
                 loop.call_later(delay, self._queue.put_nowait, (request, 0))
             elif outcome is Outcome.DEAD:
                 self._dead.put_nowait(DeadLetter(request, failures + 1, GAVE_UP_REASON))
+
+    async def message_counts(self) -> dict[str, int]:
+        """Delayed retries wait outside the queue, as on RabbitMQ, and are not counted."""
+        return {
+            self._name: self._queue.qsize(),
+            dead_letter_queue_name(self._name): self._dead.qsize(),
+        }
 
     async def consume_dead_letters(self, handler: DeadLetterHandler) -> None:
         pause = self._new_pause()
