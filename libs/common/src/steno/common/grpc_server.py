@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterable, Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from steno.common.errors import CannotStart
+from steno.common.reflection import enable_reflection
 from steno.common.rpc_metrics import ServerMetricsInterceptor
 
 # What a client may send ahead of what the server has read, per stream: a fixed HTTP/2
@@ -29,7 +29,8 @@ class PortUnavailable(CannotStart):
 
 
 class GrpcServer:
-    """A grpc.aio server with ``grpc.health.v1.Health`` and server reflection.
+    """A grpc.aio server with ``grpc.health.v1.Health`` and server reflection (v1 and
+    v1alpha).
 
     ``services`` are the full names of the application services being added; each gets a
     health status, and all of them are listed by reflection.
@@ -53,9 +54,7 @@ class GrpcServer:
         for add in register:
             add(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            [*self._services, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
-        )
+        enable_reflection([*self._services, health.SERVICE_NAME], self.server)
         self.port = 0
 
     async def start(self, host: str, port: int) -> int:
