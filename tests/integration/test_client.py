@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -32,7 +35,7 @@ from steno.common.jobs import JobState, PostProcessing, Segment
 from steno.v1 import lexicon_pb2, lexicon_pb2_grpc
 from tests.fakes import T0, make_job, make_transcript
 from tests.integration.conftest import Gateway
-from tests.support import AUDIO, ROOT
+from tests.support import AUDIO, ROOT, outer_env
 
 T = TypeVar("T")
 
@@ -530,3 +533,124 @@ async def test_a_job_page_token_is_refused_by_list_lexicons(
         await call(client.list_lexicons, page_token=token)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
     assert field_violations(caught.value) == ["page_token"]
+
+
+# -- output for scripts ---------------------------------------------------------------------
+
+SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
+
+
+def field_names(document: Any) -> set[str]:
+    """Every key in a JSON document, at any depth."""
+    if isinstance(document, dict):
+        return set(document).union(*(field_names(value) for value in document.values()))
+    if isinstance(document, list):
+        return set().union(*(field_names(item) for item in document))
+    return set()
+
+
+def assert_proto_field_names(document: Any) -> None:
+    names = field_names(document)
+    assert names, "no fields at all"
+    assert {name for name in names if not SNAKE_CASE.fullmatch(name)} == set()
+
+
+async def test_jobs_json_is_a_job_a_line_with_proto_field_names(
+    steno: Steno, gateway: Gateway
+) -> None:
+    completed = await completed_job(gateway)
+    queued = make_job()
+    await gateway.jobs.add(queued)
+
+    run = await steno("jobs", "--json")
+
+    assert run.status == 0, run.err
+    listed = [json.loads(line) for line in run.out.splitlines()]
+    assert {job["job_id"]: job["state"] for job in listed} == {
+        completed: "JOB_STATE_COMPLETED",
+        str(queued.job_id): "JOB_STATE_QUEUED",
+    }
+    for job in listed:
+        assert_proto_field_names(job)
+        assert {"create_time", "size_bytes", "content_type", "progress"} <= set(job)
+
+
+async def test_job_json_is_the_whole_job_with_proto_field_names(
+    steno: Steno, gateway: Gateway
+) -> None:
+    job_id = await completed_job(gateway)
+
+    run = await steno("job", job_id, "--json")
+
+    assert run.status == 0, run.err
+    job = json.loads(run.out)
+    assert_proto_field_names(job)
+    assert (job["job_id"], job["processed_text"]) == (job_id, PROCESSED_TEXT)
+    assert job["original_text"] == ENGINE_TEXT
+    assert job["segments"][1] == {"start": "1.500s", "end": "3.250s", "text": "on Thursdays"}
+    assert (await steno("job", job_id)).out == run.out, "JSON with or without --json"
+
+
+async def test_watch_json_is_an_object_a_line(steno: Steno, gateway: Gateway) -> None:
+    job_id = await completed_job(gateway)
+
+    run = await steno("watch", job_id, "--json", *WAIT_AT_MOST)
+
+    assert run.status == 0, run.err
+    [line] = run.out.splitlines()
+    job = json.loads(line)
+    assert_proto_field_names(job)
+    assert (job["job_id"], job["state"], job["progress"]) == (job_id, "JOB_STATE_COMPLETED", 1.0)
+
+
+async def test_transcript_json_is_the_json_format(steno: Steno, gateway: Gateway) -> None:
+    job_id = await completed_job(gateway)
+
+    run = await steno("transcript", job_id, "--json")
+
+    assert run.status == 0, run.err
+    assert run.out == (await steno("transcript", job_id, "--format", "json")).out
+    assert json.loads(run.out)["text"] == PROCESSED_TEXT
+
+
+async def test_lexicon_list_and_get_json_have_proto_field_names(
+    steno: Steno, client: StenoClient
+) -> None:
+    created = [
+        await call(client.create_lexicon, name, {"Kubernetes": ["cooper netties"]})
+        for name in ("ops", "platform")
+    ]
+
+    listed = await steno("lexicon", "list", "--json")
+    got = await steno("lexicon", "get", created[0].lexicon_id, "--json")
+
+    assert (listed.status, got.status) == (0, 0)
+    lexicons = [json.loads(line) for line in listed.out.splitlines()]
+    assert [lexicon["name"] for lexicon in lexicons] == ["platform", "ops"]
+    lexicon = json.loads(got.out)
+    assert lexicon["entries"] == [{"phrase": "Kubernetes", "sounds_like": ["cooper netties"]}]
+    for document in [*lexicons, lexicon]:
+        assert_proto_field_names(document)
+
+
+async def test_a_reader_that_stops_early_ends_steno_quietly(gateway: Gateway) -> None:
+    # More than a pipe holds (64 KiB) and head reads, so steno writes to a closed pipe.
+    await asyncio.gather(*(gateway.jobs.add(make_job(filename="f" * 200)) for _ in range(500)))
+    pipeline = (
+        f"set -o pipefail; {sys.executable} -m steno.cli jobs --limit 500 "
+        f"--server {gateway.address} | head -1"
+    )
+
+    done = await asyncio.to_thread(
+        subprocess.run,
+        ["bash", "-c", pipeline],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=outer_env(),
+    )
+
+    assert (done.returncode, done.stderr) == (0, "")
+    [line] = done.stdout.splitlines()
+    created = T0.replace(tzinfo=None).isoformat(timespec="seconds")
+    assert line.endswith(f"  QUEUED      {created}  " + "f" * 200)
