@@ -35,6 +35,7 @@ from steno.v1 import admin_service_pb2 as admin
 from steno.v1 import lexicon_pb2 as lex
 from steno.v1 import transcription_service_pb2 as ts
 from tests.fakes import make_job, make_lexicon
+from tests.rpc_details import reason_of
 
 SAMPLE = Path(__file__).parents[2] / "samples" / "hello.ogg"
 SERVICES = [
@@ -156,16 +157,33 @@ OWNED = (
 )
 
 
-def expected(method: str, identity: Identity) -> grpc.StatusCode:
-    if identity in (Identity.NO_KEY, Identity.UNKNOWN_KEY, Identity.REVOKED_KEY):
-        return grpc.StatusCode.UNAUTHENTICATED
+# The ErrorInfo reason of each refused key.
+KEY_REFUSALS = {
+    Identity.NO_KEY: "API_KEY_MISSING",
+    Identity.UNKNOWN_KEY: "API_KEY_INVALID",
+    Identity.REVOKED_KEY: "API_KEY_REVOKED",
+}
+
+
+def expected(method: str, identity: Identity) -> tuple[grpc.StatusCode, str]:
+    """The code and ErrorInfo reason a call of ``method`` by ``identity`` gets."""
+    if identity in KEY_REFUSALS:
+        return grpc.StatusCode.UNAUTHENTICATED, KEY_REFUSALS[identity]
     if method.startswith("steno.v1.AdminService/"):
         admin_key = identity is Identity.ADMIN_KEY
-        return OK if admin_key else grpc.StatusCode.PERMISSION_DENIED
+        return (OK, "") if admin_key else (grpc.StatusCode.PERMISSION_DENIED, "ADMIN_KEY_REQUIRED")
     if method in OWNED and identity is not Identity.OWN_KEY:
         # An admin key too: it administers Steno, it does not read other tenants' data.
-        return grpc.StatusCode.NOT_FOUND
-    return OK
+        return grpc.StatusCode.NOT_FOUND, _not_found(method)
+    return OK, ""
+
+
+def _not_found(method: str) -> str:
+    if method.startswith("steno.v1.LexiconService/"):
+        return "LEXICON_NOT_FOUND"
+    if method.endswith("/GetUploadStatus"):
+        return "UPLOAD_NOT_FOUND"
+    return "JOB_NOT_FOUND"
 
 
 def all_methods() -> list[MethodDescriptor]:
@@ -195,11 +213,13 @@ def call(channel: grpc.Channel, method: MethodDescriptor, request: Any, key: str
 
 def outcome(
     channel: grpc.Channel, method: MethodDescriptor, request: Any, key: str | None
-) -> tuple[grpc.StatusCode, str, Any]:
+) -> tuple[grpc.StatusCode, str, str]:
+    """The call's code, message and ErrorInfo reason ("" for OK)."""
     try:
-        return OK, "", call(channel, method, request, key)
+        call(channel, method, request, key)
     except grpc.RpcError as error:
-        return error.code(), error.details() or "", None
+        return error.code(), error.details() or "", reason_of(error)
+    return OK, "", ""
 
 
 @pytest.fixture
@@ -251,9 +271,13 @@ async def test_every_rpc_answers_every_kind_of_caller_as_expected(
                 resources = await auth_gateway.resources()
                 request = REQUESTS[name](resources)
                 key = auth_gateway.keys.get(identity)
-                code, details, _ = await asyncio.to_thread(outcome, channel, method, request, key)
-                if code != expected(name, identity):
-                    mismatches.append(f"{name} x {identity.value}: {code.name} ({details})")
+                code, details, reason = await asyncio.to_thread(
+                    outcome, channel, method, request, key
+                )
+                if (code, reason) != expected(name, identity):
+                    mismatches.append(
+                        f"{name} x {identity.value}: {code.name} {reason} ({details})"
+                    )
     cells = len(methods) * len(Identity)
     print(f"isolation matrix: {len(methods)} RPCs x {len(Identity)} callers = {cells} cells")
     assert not mismatches, "\n".join(mismatches)

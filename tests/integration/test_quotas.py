@@ -22,7 +22,6 @@ from typing import Any
 import grpc
 import pytest
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from steno.cli.dev import DevSettings
 from steno.common.db import (
@@ -42,6 +41,7 @@ from steno.v1 import transcription_service_pb2 as pb
 from tests.fakes import T0, make_job, make_partial_upload
 from tests.integration.conftest import Gateway
 from tests.integration.test_upload_api import metadata_message, zeros_wav
+from tests.rpc_details import detail_of
 from tests.support import service_env, wait_for
 
 MIB = 1024 * 1024
@@ -78,11 +78,7 @@ def upload(gateway: Gateway, size: int, **metadata: object) -> pb.UploadAudioRes
 def quota_failure(error: grpc.RpcError) -> error_details_pb2.QuotaFailure.Violation:
     """The one QuotaFailure violation a RESOURCE_EXHAUSTED carries."""
     assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED, error.details()
-    status = rpc_status.from_call(error)
-    assert status is not None, "RESOURCE_EXHAUSTED should carry google.rpc.Status details"
-    [detail] = status.details
-    failure = error_details_pb2.QuotaFailure()
-    assert detail.Unpack(failure)
+    failure: error_details_pb2.QuotaFailure = detail_of(error, error_details_pb2.QuotaFailure)
     [violation] = failure.violations
     return violation
 

@@ -20,10 +20,10 @@ from tests.integration.conftest import Gateway
 from tests.integration.test_upload_api import (
     assert_nothing_left,
     chunks_of,
-    field_violations,
     metadata_message,
     upload,
 )
+from tests.rpc_details import field_violations
 from tests.support import AUDIO
 
 

@@ -15,13 +15,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 import aio_pika
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from steno.cli.dev import DevSettings
 from steno.v1 import job_pb2
 from steno.v1 import transcription_service_pb2 as pb
 from tests.integration.conftest import Gateway
+from tests.rpc_details import field_violations
 from tests.support import AUDIO
 
 CHUNK = 64 * 1024
@@ -80,17 +79,6 @@ async def assert_nothing_left(gateway: Gateway, rows_before: int, bucket_objects
     assert objects == [], "a rejected upload left an object"
     assert uploads == [], "a rejected upload left an unfinished multipart upload"
     assert await queued_messages(gateway.settings) == 0, "a rejected upload queued a message"
-
-
-def field_violations(error: grpc.RpcError) -> list[str]:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None, "INVALID_ARGUMENT should carry google.rpc.Status details"
-    fields = []
-    for detail in status.details:
-        bad_request = error_details_pb2.BadRequest()
-        assert detail.Unpack(bad_request)
-        fields += [v.field for v in bad_request.field_violations]
-    return fields
 
 
 async def test_upload_stores_object_records_job_and_queues_it(

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import grpc
 
+from steno.client.retries import CHANNEL_OPTIONS
+
 TRUE = {"1", "true", "yes", "on"}
 
 
@@ -54,9 +56,11 @@ def client_tls(
 
 
 def open_channel(server: str, tls: ClientTls | None) -> grpc.Channel:
+    """A channel to ``server`` that sends the idempotent calls again when the gateway is
+    unavailable, after the delay it asks for (:mod:`steno.client.retries`)."""
     if tls is None:
-        return grpc.insecure_channel(server)
-    return grpc.secure_channel(server, tls.credentials())
+        return grpc.insecure_channel(server, options=CHANNEL_OPTIONS)
+    return grpc.secure_channel(server, tls.credentials(), options=CHANNEL_OPTIONS)
 
 
 def _read(path: Path | None) -> bytes | None:

@@ -28,7 +28,11 @@ DISK_SPACE_LOW = Gauge(
 
 
 class StorageFull(Exception):
-    """Writing here would leave less free space than the disk must keep."""
+    """Writing here would leave less free space than the disk named ``disk`` must keep."""
+
+    def __init__(self, disk: str, message: str) -> None:
+        super().__init__(message)
+        self.disk = disk
 
 
 @dataclass
@@ -61,9 +65,10 @@ class Disk:
         if left < self.critical_free_bytes:
             log.error("disk full: audio refused", extra={**context, "needed_bytes": needed})
             raise StorageFull(
+                self.name,
                 f"storage full: the {self.name} disk has {free} bytes free, and {needed} more "
                 f"would leave less than the {self.critical_free_bytes} it keeps free; "
-                "try again once old audio is deleted"
+                "try again once old audio is deleted",
             )
         if low and not self._low:
             log.warning(

@@ -17,8 +17,9 @@ from steno.common.storage_stats import StorageStatsReader, TenantStorage, total
 from steno.common.sweep import sweep_expired_audio
 from steno.gateway.convert import api_key_to_proto, role_from_proto, state_to_proto, timestamp
 from steno.gateway.page_tokens import decode_page_token, encode_page_token
+from steno.gateway.refusals import ApiKeyNotFound
 from steno.gateway.request_fields import InvalidField, page_size, tenant_name
-from steno.gateway.rpc_errors import Context, NotFound, rpc
+from steno.gateway.rpc_errors import Context, rpc
 from steno.v1 import admin_service_pb2 as pb
 from steno.v1 import admin_service_pb2_grpc
 
@@ -130,7 +131,7 @@ class AdminApi(admin_service_pb2_grpc.AdminServiceServicer):
             )
         revoked = await self._keys.revoke(id, now=self._clock())
         if revoked is None:
-            raise NotFound(f"no API key {request.key_id}")
+            raise ApiKeyNotFound(request.key_id)
         return pb.RevokeApiKeyResponse(api_key=api_key_to_proto(revoked))
 
     @rpc()

@@ -18,8 +18,10 @@ import grpc
 
 from steno.common.api_keys import ApiKeyRepository, Role, find_key, hash_key, key_id_of
 from steno.common.clock import Clock, utc_now
-from steno.common.errors import CannotStart, DependencyUnavailable
+from steno.common.errors import CannotStart
 from steno.common.jobs import DEFAULT_TENANT
+from steno.gateway.refusals import AdminKeyRequired, MissingApiKey, RevokedApiKey, UnknownApiKey
+from steno.gateway.rpc_errors import refuse
 from steno.gateway.settings import AccessSettings
 from steno.gateway.tenancy import Caller, set_caller
 
@@ -36,14 +38,6 @@ ADMIN_SERVICE = "steno.v1.AdminService"
 # A key's last use is written at most this often, not on every call.
 LAST_USE_RESOLUTION = timedelta(minutes=1)
 _HOW = "send the metadata 'authorization: Bearer <key>' (grpcurl -H)"
-
-
-class Unauthenticated(Exception):
-    """The call has no key, or none Steno accepts; the message says which."""
-
-
-class PermissionDenied(Exception):
-    """The key is good but may not call this method."""
 
 
 class StaticKeys:
@@ -94,11 +88,9 @@ class Authenticator:
             return static
         record = await find_key(self._keys, key)
         if record is None:
-            raise Unauthenticated(f"unknown API key: it is not one this server issued; {_HOW}")
+            raise UnknownApiKey(f"unknown API key: it is not one this server issued; {_HOW}")
         if record.revoke_time is not None:
-            raise Unauthenticated(
-                f"API key {record.key_id} was revoked; ask an admin for a new one"
-            )
+            raise RevokedApiKey(record.key_id)
         now = self._clock()
         await self._keys.touch(record.id, now=now, unless_since=now - LAST_USE_RESOLUTION)
         return Caller(record.tenant, record.role, key_id=key_id_of(record.id))
@@ -106,10 +98,10 @@ class Authenticator:
 
 def _bearer(value: str | None) -> str:
     if not value:
-        raise Unauthenticated(f"missing API key: {_HOW}")
+        raise MissingApiKey(f"missing API key: {_HOW}")
     scheme, _, key = value.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        raise Unauthenticated(f"malformed authorization metadata: {_HOW}")
+        raise MissingApiKey(f"malformed authorization metadata: {_HOW}")
     return key.strip()
 
 
@@ -153,15 +145,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
         try:
             caller = await self._authenticator.caller(metadata)
-        except Unauthenticated as exc:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
-        except DependencyUnavailable as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{exc}; try again later")
-        if not may_call(caller, method):
-            await context.abort(
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"{_service_of(method)} needs an admin key; key {caller.key_id} is a user key",
-            )
+            if not may_call(caller, method):
+                raise AdminKeyRequired(_service_of(method), caller.key_id)
+        except Exception as exc:
+            # Answered as the servicers' errors are: the same codes, ErrorInfo and RetryInfo.
+            await refuse(context, exc, rpc=method)
         set_caller(caller)
 
 

@@ -22,6 +22,7 @@ class JobNotFound(LookupError):
 
     def __init__(self, job_id: uuid.UUID, reason: str = "") -> None:
         super().__init__(f"no job {job_id}" + (f": {reason}" if reason else ""))
+        self.job_id = job_id
 
 
 class NothingToCancel(Exception):
@@ -29,6 +30,8 @@ class NothingToCancel(Exception):
 
     def __init__(self, job: Job) -> None:
         super().__init__(f"job {job.job_id} is {job.state.value}; nothing to cancel")
+        self.job_id = job.job_id
+        self.state = job.state.value
 
 
 class CancelRaced(Exception):
@@ -36,6 +39,7 @@ class CancelRaced(Exception):
 
     def __init__(self, job: Job) -> None:
         super().__init__(f"job {job.job_id} kept changing while being cancelled; try again")
+        self.job_id = job.job_id
 
 
 async def cancel_job(jobs: JobRepository, job: Job, *, clock: Clock = utc_now) -> Job:

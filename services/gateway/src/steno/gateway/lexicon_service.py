@@ -11,8 +11,9 @@ from steno.common.paging import PageCursor
 from steno.gateway.convert import lexicon_to_proto
 from steno.gateway.language_tags import is_language_tag
 from steno.gateway.page_tokens import decode_page_token, encode_page_token
+from steno.gateway.refusals import LexiconChanged, LexiconNotFound
 from steno.gateway.request_fields import InvalidField, page_size, parse_id
-from steno.gateway.rpc_errors import Aborted, Context, NotFound, rpc
+from steno.gateway.rpc_errors import Context, rpc
 from steno.gateway.tenancy import tenant_of
 from steno.v1 import lexicon_pb2 as pb
 from steno.v1 import lexicon_pb2_grpc
@@ -93,9 +94,10 @@ class LexiconApi(lexicon_pb2_grpc.LexiconServiceServicer):
         lexicon = await self._lexicon(request.lexicon.lexicon_id, context, field="lexicon")
         expected = request.lexicon.version or lexicon.version
         if expected != lexicon.version:
-            raise Aborted(
+            raise LexiconChanged(
+                lexicon.lexicon_id,
                 f"lexicon {lexicon.lexicon_id} is at version {lexicon.version}, not the "
-                f"{expected} you sent; get it again and reapply your change"
+                f"{expected} you sent; get it again and reapply your change",
             )
         if "name" in paths:
             lexicon.name = name
@@ -107,9 +109,10 @@ class LexiconApi(lexicon_pb2_grpc.LexiconServiceServicer):
         lexicon.update_time = self._clock()
         if not await self._lexicons.update(lexicon, expected_version=expected):
             # Someone else updated (or deleted) it between our read and our write.
-            raise Aborted(
+            raise LexiconChanged(
+                lexicon.lexicon_id,
                 f"lexicon {lexicon.lexicon_id} changed while it was being updated; "
-                "get it again and reapply your change"
+                "get it again and reapply your change",
             )
         return pb.UpdateLexiconResponse(lexicon=lexicon_to_proto(lexicon))
 
@@ -119,7 +122,7 @@ class LexiconApi(lexicon_pb2_grpc.LexiconServiceServicer):
     ) -> pb.DeleteLexiconResponse:
         lexicon_id = parse_id("lexicon_id", request.lexicon_id)
         if not await self._lexicons.delete(lexicon_id, tenant_of(context)):
-            raise NotFound(f"no lexicon {lexicon_id}")
+            raise LexiconNotFound(lexicon_id)
         return pb.DeleteLexiconResponse()
 
     async def _lexicon(self, lexicon_id: str, context: Context, *, field: str = "") -> Lexicon:
@@ -128,7 +131,7 @@ class LexiconApi(lexicon_pb2_grpc.LexiconServiceServicer):
         parsed = parse_id(name, lexicon_id)
         lexicon = await self._lexicons.get(parsed, tenant_of(context))
         if lexicon is None:
-            raise NotFound(f"no lexicon {parsed}")
+            raise LexiconNotFound(parsed)
         return lexicon
 
 

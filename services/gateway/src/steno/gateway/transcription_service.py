@@ -24,8 +24,9 @@ from steno.gateway.control import JobNotFound, cancel_job, delete_job
 from steno.gateway.convert import job_to_proto, segment_to_proto, state_from_proto
 from steno.gateway.language_tags import is_language_tag
 from steno.gateway.page_tokens import decode_page_token, encode_page_token
+from steno.gateway.refusals import LexiconNotFound, TranscriptNotReady
 from steno.gateway.request_fields import InvalidField, known_enum, page_size, parse_id
-from steno.gateway.rpc_errors import Context, FailedPrecondition, NotFound, rpc
+from steno.gateway.rpc_errors import Context, rpc
 from steno.gateway.tenancy import tenant_of
 from steno.gateway.transcripts import TranscriptFormat, render
 from steno.gateway.uploads import InvalidUpload, Uploads, UploadStalled
@@ -98,8 +99,8 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
         if request.lexicon_id and not await self.lexicons.get(
             uuid.UUID(request.lexicon_id), request.tenant
         ):
-            raise NotFound(
-                f"no lexicon {request.lexicon_id}; create one with LexiconService.CreateLexicon"
+            raise LexiconNotFound(
+                request.lexicon_id, "create one with LexiconService.CreateLexicon"
             )
 
     @rpc()
@@ -154,7 +155,7 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
         fmt = TranscriptFormat.TEXT if name == "UNSPECIFIED" else TranscriptFormat[name]
         job = await self._job(request.job_id, context)
         if job.state is not JobState.COMPLETED:
-            raise FailedPrecondition(_no_transcript_yet(job))
+            raise TranscriptNotReady(job)
         rendered = render(
             fmt, job.processed_text or job.original_text, job.segments, language=job.language
         )
@@ -261,16 +262,6 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
     def _local_model_speaks(self, language: str) -> bool:
         primary = language.split("-")[0].lower()
         return not language or primary == "en" or not self.local_model.english_only
-
-
-def _no_transcript_yet(job: Job) -> str:
-    """Why a job that is not COMPLETED has no transcript: whether it ever will."""
-    if job.state is JobState.CANCELLED:
-        return f"job {job.job_id} was cancelled; it has no transcript"
-    if job.state is JobState.FAILED:
-        reason = f" ({job.error.code}: {job.error.message})" if job.error else ""
-        return f"job {job.job_id} failed{reason}; it has no transcript"
-    return f"job {job.job_id} is {job.state.value}; its transcript is ready once it is COMPLETED"
 
 
 def _watch_view(job: Job) -> job_pb2.JobView:

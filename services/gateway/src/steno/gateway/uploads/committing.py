@@ -15,6 +15,7 @@ from steno.common.broker.queueing import publish_job
 from steno.common.errors import DependencyUnavailable
 from steno.common.faults import GATEWAY_BEFORE_PUBLISH
 from steno.common.jobs import DuplicateRequest, Job
+from steno.common.logs import Stopwatch
 from steno.common.quotas import UNLIMITED, QuotaExceeded, QuotaLimits
 from steno.gateway.uploads.idempotency import answer_retry, lose_race
 from steno.gateway.uploads.multipart import MultipartWriter
@@ -52,6 +53,7 @@ class ReceivedUpload:
 async def commit(ports: UploadPorts, received: ReceivedUpload) -> Job:
     """Makes the object durable, records the job and queues it, undoing on failure. A
     request_id seen before gives back that request's job instead."""
+    stopwatch = Stopwatch()
     job, writer = received.job, received.writer
     if writer is None:
         assert received.earlier is not None
@@ -83,7 +85,8 @@ async def commit(ports: UploadPorts, received: ReceivedUpload) -> Job:
         if earlier is None:
             await discard(ports.store, job.object_key)
             raise UploadRaced(
-                f"a concurrent upload with request_id {job.request_id!r} did not finish; retry"
+                job.request_id,
+                f"a concurrent upload with request_id {job.request_id!r} did not finish; retry",
             ) from None
         return await lose_race(ports, job, writer, earlier)
     except BaseException:
@@ -97,12 +100,13 @@ async def commit(ports: UploadPorts, received: ReceivedUpload) -> Job:
     if received.replaced_key:
         # Its job, if it had become one, would have made this one's a DuplicateRequest.
         await discard(ports.store, received.replaced_key)
-    await _queue(ports, job)
+    await _queue(ports, job, stopwatch)
     return job
 
 
-async def _queue(ports: UploadPorts, job: Job) -> None:
-    """Publishes the recorded job; withdraws it if that fails and no retry can find it."""
+async def _queue(ports: UploadPorts, job: Job, stopwatch: Stopwatch) -> None:
+    """Publishes the recorded job; withdraws it if that fails and no retry can find it.
+    Its log line says how long the commit took, from the last byte received."""
     ports.faults.hit(GATEWAY_BEFORE_PUBLISH)
     try:
         await publish_job(ports.queue, ports.jobs, job, now=ports.clock())
@@ -119,6 +123,7 @@ async def _queue(ports: UploadPorts, job: Job) -> None:
             "tenant": job.tenant,
             "state": job.state.value,
             "size_bytes": job.size_bytes,
+            "duration_ms": stopwatch.elapsed_ms(),
         },
     )
 

@@ -19,10 +19,7 @@ async def answer_retry(ports: UploadPorts, earlier: Job, retry: Job) -> Job:
     """The earlier job if the retry sent the same audio, queued again while it is still
     QUEUED (its first attempt may have failed to queue it); RequestConflict if not."""
     if (earlier.sha256, earlier.size_bytes) != (retry.sha256, retry.size_bytes):
-        raise RequestConflict(
-            f"request_id {retry.request_id!r} was already used for different audio "
-            f"(job {earlier.job_id}); use a new request_id for a new file"
-        )
+        raise RequestConflict(retry.request_id, earlier.job_id)
     if earlier.state is JobState.QUEUED:
         await publish_job(ports.queue, ports.jobs, earlier, now=ports.clock())
     log.info(

@@ -68,7 +68,7 @@ class IncomingAudio:
         async for chunk in self._chunks:
             self.size += len(chunk)
             if self.size > self._max_bytes:
-                raise UploadTooLarge(f"the upload is larger than the {self._max_bytes}-byte limit")
+                raise UploadTooLarge(self._max_bytes)
             self._admission.check_size(self.size)
             if self._digest is not None:
                 self._digest.update(chunk)

@@ -53,8 +53,9 @@ class RecordedUpload(StoreUpload):
             now=self.clock(),
         ):
             raise UploadTakenOver(
+                self.request_id,
                 f"another stream took over the upload with request_id {self.request_id!r}; "
-                "this one stopped"
+                "this one stopped",
             )
         return part
 
@@ -111,19 +112,18 @@ async def take_over(
         # The upload may have become a job (and dropped its record) in between.
         await refuse_finished(ports, tenant, request_id)
         raise UploadNotFound(
+            request_id,
             f"there is no unfinished upload with request_id {request_id!r} (it may have "
-            "been discarded after no stream continued it); start it again from offset 0"
+            "been discarded after no stream continued it); start it again from offset 0",
         )
     if offset != partial.committed_bytes:
-        raise WrongOffset(
-            f"the upload with request_id {request_id!r} has {partial.committed_bytes} "
-            f"bytes stored; continue it from offset {partial.committed_bytes}"
-        )
+        raise WrongOffset(request_id, partial.committed_bytes)
     stream = uuid.uuid4().hex
     if not await ports.partials.take_over(partial, stream=stream, now=ports.clock()):
         raise UploadTakenOver(
+            request_id,
             f"another stream took over the upload with request_id {request_id!r} just "
-            "now; ask GetUploadStatus where it stands"
+            "now; ask GetUploadStatus where it stands",
         )
     partial.stream = stream
     return partial, _recorded(ports, partial)
@@ -133,10 +133,7 @@ async def refuse_finished(ports: UploadPorts, tenant: str, request_id: str) -> N
     """UploadFinished if the upload with ``request_id`` has become a job."""
     earlier = await ports.jobs.find_by_request(tenant, request_id)
     if earlier is not None:
-        raise UploadFinished(
-            f"the upload with request_id {request_id!r} is already complete: it is job "
-            f"{earlier.job_id}"
-        )
+        raise UploadFinished(request_id, earlier.job_id)
 
 
 async def forget(ports: UploadPorts, job: Job) -> None:
@@ -165,8 +162,9 @@ async def upload_status(
         if job is not None:
             return await _job_status(ports, job)
         raise UploadNotFound(
+            request_id,
             f"there is no upload with request_id {request_id!r}: it was never started, "
-            "or it was discarded after no stream continued it"
+            "or it was discarded after no stream continued it",
         )
     return UploadStatus(partial.committed_bytes, expire_time=partial.update_time + keep_for)
 

@@ -24,7 +24,7 @@ class UploadSlots:
 
     def take(self) -> None:
         if self._taken >= self._limit:
-            raise UploadsBusy(f"the server is already taking {self._limit} uploads; retry shortly")
+            raise UploadsBusy(self._limit)
         self._taken += 1
 
     def give_back(self) -> None:
