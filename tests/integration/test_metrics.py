@@ -4,11 +4,15 @@ the janitor's run pushed to a Pushgateway, and ``steno dev``'s one ``/metrics``.
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 import grpc
@@ -26,6 +30,7 @@ from steno.common.db.migrate import upgrade
 from steno.common.errors import BrokerUnavailable
 from steno.common.jobs import JobState
 from tests.fakes import make_job
+from tests.pushgateway import fake_pushgateway
 from tests.support import AUDIO, free_port, logged, running, service_env, wait_serving
 
 CHUNK = 64 * 1024
@@ -157,3 +162,38 @@ async def test_jobs_are_counted_by_state(sql_url: str) -> None:
         }
     finally:
         await engine.dispose()
+
+
+def run_janitor(env: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "steno.janitor"], env=env, capture_output=True, timeout=120
+    )
+    summary: dict[str, Any] = json.loads(done.stdout)
+    return done.returncode, summary
+
+
+def test_a_janitor_run_pushes_its_results_to_the_pushgateway(settings: DevSettings) -> None:
+    with fake_pushgateway() as gateway:
+        code, summary = run_janitor(
+            service_env(settings, STENO_METRICS_PUSHGATEWAY=gateway.address)
+        )
+    assert code == 0, summary
+    [push] = gateway.pushes
+    assert (push.method, push.path) == ("POST", "/metrics/job/steno-janitor")
+    for name in (
+        "steno_janitor_deleted_objects 0.0",
+        "steno_janitor_deleted_bytes 0.0",
+        "steno_janitor_errors 0.0",
+        "steno_janitor_duration_seconds ",
+        "steno_janitor_last_success_timestamp_seconds ",
+    ):
+        assert name in push.body
+
+
+def test_a_janitor_run_that_cannot_push_says_so_and_fails(settings: DevSettings) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    code, summary = run_janitor(service_env(settings, STENO_METRICS_PUSHGATEWAY=address))
+    assert code == 1
+    assert summary["deleted"] == 0 and summary["failed"] == 0
+    [error] = summary["errors"]
+    assert error.startswith(f"could not push the run's metrics to the Pushgateway at {address}")

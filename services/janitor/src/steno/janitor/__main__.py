@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from typing import Any
 
 from steno.common.logs import configure_logging
 from steno.common.process import event_loop
 from steno.common.sweep import SweepSummary
 from steno.janitor.reconcile import ReconcileSummary
+from steno.janitor.run_metrics import JanitorRun, push_run
 from steno.janitor.service import run_once
 from steno.janitor.settings import JanitorSettings
 
@@ -34,10 +36,18 @@ def summary(swept: SweepSummary, reconciled: ReconcileSummary) -> dict[str, Any]
 def main() -> int:
     settings = JanitorSettings()
     configure_logging(settings.log_level)
+    started = time.monotonic()
     with asyncio.Runner(loop_factory=event_loop) as runner:
         swept, reconciled = runner.run(run_once(settings))
-    print(json.dumps(summary(swept, reconciled)))
-    return 0 if swept.ok and reconciled.ok else 1
+    result = summary(swept, reconciled)
+    pushed = True
+    if settings.metrics_pushgateway is not None:
+        run = JanitorRun.of(swept, reconciled, duration_seconds=time.monotonic() - started)
+        if failure := push_run(run, settings.metrics_pushgateway):
+            result["errors"].append(failure)
+            pushed = False
+    print(json.dumps(result))
+    return 0 if swept.ok and reconciled.ok and pushed else 1
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from steno.common.jobs import JobRepository
 from steno.common.sweep import SweepSummary, sweep_expired_audio
 from steno.janitor.abandoned_uploads import discard_abandoned_uploads
 from steno.janitor.reconcile import ReconcileSummary, reconcile
+from steno.janitor.run_metrics import recorded_sweep
 from steno.janitor.settings import JanitorSettings
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ async def sweep_periodically(settings: JanitorSettings, storage: Storage, clock:
     """What the janitor CronJob does in a cluster, every STENO_CLEANUP_INTERVAL_MINUTES."""
     while True:
         try:
-            summary = await sweep(settings, storage, now=clock())
+            summary = await recorded_sweep(sweep(settings, storage, now=clock()))
             log.info("retention sweep", extra=summary.as_dict())
         except Exception:
             log.exception("retention sweep failed")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from steno.common.settings import RetentionSettings, ServiceSettings, StenoSettings
+from steno.common.settings.base import blank_is_unset
 
 
 class CleanupSettings(StenoSettings):
@@ -19,3 +20,8 @@ class CleanupSettings(StenoSettings):
 class JanitorSettings(ServiceSettings):
     cleanup: CleanupSettings = Field(default_factory=CleanupSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    # The Prometheus Pushgateway (host:port or URL) a run pushes its steno_janitor_* metrics
+    # to; unset, it pushes nothing.
+    metrics_pushgateway: str | None = None
+
+    _blank_is_unset = field_validator("metrics_pushgateway", mode="before")(blank_is_unset)
