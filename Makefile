@@ -1,5 +1,5 @@
 # Steno: `make run` starts the all-in-one stack, `make test` runs every check.
-# Both bootstrap what they need (uv, the Python environment, buf) and are quick the second time.
+# Both bootstrap what they need (uv, the Python environment with buf) and are quick the second time.
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -9,7 +9,12 @@ UV_VERSION := 0.13.9
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
-BUF := node_modules/.bin/buf
+# buf comes from PyPI (buf-bin, in the dev dependency group), pinned by uv.lock.
+BUF := $(VENV)/bin/buf
+# What `buf breaking` compares the protos with: main's. On main itself that is the same
+# commit's protos, which pass. Without a local main branch (a CI checkout), override it:
+# make lint BUF_AGAINST='.git#ref=origin/main,subdir=protos'.
+BUF_AGAINST ?= .git\#branch=main,subdir=protos
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: run test lint protos sync fixtures bench bench-quick clean
@@ -17,11 +22,12 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 run: $(STAMP)
 	$(UV) run --no-sync steno dev
 
-test: $(STAMP) $(BUF) lint
+test: $(STAMP) lint
 	$(UV) run --no-sync pytest
 
-lint: $(STAMP) $(BUF)
+lint: $(STAMP)
 	$(BUF) lint
+	$(BUF) breaking protos --against '$(BUF_AGAINST)'
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
 	$(UV) run --no-sync mypy
@@ -57,10 +63,5 @@ $(STAMP): $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services
 	$(UV) sync --frozen --all-packages --all-extras
 	touch $@
 
-# buf is pinned exactly in package.json, and its platform binaries exactly by buf itself.
-$(BUF): package.json
-	npm install --no-package-lock --no-audit --no-fund --loglevel=error
-	touch $@
-
 clean:
-	rm -rf $(VENV) $(TOOLS) node_modules .steno .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .steno .pytest_cache .mypy_cache .ruff_cache

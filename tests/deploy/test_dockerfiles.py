@@ -196,7 +196,6 @@ def test_copy_sources_are_in_the_build_context(target: Image) -> None:
         ".venv/bin/python",
         ".tools/bin/uv",
         ".git/HEAD",
-        "node_modules/.bin/buf",
         ".steno/steno.db",
         ".mypy_cache/3.11/cache.db",
         "libs/common/src/steno/common/__pycache__/settings.cpython-311.pyc",

@@ -67,13 +67,18 @@ class LexiconServiceServicer:
     """
 
     def CreateLexicon(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Creates a lexicon for the caller's tenant, at version 1. INVALID_ARGUMENT names the first
+        field that is wrong: a name is required (at most 200 characters), and there are at most
+        5000 entries of at most 50 variants, each phrase and variant 1-200 characters.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetLexicon(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Reads one of the caller's lexicons; NOT_FOUND if the caller's tenant has none with that
+        id.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -94,7 +99,10 @@ class LexiconServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteLexicon(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Deletes one of the caller's lexicons; NOT_FOUND if there is none with that id. Jobs
+        that ran with it keep their text; jobs not run yet are transcribed without it, with a
+        warning.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
