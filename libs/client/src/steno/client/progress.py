@@ -81,7 +81,7 @@ def job_line(console: Console | None, job_id: str) -> Iterator[JobSeen]:
     with Progress(
         *columns, console=console, redirect_stdout=sys.stdout.isatty(), redirect_stderr=False
     ) as line:
-        task = line.add_task("", total=1.0, job_id=job_id, state="")
+        task = line.add_task("", total=1.0, job_id=job_id, state="…")
 
         def seen(job: job_pb2.Job) -> None:
             # Drawn now, so every state shows, however briefly it lasted.
