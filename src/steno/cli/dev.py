@@ -17,9 +17,8 @@ from steno.common.adapters import Adapters, describe, open_adapters
 from steno.common.broker import JobQueue, TranscriptionRequest
 from steno.common.db.migrate import upgrade
 from steno.common.jobs import JobRepository, JobState
-from steno.common.logs import configure_logging
 from steno.common.paging import PageCursor
-from steno.common.process import run_until_stopped, until_shutdown
+from steno.common.process import run_until_stopped, start_telemetry, until_shutdown
 from steno.gateway.authentication import is_loopback, refuse_unprotected
 from steno.gateway.service import DEFAULT_GRPC_PORT, build_gateway, static_keys
 from steno.gateway.settings import GatewaySettings
@@ -45,7 +44,7 @@ def main(host: str, port: int | None) -> int:
     # keep_large_buffers_off_the_heap): transcription speed matters more on a laptop than
     # the heap's high-water mark after a large upload.
     settings = DevSettings()
-    configure_logging(settings.log_level)
+    start_telemetry("dev", settings)
     log.info("steno dev starting", extra=describe(settings))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)

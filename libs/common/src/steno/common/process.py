@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import signal
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+import sys
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TextIO, TypeVar
 
 from steno.common.adapters import describe
 from steno.common.errors import CannotStart, DependencyUnavailable
 from steno.common.logs import configure_logging
-from steno.common.settings import ServiceSettings
+from steno.common.settings import ProcessSettings, ServiceSettings
+from steno.common.tracing import setup_tracing
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +53,14 @@ def run_service(
     *,
     streams_uploads: bool = False,
 ) -> None:
-    """The whole of a service's ``__main__``: its settings from the environment, JSON logs,
-    then ``serve`` until it returns. A service that cannot start says why in one line and
-    exits. One that ``streams_uploads`` keeps their large buffers off the heap."""
+    """The whole of a service's ``__main__``: its settings from the environment, logs,
+    tracing if ``OTEL_*`` asks for it, then ``serve`` until it returns. A service that
+    cannot start says why in one line and exits. One that ``streams_uploads`` keeps their
+    large buffers off the heap."""
     if streams_uploads:
         keep_large_buffers_off_the_heap()
     settings = settings_type()
-    configure_logging(settings.log_level)
+    start_telemetry(service, settings)
     log.info(f"steno.{service} starting", extra=describe(settings))
     if settings.broker.url is None:
         # The in-process queue cannot join separate processes.
@@ -66,6 +70,17 @@ def run_service(
             "with `steno dev`."
         )
     run_until_stopped(service, serve(settings))
+
+
+def start_telemetry(
+    service: str, settings: ProcessSettings, *, console: TextIO = sys.stdout
+) -> None:
+    """Logs to stderr as ``settings`` say, and traces as ``steno-{service}`` if the
+    ``OTEL_*`` variables ask for it (the console exporter's spans on ``console``). An
+    ``OTEL_TRACES_EXPORTER`` Steno does not have ends the process, saying so."""
+    configure_logging(settings.log_level, settings.log_format)
+    with exit_if_it_cannot_run(service):
+        setup_tracing(f"steno-{service}", console=console)
 
 
 def event_loop() -> asyncio.AbstractEventLoop:
@@ -82,12 +97,18 @@ def event_loop() -> asyncio.AbstractEventLoop:
 
 
 def run_until_stopped(service: str, main: Coroutine[Any, Any, None]) -> None:
-    """Runs ``main`` on :func:`event_loop`; a missing dependency, or a setting it cannot
-    start with, ends the process with one line saying so (and a non-zero status) instead
-    of a traceback."""
+    """Runs ``main`` on :func:`event_loop`, under :func:`exit_if_it_cannot_run`."""
+    with exit_if_it_cannot_run(service), asyncio.Runner(loop_factory=event_loop) as runner:
+        runner.run(main)
+
+
+@contextlib.contextmanager
+def exit_if_it_cannot_run(service: str) -> Iterator[None]:
+    """A missing dependency, or a setting the service cannot start with, raised in the
+    block ends the process with one line saying so (and a non-zero status) instead of a
+    traceback."""
     try:
-        with asyncio.Runner(loop_factory=event_loop) as runner:
-            runner.run(main)
+        yield
     except (DependencyUnavailable, CannotStart) as exc:
         raise SystemExit(f"steno.{service} cannot run: {exc}") from exc
 

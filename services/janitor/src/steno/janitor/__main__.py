@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
-import time
 from typing import Any
 
-from steno.common.logs import configure_logging
-from steno.common.process import event_loop
+from steno.common.logs import Stopwatch
+from steno.common.process import event_loop, start_telemetry
 from steno.common.sweep import SweepSummary
+from steno.common.tracing import tracer
 from steno.janitor.reconcile import ReconcileSummary
 from steno.janitor.run_metrics import JanitorRun, push_run
 from steno.janitor.service import run_once
 from steno.janitor.settings import JanitorSettings
+
+log = logging.getLogger("steno.janitor")
 
 
 def summary(swept: SweepSummary, reconciled: ReconcileSummary) -> dict[str, Any]:
@@ -35,17 +38,23 @@ def summary(swept: SweepSummary, reconciled: ReconcileSummary) -> dict[str, Any]
 
 def main() -> int:
     settings = JanitorSettings()
-    configure_logging(settings.log_level)
-    started = time.monotonic()
-    with asyncio.Runner(loop_factory=event_loop) as runner:
+    # stdout is the summary's: spans the console exporter writes go with the logs.
+    start_telemetry("janitor", settings, console=sys.stderr)
+    stopwatch = Stopwatch()
+    with (
+        tracer.start_as_current_span("janitor run"),
+        asyncio.Runner(loop_factory=event_loop) as runner,
+    ):
         swept, reconciled = runner.run(run_once(settings))
-    result = summary(swept, reconciled)
-    pushed = True
-    if settings.metrics_pushgateway is not None:
-        run = JanitorRun.of(swept, reconciled, duration_seconds=time.monotonic() - started)
-        if failure := push_run(run, settings.metrics_pushgateway):
-            result["errors"].append(failure)
-            pushed = False
+        result = summary(swept, reconciled)
+        pushed = True
+        if settings.metrics_pushgateway is not None:
+            seconds = stopwatch.elapsed_ms() / 1000
+            run = JanitorRun.of(swept, reconciled, duration_seconds=seconds)
+            if failure := push_run(run, settings.metrics_pushgateway):
+                result["errors"].append(failure)
+                pushed = False
+        log.info("janitor run finished", extra={**result, "duration_ms": stopwatch.elapsed_ms()})
     print(json.dumps(result))
     return 0 if swept.ok and reconciled.ok and pushed else 1
 

@@ -11,7 +11,9 @@ from datetime import datetime, timedelta
 from steno.common.adapters import Storage, open_queue, open_storage
 from steno.common.clock import Clock, utc_now
 from steno.common.jobs import JobRepository
+from steno.common.logs import Stopwatch
 from steno.common.sweep import SweepSummary, sweep_expired_audio
+from steno.common.tracing import tracer
 from steno.janitor.abandoned_uploads import discard_abandoned_uploads
 from steno.janitor.reconcile import ReconcileSummary, reconcile
 from steno.janitor.run_metrics import recorded_sweep
@@ -52,9 +54,12 @@ async def sweep(settings: JanitorSettings, storage: Storage, *, now: datetime) -
 async def sweep_periodically(settings: JanitorSettings, storage: Storage, clock: Clock) -> None:
     """What the janitor CronJob does in a cluster, every STENO_CLEANUP_INTERVAL_MINUTES."""
     while True:
+        stopwatch = Stopwatch()
         try:
-            summary = await recorded_sweep(sweep(settings, storage, now=clock()))
-            log.info("retention sweep", extra=summary.as_dict())
+            with tracer.start_as_current_span("retention sweep"):
+                summary = await recorded_sweep(sweep(settings, storage, now=clock()))
+            duration = {"duration_ms": stopwatch.elapsed_ms()}
+            log.info("retention sweep", extra={**summary.as_dict(), **duration})
         except Exception:
             log.exception("retention sweep failed")
         await asyncio.sleep(settings.cleanup.cleanup_interval_minutes * 60)

@@ -10,7 +10,7 @@ that cannot reach the object store or database, hands the job back to QUEUED fir
 engine that is only temporarily unavailable gets the job back later through the broker
 (RetryLater), until the job has used its attempts; a job whose audio the scratch disk has
 no room for does too, however often. All of it runs under the job's lease (see
-:mod:`.leasing`).
+:mod:`.leasing`), in a "transcribe job" span with one child span per step.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
+from opentelemetry.trace import StatusCode
 from prometheus_client import Counter, Histogram
 
 from steno.common.broker import (
@@ -42,7 +43,9 @@ from steno.common.errors import DependencyUnavailable
 from steno.common.faults import TRANSCRIBER_BEFORE_ENGINE, Faults
 from steno.common.jobs import Job, JobError, JobRepository, JobState, PostProcessing, Transcript
 from steno.common.lexicons import Lexicon, LexiconRepository
+from steno.common.logs import Stopwatch
 from steno.common.storage import ObjectStore
+from steno.common.tracing import tracer
 from steno.transcriber.engines.port import (
     Engine,
     EngineError,
@@ -106,7 +109,8 @@ class JobProcessor:
         self._leases = Leases(
             jobs, self.worker_id, timedelta(seconds=lease_seconds), progress_interval, clock
         )
-        self._running: set[uuid.UUID] = set()
+        # The jobs this worker is running, each with the time it has been at it.
+        self._running: dict[uuid.UUID, Stopwatch] = {}
         self._clock = clock
         self._new_pause = new_pause
         self._commit_attempts = commit_attempts
@@ -119,13 +123,20 @@ class JobProcessor:
             # settles it.
             log.info("duplicate request for a running job", extra={"job_id": str(request.job_id)})
             return
-        self._running.add(request.job_id)
+        self._running[request.job_id] = Stopwatch()
         try:
-            job = await self._claim(request)
-            if job is not None:
-                await self._run(job)
+            with tracer.start_as_current_span(
+                "transcribe job", attributes={"steno.job_id": str(request.job_id)}
+            ) as span:
+                job = await self._claim(request)
+                if job is not None:
+                    span.set_attributes({"steno.tenant": job.tenant, "steno.engine": job.engine})
+                    await self._run(job)
+                    span.set_attributes(_outcome_attributes(job))
+                    if job.state is JobState.FAILED and job.error:
+                        span.set_status(StatusCode.ERROR, job.error.message)
         finally:
-            self._running.discard(request.job_id)
+            del self._running[request.job_id]
 
     async def _run(self, job: Job) -> None:
         context = {"job_id": str(job.job_id), "tenant": job.tenant}
@@ -276,7 +287,8 @@ class JobProcessor:
         """Everything between the claim and the outcome, all of it under the lease."""
         lexicon = await self._lexicon(job)
         transcript = await self._transcribe(job, lexicon, progress)
-        return transcript, await self._post_process(job, transcript, lexicon)
+        with tracer.start_as_current_span("lexicon"):
+            return transcript, await self._post_process(job, transcript, lexicon)
 
     async def _transcribe(
         self, job: Job, lexicon: Lexicon | None, progress: Progress
@@ -290,15 +302,28 @@ class JobProcessor:
         self._scratch.check_room(job.size_bytes)
         with tempfile.TemporaryDirectory(prefix="steno-", dir=self._scratch.path) as workdir:
             audio = Path(workdir) / "audio"
-            await self._store.download(job.object_key, audio)
+            with tracer.start_as_current_span("download"):
+                await self._store.download(job.object_key, audio)
             self._faults.hit(TRANSCRIBER_BEFORE_ENGINE, job.filename)
             options = TranscriptionOptions(
                 language=job.language or None,
                 vocabulary=vocabulary(lexicon.entries) if lexicon else (),
                 on_progress=progress.report,
             )
-            with TRANSCRIBE_SECONDS.time():
-                return await engine.transcribe(audio, options)
+            stopwatch = Stopwatch()
+            with TRANSCRIBE_SECONDS.time(), tracer.start_as_current_span("transcribe"):
+                transcript = await engine.transcribe(audio, options)
+        log.info(
+            "transcription finished",
+            extra={
+                "job_id": str(job.job_id),
+                "engine": job.engine,
+                "model": transcript.model,
+                "audio_seconds": round(transcript.duration_seconds, 3),
+                "duration_ms": stopwatch.elapsed_ms(),
+            },
+        )
+        return transcript
 
     async def _retry_later(
         self, job: Job, reason: str, code: str, *, hint: float | None = None
@@ -337,7 +362,9 @@ class JobProcessor:
 
     async def _finish(self, job: Job) -> None:
         """Commits the terminal state (the result exists only in memory)."""
-        if not await self._write(job):
+        with tracer.start_as_current_span("commit"):
+            written = await self._write(job)
+        if not written:
             log.warning(
                 "job changed under this worker; result dropped", extra={"job_id": str(job.job_id)}
             )
@@ -350,6 +377,7 @@ class JobProcessor:
                 "tenant": job.tenant,
                 "state": job.state.value,
                 **({"error": job.error.message} if job.error else {}),
+                "duration_ms": self._running[job.job_id].elapsed_ms(),
             },
         )
 
@@ -372,6 +400,17 @@ class JobProcessor:
                 )
                 await pause.after_failure()
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _outcome_attributes(job: Job) -> dict[str, str | float]:
+    """What the job's span says about how it ended: its state, and for a transcribed job
+    the model and the length of its audio."""
+    outcome: dict[str, str | float] = {"steno.state": job.state.value}
+    if job.model:
+        outcome["steno.model"] = job.model
+    if job.duration_seconds is not None:
+        outcome["steno.audio_seconds"] = job.duration_seconds
+    return outcome
 
 
 def _gave_up(reason: str) -> JobError:

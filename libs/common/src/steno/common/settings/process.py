@@ -4,6 +4,7 @@ and its ports."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -14,6 +15,8 @@ class ProcessSettings(StenoSettings):
     # Where the embedded defaults keep their files.
     data_dir: Path = Path(".steno")
     log_level: str = "INFO"
+    # JSON lines for log shippers, or ``text`` for a person reading a terminal.
+    log_format: Literal["json", "text"] = "json"
     grpc_host: str = "0.0.0.0"
     # Unset means the service's own default (gateway 50051, transcriber 50052).
     grpc_port: int | None = Field(default=None, ge=0, le=65535)
