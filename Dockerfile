@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Steno's three images, one target each, built from the repository root:
 #
 #   docker build --target gateway -t steno-gateway .
@@ -14,7 +13,10 @@
 # `--package` installs according to the lockfile.
 
 # The base images. uv is the version the Makefile pins. Either can be replaced with a build
-# arg (a mirror, or an image made locally) as long as it is the same Python and uv.
+# arg (a mirror, or an image made locally) as long as it is the same Python and uv:
+# `make e2e-containers` builds on a Debian bookworm image it makes with debootstrap. The file
+# has no `# syntax=` line on purpose: that would make BuildKit fetch its frontend from a
+# registry, and the builtin one reads everything here.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
 

@@ -63,15 +63,19 @@ def _database_url(name: str) -> str:
     return urlsplit(POSTGRES_URL)._replace(scheme="postgresql+asyncpg", path=f"/{name}").geturl()
 
 
-@pytest.fixture(scope="session")
-def postgres_template() -> Iterator[str]:
-    """A migrated database for this session, the template each test's database is cloned from."""
+def _require_postgres() -> None:
     if not _reachable(POSTGRES_URL, 5432):
         pytest.fail(
             f"Postgres is not reachable at {POSTGRES_URL}: start it with "
             "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` "
             "or set STENO_TEST_POSTGRES_URL"
         )
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A migrated database for this session, the template each test's database is cloned from."""
+    _require_postgres()
     name = f"steno_template_{uuid.uuid4().hex[:12]}"
     asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
     upgrade(_database_url(name))
@@ -84,6 +88,17 @@ def postgres_url(postgres_template: str) -> Iterator[str]:
     """A fresh, migrated database of this test's own (asyncpg URL)."""
     name = f"steno_test_{uuid.uuid4().hex[:12]}"
     asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
+    yield _database_url(name)
+    asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def empty_database() -> Iterator[str]:
+    """A database of this test's own with no schema yet (asyncpg URL), for a test whose
+    subject migrates it."""
+    _require_postgres()
+    name = f"steno_empty_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
     yield _database_url(name)
     asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

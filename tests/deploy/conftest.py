@@ -28,7 +28,8 @@ def kubectl() -> Path:
     return path
 
 
-def kustomize(directory: Path) -> list[Obj]:
+def kustomize_output(directory: Path) -> str:
+    """What ``kubectl kustomize`` prints for ``directory``."""
     done = subprocess.run(
         [str(kubectl()), "kustomize", str(directory)],
         capture_output=True,
@@ -36,7 +37,11 @@ def kustomize(directory: Path) -> list[Obj]:
         timeout=120,
     )
     assert done.returncode == 0, f"kubectl kustomize {directory} failed:\n{done.stderr}"
-    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    return done.stdout
+
+
+def kustomize(directory: Path) -> list[Obj]:
+    return [doc for doc in yaml.safe_load_all(kustomize_output(directory)) if doc]
 
 
 @pytest.fixture(scope="session")
