@@ -31,7 +31,16 @@ from steno.common.errors import BrokerUnavailable
 from steno.common.jobs import JobState
 from tests.fakes import make_job
 from tests.pushgateway import fake_pushgateway
-from tests.support import AUDIO, free_port, logged, running, service_env, wait_serving
+from tests.support import (
+    AUDIO,
+    free_port,
+    logged,
+    running,
+    service_env,
+    steno_dev,
+    wait_for,
+    wait_serving,
+)
 
 CHUNK = 64 * 1024
 
@@ -197,3 +206,32 @@ def test_a_janitor_run_that_cannot_push_says_so_and_fails(settings: DevSettings)
     assert summary["deleted"] == 0 and summary["failed"] == 0
     [error] = summary["errors"]
     assert error.startswith(f"could not push the run's metrics to the Pushgateway at {address}")
+
+
+def test_steno_dev_serves_every_services_metrics_on_one_port(tmp_path: Path) -> None:
+    metrics_port = free_port()
+    with steno_dev(tmp_path, STENO_METRICS_PORT=str(metrics_port)):
+        # The janitor's first sweep runs as the process starts.
+        def swept() -> Scrape | None:
+            scraped = Scrape(metrics_port)
+            return scraped if scraped.value("steno_janitor_errors") is not None else None
+
+        scraped = wait_for(swept, timeout=30, what="steno dev's first retention sweep")
+    ready = next(
+        entry
+        for entry in map(json.loads, (tmp_path / "dev.log").read_text().splitlines())
+        if entry.get("message") == "steno dev ready"
+    )
+    assert ready["metrics"] == f"http://127.0.0.1:{metrics_port}/metrics"
+
+    # The gateway's: the health checks that waited for it, and the backlog.
+    health = {"grpc_type": "unary", "grpc_service": "grpc.health.v1.Health"}
+    assert scraped.value("grpc_server_handled_total", **health, grpc_method="Check", grpc_code="OK")
+    assert scraped.value("steno_jobs", state="QUEUED") == 0
+    assert scraped.value("steno_queue_messages", queue="steno.transcription.requested") == 0
+    # The transcriber's, before any job: its families are there, without samples yet.
+    assert "# TYPE steno_jobs_finished_total counter" in scraped.text
+    assert scraped.value("steno_transcribe_seconds_count") == 0
+    # The janitor's.
+    assert scraped.value("steno_janitor_errors") == 0
+    assert scraped.value("steno_janitor_last_success_timestamp_seconds")

@@ -14,13 +14,20 @@ from pathlib import Path
 
 from steno.cli.dev_key import ensure_dev_key, usage
 from steno.common.adapters import Adapters, describe, open_adapters
+from steno.common.backlog_metrics import report_backlog
 from steno.common.broker import JobQueue, TranscriptionRequest
 from steno.common.db.migrate import upgrade
 from steno.common.jobs import JobRepository, JobState
+from steno.common.metrics import serve_metrics
 from steno.common.paging import PageCursor
 from steno.common.process import run_until_stopped, start_telemetry, until_shutdown
 from steno.gateway.authentication import is_loopback, refuse_unprotected
-from steno.gateway.service import DEFAULT_GRPC_PORT, build_gateway, static_keys
+from steno.gateway.service import (
+    DEFAULT_GRPC_PORT,
+    DEFAULT_METRICS_PORT,
+    build_gateway,
+    static_keys,
+)
 from steno.gateway.settings import GatewaySettings
 from steno.janitor.service import sweep_periodically
 from steno.janitor.settings import JanitorSettings
@@ -63,14 +70,20 @@ async def serve(settings: DevSettings, host: str, port: int) -> None:
         gateway = build_gateway(settings, adapters)
         # Bind first: a second `steno dev` on the same port and data must stop here, before
         # it touches the first one's jobs.
-        async with gateway.serving(host, port) as bound:
+        async with gateway.serving(host, port) as bound, report_backlog(adapters):
+            metrics_port = settings.metrics_port_or(DEFAULT_METRICS_PORT)
+            serve_metrics(metrics_port, host)
             if settings.broker.url is None:
                 await requeue_unfinished(adapters.jobs(), adapters.queue)
             engines = await load_engines(settings)
             processor = build_processor(settings, adapters, engines)
             log.info(
                 "steno dev ready",
-                extra={"address": f"{host}:{bound}", "data_dir": str(settings.data_dir)},
+                extra={
+                    "address": f"{host}:{bound}",
+                    "metrics": f"http://{host}:{metrics_port}/metrics" if metrics_port else "off",
+                    "data_dir": str(settings.data_dir),
+                },
             )
             if key_file is not None:
                 print(usage(key_file, f"{host}:{bound}"), flush=True)
