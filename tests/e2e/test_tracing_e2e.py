@@ -25,7 +25,15 @@ from steno.cli.dev import DevSettings
 from steno.client import StenoClient
 from steno.v1 import job_pb2, transcription_service_pb2, transcription_service_pb2_grpc
 from tests.conftest import S3Server
-from tests.support import AUDIO, logged, running, service_env, wait_for, wait_serving
+from tests.support import (
+    AUDIO,
+    logged,
+    running,
+    service_env,
+    steno_dev,
+    wait_for,
+    wait_serving,
+)
 
 Entry = dict[str, Any]
 
@@ -215,3 +223,29 @@ def test_the_janitor_traces_its_run_and_keeps_stdout_for_its_summary(
     [finished] = [line for line in lines if " steno.janitor: janitor run finished " in line]
     trace_id = run["context"]["trace_id"].removeprefix("0x")
     assert re.search(rf" deleted=0 .* duration_ms=\d+\.\d trace_id={trace_id} span_id=", finished)
+
+
+def test_in_steno_dev_the_upload_and_its_transcription_are_one_trace(tmp_path: Path) -> None:
+    """The in-process queue carries the trace context from the upload to the job."""
+    otel = {"OTEL_TRACES_EXPORTER": "console", "OTEL_BSP_SCHEDULE_DELAY": "50"}
+    with steno_dev(tmp_path, STENO_AUTH="disabled", **otel) as address:
+        with StenoClient(address) as client:
+            job_id = client.upload(AUDIO / "speech.wav").job_id
+            job = client.wait(job_id, timeout=60)
+        assert job.state == job_pb2.JOB_STATE_COMPLETED, job.error.message
+
+        def job_span() -> Entry | None:
+            found = [s for s in spans(tmp_path / "dev.log") if s["name"] == "transcribe job"]
+            return found[0] if found else None
+
+        transcribed = wait_for(job_span, timeout=10, what="the job's span in steno dev's output")
+
+    everything = spans(tmp_path / "dev.log")
+    [upload] = [s for s in everything if s["name"].endswith("/UploadAudio")]
+    assert upload["resource"]["attributes"]["service.name"] == "steno-dev"
+    assert transcribed["parent_id"] == upload["context"]["span_id"]
+    assert transcribed["attributes"]["steno.job_id"] == job_id
+    trace_id = upload["context"]["trace_id"].removeprefix("0x")
+    lines = job_lines(tmp_path / "dev.log", job_id)
+    assert {"upload accepted", "job finished"} <= {line["message"] for line in lines}
+    assert {line["trace_id"] for line in lines} == {trace_id}

@@ -103,7 +103,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
     # The settings every service has: the database (and the data directory of SQLite's).
     settings = ServiceSettings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if args.wait is None:
         upgrade(settings.database_url)
         return 0

@@ -1,13 +1,18 @@
 """An in-process job queue: the embedded default for ``steno dev``.
 
 Nothing survives a restart here, delayed retries and dead letters included; ``steno dev``
-re-queues the jobs that were still QUEUED in the database when it starts.
+re-queues the jobs that were still QUEUED in the database when it starts. A request is
+handled in the trace context it was published in, as a RabbitMQ message's headers carry
+it, so that an upload and its transcription are one trace here too.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+
+from opentelemetry import context
+from opentelemetry.context import Context
 
 from steno.common.broker import (
     DEFAULT_DELIVERY_LIMIT,
@@ -41,8 +46,9 @@ class InProcessJobQueue:
         self._name = name
         self._delivery_limit = delivery_limit
         self._new_pause = new_pause
-        # Each request with how many times its handler has failed on it so far.
-        self._queue: asyncio.Queue[tuple[TranscriptionRequest, int]] = asyncio.Queue()
+        # Each request with how many times its handler has failed on it so far, and the
+        # trace context it was published in.
+        self._queue: asyncio.Queue[tuple[TranscriptionRequest, int, Context]] = asyncio.Queue()
         self._dead: asyncio.Queue[DeadLetter] = asyncio.Queue()
 
     async def connect(self) -> None:
@@ -52,23 +58,27 @@ class InProcessJobQueue:
         return None
 
     async def publish(self, request: TranscriptionRequest) -> None:
-        self._queue.put_nowait((request, 0))
+        self._queue.put_nowait((request, 0, context.get_current()))
 
     async def consume(self, handler: Handler) -> None:
         pause = self._new_pause()
         loop = asyncio.get_running_loop()
         while True:
-            request, failures = await self._queue.get()
-            outcome, delay = await deliver(handler, request, pause)
+            request, failures, published_in = await self._queue.get()
+            token = context.attach(published_in)
+            try:
+                outcome, delay = await deliver(handler, request, pause)
+            finally:
+                context.detach(token)
             if outcome is Outcome.REQUEUE:
                 failures += 1
                 if failures > self._delivery_limit:
                     reason = delivery_limit_reason(failures)
                     self._dead.put_nowait(DeadLetter(request, failures, reason))
                 else:
-                    self._queue.put_nowait((request, failures))
+                    self._queue.put_nowait((request, failures, published_in))
             elif outcome is Outcome.DELAY:
-                loop.call_later(delay, self._queue.put_nowait, (request, 0))
+                loop.call_later(delay, self._queue.put_nowait, (request, 0, published_in))
             elif outcome is Outcome.DEAD:
                 self._dead.put_nowait(DeadLetter(request, failures + 1, GAVE_UP_REASON))
 
