@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import re
+import signal
 import subprocess
 import sys
 import uuid
@@ -654,3 +655,23 @@ async def test_a_reader_that_stops_early_ends_steno_quietly(gateway: Gateway) ->
     [line] = done.stdout.splitlines()
     created = T0.replace(tzinfo=None).isoformat(timespec="seconds")
     assert line.endswith(f"  QUEUED      {created}  " + "f" * 200)
+
+
+async def test_ctrl_c_ends_steno_quietly(gateway: Gateway) -> None:
+    job = make_job()
+    await gateway.jobs.add(job)
+    watching = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "steno.cli", "watch", str(job.job_id)),
+        *("--server", gateway.address),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=outer_env(),
+    )
+    assert watching.stdout is not None
+    first = await asyncio.wait_for(watching.stdout.readline(), timeout=30)
+    assert first.split() == [b"QUEUED", b"0%"]
+
+    watching.send_signal(signal.SIGINT)
+
+    _, err = await asyncio.wait_for(watching.communicate(), timeout=30)
+    assert (watching.returncode, err) == (130, b"")

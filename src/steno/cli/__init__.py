@@ -30,6 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader (`steno jobs | head -1`) stopped reading: it had what it wanted.
         discard_stdout()
         return 0
+    except KeyboardInterrupt:
+        # Ctrl-C: the person asked for it to stop, no traceback needed; 128 + SIGINT, as
+        # shells report it.
+        return 130
     return status
 
 
