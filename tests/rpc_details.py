@@ -50,6 +50,12 @@ def reason_of(error: grpc.RpcError) -> str:
     return reason
 
 
+def facts(error: grpc.RpcError) -> tuple[str, dict[str, str]]:
+    """The ErrorInfo's reason and metadata."""
+    info = error_info(error)
+    return info.reason, dict(info.metadata)
+
+
 def retry_delay(error: grpc.RpcError) -> timedelta:
     """The RetryInfo's delay, checked to be the pushback trailer's too."""
     info: error_details_pb2.RetryInfo = detail_of(error, error_details_pb2.RetryInfo)
@@ -63,3 +69,20 @@ def field_violations(error: grpc.RpcError) -> list[str]:
     """The fields the BadRequest names."""
     bad_request: error_details_pb2.BadRequest = detail_of(error, error_details_pb2.BadRequest)
     return [violation.field for violation in bad_request.field_violations]
+
+
+async def call_facts(call: grpc.aio.Call) -> tuple[str, dict[str, str], timedelta | None]:
+    """A finished asyncio call's ErrorInfo reason and metadata, and its RetryInfo's delay
+    (None without one), read as an asyncio client does."""
+    status = await rpc_status.aio.from_call(call)
+    assert status is not None, f"{await call.code()} without google.rpc.Status details"
+    info, retry = error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo()
+    delay = None
+    for packed in status.details:
+        if packed.Is(retry.DESCRIPTOR):
+            packed.Unpack(retry)
+            delay = retry.retry_delay.ToTimedelta()
+        elif packed.Is(info.DESCRIPTOR):
+            packed.Unpack(info)
+    assert info.domain == DOMAIN, "no ErrorInfo in Steno's domain"
+    return info.reason, dict(info.metadata), delay

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -22,6 +23,7 @@ from steno.v1 import admin_service_pb2 as admin
 from steno.v1 import admin_service_pb2_grpc, transcription_service_pb2_grpc
 from steno.v1 import transcription_service_pb2 as pb
 from tests.integration.test_upload_api import metadata_message, zeros_wav
+from tests.rpc_details import facts, retry_delay
 
 # More free space than any disk has: every write would go past it.
 EVERYTHING = 2**62
@@ -62,6 +64,8 @@ async def test_an_upload_the_disk_has_no_room_for_is_refused_with_nothing_writte
             await asyncio.to_thread(stub.UploadAudio, iter(messages))
         assert refusal.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
         assert str(refusal.value.details()).startswith("storage full: the objects disk has")
+        assert facts(refusal.value) == ("STORAGE_FULL", {"disk": "objects"})
+        assert retry_delay(refusal.value) == timedelta(seconds=60)
 
         listed = await asyncio.to_thread(stub.ListJobs, pb.ListJobsRequest())
         assert list(listed.jobs) == [], "no job row"

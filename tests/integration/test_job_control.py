@@ -31,6 +31,7 @@ from steno.common.events import JobUpdate
 from steno.common.events.amqp import MESSAGE_TYPE, AmqpJobEvents
 from steno.common.events.publishing import EventingJobRepository
 from steno.common.jobs import Job, JobError, JobState
+from steno.gateway.rpc_errors import SOON
 from steno.gateway.service import build_gateway
 from steno.transcriber.pipeline import JobProcessor
 from steno.v1 import events_pb2, job_pb2, transcription_service_pb2_grpc
@@ -38,6 +39,7 @@ from steno.v1 import transcription_service_pb2 as pb
 from tests.fakes import T0, FakeEngine, make_transcript
 from tests.integration.conftest import Gateway
 from tests.integration.test_upload_api import chunks_of, metadata_message, upload
+from tests.rpc_details import call_facts, facts
 from tests.support import AUDIO
 
 # Seconds one step of a watch may take: well under the gateway's re-read interval (5 s).
@@ -176,6 +178,7 @@ async def test_a_finished_job_cannot_be_cancelled(gateway: Gateway) -> None:
 
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert error.details() == f"job {job.job_id} is COMPLETED; nothing to cancel"
+    assert facts(error) == ("JOB_ALREADY_ENDED", {"job_id": job.job_id, "state": "COMPLETED"})
     assert (await stored(gateway, job.job_id)).state is JobState.COMPLETED
 
 
@@ -187,10 +190,12 @@ async def test_unknown_and_malformed_job_ids(gateway: Gateway, rpc: str) -> None
 
     error = await rpc_error(call, request_type(job_id=unknown))
     assert (error.code(), error.details()) == (grpc.StatusCode.NOT_FOUND, f"no job {unknown}")
+    assert facts(error) == ("JOB_NOT_FOUND", {"job_id": unknown})
 
     error = await rpc_error(call, request_type(job_id="job-1"))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details() == "job_id 'job-1' is not a UUID"
+    assert facts(error) == ("INVALID_FIELD", {"field": "job_id"})
 
 
 # -- DeleteJob ---------------------------------------------------------------------------
@@ -270,6 +275,7 @@ async def test_a_watch_of_a_job_deleted_meanwhile_ends_not_found(gateway: Gatewa
         await asyncio.to_thread(gateway.sync_stub.DeleteJob, pb.DeleteJobRequest(job_id=job.job_id))
         assert await ended(call) == grpc.StatusCode.NOT_FOUND
         assert await call.details() == (f"no job {job.job_id}: it was deleted while being watched")
+        assert await call_facts(call) == ("JOB_NOT_FOUND", {"job_id": job.job_id}, None)
 
 
 async def test_watching_an_unknown_or_malformed_job(gateway: Gateway) -> None:
@@ -297,6 +303,7 @@ async def test_a_stopping_gateway_ends_its_watches_at_once(gateway: Gateway) -> 
             assert await ended(call) == grpc.StatusCode.UNAVAILABLE
             await stopped
         assert await call.details() == "the gateway is shutting down; watch the job again"
+        assert await call_facts(call) == ("GATEWAY_STOPPING", {}, SOON)
 
 
 # -- Job events through RabbitMQ ---------------------------------------------------------

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,7 +15,14 @@ import grpc
 import pytest
 
 from steno.cli.dev import DevSettings
-from steno.common.adapters import Adapters, open_database, open_job_queue, open_object_store
+from steno.common.adapters import (
+    Adapters,
+    open_adapters,
+    open_database,
+    open_job_queue,
+    open_object_store,
+)
+from steno.common.api_keys import Role, new_api_key
 from steno.common.broker import FailurePause, TranscriptionRequest
 from steno.common.db import (
     SqlJobRepository,
@@ -23,7 +31,10 @@ from steno.common.db import (
 from steno.common.errors import DependencyUnavailable
 from steno.common.events.memory import InProcessJobEvents
 from steno.common.jobs import Job, JobState, Transcript
+from steno.common.settings import DatabaseSettings
+from steno.gateway.rpc_errors import SOON
 from steno.gateway.service import build_gateway
+from steno.gateway.settings import AccessSettings
 from steno.transcriber.engines.port import TranscriptionOptions
 from steno.transcriber.pipeline import JobProcessor
 from steno.v1 import transcription_service_pb2 as pb
@@ -31,6 +42,7 @@ from steno.v1 import transcription_service_pb2_grpc
 from tests.fakes import FakeEngine, FakeLexiconRepository, FakeObjectStore, make_job
 from tests.integration.test_upload_api import queued_messages
 from tests.proxy import TcpProxy
+from tests.rpc_details import error_info, retry_delay
 
 CHUNK = 64 * 1024
 
@@ -81,12 +93,55 @@ async def test_an_object_store_outage_mid_upload_is_unavailable_and_records_noth
             assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
             assert "object store" in (caught.value.details() or "")
             assert "retry the upload later" in (caught.value.details() or "")
+            assert dict(error_info(caught.value).metadata) == {"dependency": "object_store"}
+            assert retry_delay(caught.value) == SOON
             assert await jobs.list_jobs(None, states=[], limit=10, after=None) == []
             assert await queued_messages(settings) == 0
         finally:
             await gateway.stop(0)
             await queue.close()
             await database.dispose()
+
+
+@pytest.mark.parametrize("auth", ["disabled", "enabled"])
+async def test_a_database_outage_is_unavailable_and_says_when_to_try_again(
+    settings: DevSettings, postgres_url: str, auth: str
+) -> None:
+    """Whether the read fails in its servicer, or first in the interceptor looking up its
+    key, the client gets the same status."""
+    database = urlsplit(postgres_url)
+    async with proxied(f"{database.hostname}:{database.port or 5432}") as proxy:
+        via_proxy = database._replace(netloc=f"{database.username}@127.0.0.1:{proxy.port}")
+        through_proxy = settings.model_copy(
+            update={
+                "database": DatabaseSettings(url=via_proxy.geturl()),
+                "access": AccessSettings(auth=auth),
+            }
+        )
+        key = new_api_key("acme", "never stored", Role.USER, now=datetime.now(UTC)).key
+        async with open_adapters(through_proxy) as adapters:
+            gateway = build_gateway(through_proxy, adapters)
+            port = await gateway.start("127.0.0.1", 0)
+            proxy.cut()
+            try:
+                async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                    stub = transcription_service_pb2_grpc.TranscriptionServiceStub(channel)
+                    with pytest.raises(grpc.aio.AioRpcError) as caught:
+                        await stub.GetJob(
+                            pb.GetJobRequest(job_id=str(uuid.uuid4())),
+                            metadata=[("authorization", f"Bearer {key}")],
+                            timeout=60,
+                        )
+            finally:
+                await gateway.stop(0)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE, caught.value.details()
+    assert "database" in (caught.value.details() or "")
+    info = error_info(caught.value)
+    assert (info.reason, dict(info.metadata)) == (
+        "DEPENDENCY_UNAVAILABLE",
+        {"dependency": "database"},
+    )
+    assert retry_delay(caught.value) == SOON
 
 
 class WatchedRepository(SqlJobRepository):

@@ -41,7 +41,7 @@ from steno.v1 import transcription_service_pb2 as pb
 from tests.fakes import T0, make_job, make_partial_upload
 from tests.integration.conftest import Gateway
 from tests.integration.test_upload_api import metadata_message, zeros_wav
-from tests.rpc_details import detail_of
+from tests.rpc_details import detail_of, error_info, retry_delay
 from tests.support import service_env, wait_for
 
 MIB = 1024 * 1024
@@ -76,10 +76,20 @@ def upload(gateway: Gateway, size: int, **metadata: object) -> pb.UploadAudioRes
 
 
 def quota_failure(error: grpc.RpcError) -> error_details_pb2.QuotaFailure.Violation:
-    """The one QuotaFailure violation a RESOURCE_EXHAUSTED carries."""
+    """The one QuotaFailure violation a RESOURCE_EXHAUSTED carries, checked against its
+    ErrorInfo; and it says when to try again."""
     assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED, error.details()
     failure: error_details_pb2.QuotaFailure = detail_of(error, error_details_pb2.QuotaFailure)
     [violation] = failure.violations
+    info = error_info(error)
+    assert info.reason == "QUOTA_EXCEEDED"
+    assert dict(info.metadata) == {
+        "tenant": violation.quota_dimensions["tenant"],
+        "quota": violation.quota_id,
+        # A whole limit is the QuotaFailure's value, a fraction only in its description.
+        "limit": str(violation.quota_value or violation.description.split()[-1]),
+    }
+    assert retry_delay(error) == timedelta(seconds=30)
     return violation
 
 

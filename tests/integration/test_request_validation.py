@@ -23,7 +23,7 @@ from tests.integration.test_upload_api import (
     metadata_message,
     upload,
 )
-from tests.rpc_details import field_violations
+from tests.rpc_details import facts, field_violations
 from tests.support import AUDIO
 
 
@@ -49,6 +49,7 @@ async def test_an_unknown_enum_value_is_invalid(
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert field_violations(error) == [field]
     assert "99 is not one of" in (error.details() or "")
+    assert facts(error) == ("INVALID_FIELD", {"field": field})
 
 
 @pytest.mark.parametrize(
@@ -72,6 +73,10 @@ async def test_a_transcript_of_a_job_that_ended_without_one_says_so(
     )
     assert refusal.code() is grpc.StatusCode.FAILED_PRECONDITION
     assert says in (refusal.details() or "")
+    assert facts(refusal) == (
+        "TRANSCRIPT_NOT_READY",
+        {"job_id": str(job.job_id), "state": state.value},
+    )
     assert "once it is COMPLETED" not in (refusal.details() or "")
 
 

@@ -15,12 +15,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 import aio_pika
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 
 from steno.cli.dev import DevSettings
 from steno.v1 import job_pb2
 from steno.v1 import transcription_service_pb2 as pb
 from tests.integration.conftest import Gateway
-from tests.rpc_details import field_violations
+from tests.rpc_details import details_of, facts, field_violations
 from tests.support import AUDIO
 
 CHUNK = 64 * 1024
@@ -204,6 +205,7 @@ async def test_an_unknown_lexicon_is_not_found_and_leaves_nothing(
         await upload(gateway, [metadata_message(lexicon_id=missing), *chunks_of(WAV_HEAD)])
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     assert f"no lexicon {missing}" in (caught.value.details() or "")
+    assert facts(caught.value) == ("LEXICON_NOT_FOUND", {"lexicon_id": missing})
     await assert_nothing_left(gateway, rows_before, bucket_objects)
 
 
@@ -235,6 +237,8 @@ class TestSizeLimit:
             await upload(gateway, [metadata_message(), *zeros_wav(20 << 20)])
         assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert str(self.LIMIT) in (caught.value.details() or "")
+        assert facts(caught.value) == ("UPLOAD_TOO_LARGE", {"limit": str(self.LIMIT)})
+        assert details_of(caught.value, error_details_pb2.RetryInfo) == [], "waiting cannot help"
         await assert_nothing_left(gateway, rows_before, bucket_objects)
 
     async def test_exactly_the_limit_is_accepted(self, gateway: Gateway) -> None:
@@ -259,6 +263,7 @@ class TestIdleClient:
         hold.set()
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert "sent nothing for 0.5 s" in (caught.value.details() or "")
+        assert facts(caught.value) == ("UPLOAD_STALLED", {})
         await assert_nothing_left(gateway, rows_before, bucket_objects)
 
 
@@ -305,6 +310,7 @@ async def test_get_unknown_job_is_not_found(gateway: Gateway) -> None:
         await gateway.stub.GetJob(pb.GetJobRequest(job_id=job_id))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     assert job_id in (caught.value.details() or "")
+    assert facts(caught.value) == ("JOB_NOT_FOUND", {"job_id": job_id})
 
 
 async def test_get_malformed_job_id_is_invalid_argument(gateway: Gateway) -> None:
@@ -368,6 +374,10 @@ async def test_a_retried_upload_with_a_request_id_gets_its_job_back(
         await upload(gateway, [metadata_message(request_id="up-1"), *chunks_of(audio + b"x")])
     assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
     assert first.job.job_id in (caught.value.details() or "")
+    assert facts(caught.value) == (
+        "REQUEST_ID_REUSED",
+        {"request_id": "up-1", "job_id": first.job.job_id},
+    )
 
     assert bucket_objects() == ([f"audio/{first.job.job_id}"], [])
     assert await gateway.row_count() == 1
@@ -458,6 +468,10 @@ async def test_continuing_from_the_wrong_place_is_refused_with_the_right_offset(
         await upload(gateway, [metadata_message(request_id="big-2", offset=100), *chunks_of(b"x")])
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert f"continue it from offset {part}" in (caught.value.details() or "")
+    assert facts(caught.value) == (
+        "WRONG_OFFSET",
+        {"request_id": "big-2", "committed_bytes": str(part)},
+    )
     assert (await upload_status(gateway, "big-2")).committed_bytes == part
 
 
@@ -503,6 +517,10 @@ async def test_continuing_a_finished_upload_names_its_job(gateway: Gateway) -> N
         await upload(gateway, [metadata_message(request_id="up-2", offset=5), *chunks_of(b"x")])
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert job.job_id in (caught.value.details() or "")
+    assert facts(caught.value) == (
+        "UPLOAD_ALREADY_COMPLETE",
+        {"request_id": "up-2", "job_id": job.job_id},
+    )
 
 
 async def test_get_upload_status_of_nothing_is_not_found_and_needs_a_request_id(
@@ -511,6 +529,7 @@ async def test_get_upload_status_of_nothing_is_not_found_and_needs_a_request_id(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await upload_status(gateway, "no-such-upload")
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert facts(caught.value) == ("UPLOAD_NOT_FOUND", {"request_id": "no-such-upload"})
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await upload_status(gateway, "")
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
