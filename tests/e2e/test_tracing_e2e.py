@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import pytest
 from opentelemetry.instrumentation.grpc import client_interceptor
 from opentelemetry.instrumentation.grpc.grpcext import intercept_channel
 from opentelemetry.sdk.trace import TracerProvider
@@ -226,22 +227,29 @@ def test_the_janitor_traces_its_run_and_keeps_stdout_for_its_summary(
 
 
 def test_in_steno_dev_the_upload_and_its_transcription_are_one_trace(tmp_path: Path) -> None:
-    """The in-process queue carries the trace context from the upload to the job."""
+    """The in-process queue carries the trace context from the upload to the job; the
+    streaming and refused calls are traced with their codes."""
     otel = {"OTEL_TRACES_EXPORTER": "console", "OTEL_BSP_SCHEDULE_DELAY": "50"}
-    with steno_dev(tmp_path, STENO_AUTH="disabled", **otel) as address:
-        with StenoClient(address) as client:
+    with steno_dev(tmp_path, **otel) as address:
+        key = (tmp_path / ".steno" / "api-key").read_text().strip()
+        with StenoClient(address, api_key=key) as client:
             job_id = client.upload(AUDIO / "speech.wav").job_id
-            job = client.wait(job_id, timeout=60)
+            *_, job = client.watch(job_id, timeout=60)
         assert job.state == job_pb2.JOB_STATE_COMPLETED, job.error.message
+        stranger = StenoClient(address, api_key="stn_" + "0" * 32 + "_wrong")
+        with stranger, pytest.raises(grpc.RpcError) as refused:
+            stranger.get_job(job_id)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
-        def job_span() -> Entry | None:
-            found = [s for s in spans(tmp_path / "dev.log") if s["name"] == "transcribe job"]
+        def ended(name: str) -> Entry | None:
+            found = [s for s in spans(tmp_path / "dev.log") if s["name"].endswith(name)]
             return found[0] if found else None
 
-        transcribed = wait_for(job_span, timeout=10, what="the job's span in steno dev's output")
+        transcribed = wait_for(lambda: ended("transcribe job"), timeout=10, what="the job span")
+        watched = wait_for(lambda: ended("/WatchJob"), timeout=10, what="WatchJob's span")
+        get_job = wait_for(lambda: ended("/GetJob"), timeout=10, what="GetJob's span")
 
-    everything = spans(tmp_path / "dev.log")
-    [upload] = [s for s in everything if s["name"].endswith("/UploadAudio")]
+    [upload] = [s for s in spans(tmp_path / "dev.log") if s["name"].endswith("/UploadAudio")]
     assert upload["resource"]["attributes"]["service.name"] == "steno-dev"
     assert transcribed["parent_id"] == upload["context"]["span_id"]
     assert transcribed["attributes"]["steno.job_id"] == job_id
@@ -249,3 +257,9 @@ def test_in_steno_dev_the_upload_and_its_transcription_are_one_trace(tmp_path: P
     lines = job_lines(tmp_path / "dev.log", job_id)
     assert {"upload accepted", "job finished"} <= {line["message"] for line in lines}
     assert {line["trace_id"] for line in lines} == {trace_id}
+
+    assert watched["attributes"]["rpc.grpc.status_code"] == grpc.StatusCode.OK.value[0]
+    # A refusal is the client's error: the code, but no ERROR status (as OTel's gRPC
+    # conventions have it for a server).
+    unauthenticated = grpc.StatusCode.UNAUTHENTICATED.value[0]
+    assert get_job["attributes"]["rpc.grpc.status_code"] == unauthenticated
