@@ -15,8 +15,8 @@ from steno.client.output import add_json_option, to_json
 from steno.common.api_keys import ApiKey, ApiKeyRepository, Role, new_api_key, parse_key_id
 from steno.common.clock import utc_now
 from steno.common.db import SqlApiKeyRepository
+from steno.common.messages import api_key_to_proto
 from steno.common.paging import PageCursor
-from steno.gateway.convert import api_key_to_proto
 
 _Action = Callable[[argparse.Namespace, ApiKeyRepository], Coroutine[Any, Any, int]]
 

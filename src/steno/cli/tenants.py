@@ -12,9 +12,9 @@ from steno.cli.operator import run_on_database, tenant_argument
 from steno.client.output import add_json_option, to_json
 from steno.common.clock import utc_now
 from steno.common.db import SqlQuotaRepository
-from steno.common.quotas import QUOTA_NAMES, QuotaLimits, QuotaUsage
+from steno.common.messages import tenant_quota_to_proto
+from steno.common.quotas import QUOTA_NAMES
 from steno.common.settings import QuotaSettings
-from steno.v1 import admin_service_pb2
 
 # What ``set-quota`` takes for a limit to fall back to the server's default.
 DEFAULT = "default"
@@ -103,7 +103,7 @@ async def _show(args: argparse.Namespace, quotas: SqlQuotaRepository) -> int:
     in_force = overrides.over(QuotaSettings().limits)
     usage = await quotas.usage(tenant, utc_now())
     if args.json:
-        print(to_json(_quota_message(tenant, overrides, in_force, usage)))
+        print(to_json(tenant_quota_to_proto(tenant, overrides, in_force, usage)))
         return 0
     print(f"tenant {tenant}")
     print("\t".join(("QUOTA", "OVERRIDE", "IN FORCE", "USED")))
@@ -112,23 +112,6 @@ async def _show(args: argparse.Namespace, quotas: SqlQuotaRepository) -> int:
         columns = (_limit_text(getattr(overrides, name)), _limit_text(getattr(in_force, name)))
         print("\t".join((name, *columns, f"{used:g}")))
     return 0
-
-
-def _quota_message(
-    tenant: str, overrides: QuotaLimits, in_force: QuotaLimits, usage: QuotaUsage
-) -> admin_service_pb2.TenantQuota:
-    def limits(given: QuotaLimits) -> admin_service_pb2.QuotaLimits:
-        values = dataclasses.asdict(given)
-        return admin_service_pb2.QuotaLimits(
-            **{name: value for name, value in values.items() if value is not None}
-        )
-
-    return admin_service_pb2.TenantQuota(
-        tenant=tenant,
-        overrides=limits(overrides),
-        limits=limits(in_force),
-        usage=admin_service_pb2.QuotaUsage(**dataclasses.asdict(usage)),
-    )
 
 
 def _limit_text(limit: float | None) -> str:

@@ -10,12 +10,18 @@ from steno.common.api_keys import ApiKeyRepository, Role, new_api_key, parse_key
 from steno.common.clock import Clock, utc_now
 from steno.common.disk_space import Disk
 from steno.common.jobs import AudioExpiry, JobRepository
+from steno.common.messages import (
+    api_key_to_proto,
+    role_from_proto,
+    state_to_proto,
+    tenant_quota_to_proto,
+    timestamp,
+)
 from steno.common.paging import PageCursor
 from steno.common.quotas import QUOTA_NAMES, QuotaLimits, TenantQuotas
 from steno.common.storage import ObjectStore
 from steno.common.storage_stats import StorageStatsReader, TenantStorage, total
 from steno.common.sweep import sweep_expired_audio
-from steno.gateway.convert import api_key_to_proto, role_from_proto, state_to_proto, timestamp
 from steno.gateway.page_tokens import decode_page_token, encode_page_token
 from steno.gateway.refusals import ApiKeyNotFound
 from steno.gateway.request_fields import InvalidField, page_size, tenant_name
@@ -155,16 +161,8 @@ class AdminApi(admin_service_pb2_grpc.AdminServiceServicer):
     async def _tenant_quota(self, tenant: str) -> pb.TenantQuota:
         overrides = await self._quotas.repository.overrides(tenant)
         usage = await self._quotas.repository.usage(tenant, self._clock())
-        return pb.TenantQuota(
-            tenant=tenant,
-            overrides=_limits_to_proto(overrides),
-            limits=_limits_to_proto(overrides.over(self._quotas.defaults)),
-            usage=pb.QuotaUsage(
-                stored_audio_bytes=usage.stored_audio_bytes,
-                concurrent_jobs=usage.concurrent_jobs,
-                audio_hours_per_day=usage.audio_hours_per_day,
-            ),
-        )
+        in_force = overrides.over(self._quotas.defaults)
+        return tenant_quota_to_proto(tenant, overrides, in_force, usage)
 
 
 def _limits_from_proto(limits: pb.QuotaLimits) -> QuotaLimits:
@@ -177,12 +175,6 @@ def _limits_from_proto(limits: pb.QuotaLimits) -> QuotaLimits:
                 raise InvalidField(f"overrides.{name}", f"{name} must be >= 0 (0 is no limit)")
             values[name] = value
     return QuotaLimits(**values)
-
-
-def _limits_to_proto(limits: QuotaLimits) -> pb.QuotaLimits:
-    return pb.QuotaLimits(
-        **{name: value for name in QUOTA_NAMES if (value := getattr(limits, name)) is not None}
-    )
 
 
 def _role(role: int) -> Role:

@@ -8,7 +8,7 @@ import pytest
 
 from steno.common.jobs import Job, JobError, JobState, PostProcessing, Segment
 from steno.common.lexicons import LexiconEntry, Replacement
-from steno.gateway.convert import (
+from steno.common.messages import (
     job_to_proto,
     lexicon_to_proto,
     state_from_proto,

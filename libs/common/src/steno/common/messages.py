@@ -1,4 +1,6 @@
-"""Translation between domain records and ``steno.v1`` messages (the only place both meet)."""
+"""Translation between domain records and ``steno.v1`` messages: the gateway answers with
+them, and the operator commands (`steno keys`, `steno tenants`) print them, the same shapes
+over the API and on the database directly."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from steno.common.api_keys import ApiKey, Role
 from steno.common.jobs import Job, JobState, Segment
 from steno.common.lexicons import Lexicon
+from steno.common.quotas import QUOTA_NAMES, QuotaLimits, QuotaUsage
 from steno.v1 import admin_service_pb2, job_pb2, lexicon_pb2
 
 # Job fields every view carries as they are, and those that are times.
@@ -109,6 +112,30 @@ def api_key_to_proto(key: ApiKey) -> admin_service_pb2.ApiKey:
         create_time=timestamp(key.create_time),
         last_use_time=timestamp(key.last_use_time),
         revoke_time=timestamp(key.revoke_time),
+    )
+
+
+def tenant_quota_to_proto(
+    tenant: str, overrides: QuotaLimits, in_force: QuotaLimits, usage: QuotaUsage
+) -> admin_service_pb2.TenantQuota:
+    """A tenant's own overrides, the limits in force (overrides over the defaults) and what
+    it uses now."""
+    return admin_service_pb2.TenantQuota(
+        tenant=tenant,
+        overrides=limits_to_proto(overrides),
+        limits=limits_to_proto(in_force),
+        usage=admin_service_pb2.QuotaUsage(
+            stored_audio_bytes=usage.stored_audio_bytes,
+            concurrent_jobs=usage.concurrent_jobs,
+            audio_hours_per_day=usage.audio_hours_per_day,
+        ),
+    )
+
+
+def limits_to_proto(limits: QuotaLimits) -> admin_service_pb2.QuotaLimits:
+    """The limits that are set (an unset one has no field)."""
+    return admin_service_pb2.QuotaLimits(
+        **{name: value for name in QUOTA_NAMES if (value := getattr(limits, name)) is not None}
     )
 
 
