@@ -17,7 +17,7 @@ BUF := $(VENV)/bin/buf
 BUF_AGAINST ?= .git\#branch=main,subdir=protos
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint protos sync fixtures bench bench-quick clean
+.PHONY: run test lint protos sync fixtures bench bench-quick e2e-containers manifests clean
 
 run: $(STAMP)
 	$(UV) run --no-sync steno dev
@@ -54,6 +54,19 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(UV) run --no-sync python -m bench --quick
+
+# The three images built with ./Dockerfile and the stack run as containers, on a Docker
+# engine the tests start themselves (root, and Debian's docker.io and debootstrap, needed).
+# STENO_CONTAINER_CACHE (default ~/.cache/steno/containers) keeps the base images and the
+# build cache: a second run is quick.
+e2e-containers: $(STAMP)
+	$(UV) run --no-sync pytest -m containers tests/containers
+
+# Each overlay as kustomize renders it, committed so a review shows what is applied.
+manifests: $(STAMP)
+	for overlay in dev prod; do \
+		$(VENV)/bin/kubectl kustomize deploy/k8s/overlays/$$overlay > deploy/k8s/rendered/$$overlay.yaml; \
+	done
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)

@@ -24,6 +24,9 @@ class Containers:
     env_file: Path
     prefix: str = field(default_factory=lambda: f"steno-e2e-{uuid.uuid4().hex[:8]}")
     names: list[str] = field(default_factory=list)
+    # The long-running ones, whose logs are kept (and scanned for secrets, as every
+    # service's are); a one-off's output is its caller's, such as a new key.
+    services: list[str] = field(default_factory=list)
 
     def run(
         self, image: str, manifest: ManifestContainer, *command: str, timeout: float = 300
@@ -38,6 +41,7 @@ class Containers:
         """Starts a long-running container (a Deployment's) in the background, with ``env``
         (its ports) besides the env file."""
         container = self._name(name)
+        self.services.append(container)
         settings = [f"--env={key}={value}" for key, value in env.items()]
         self.engine.docker(
             "run", "--detach", f"--name={container}", *self._flags(manifest), *settings, image
@@ -87,9 +91,9 @@ class Containers:
         return wait_for(find, timeout=timeout, what=f"{container} to log {message!r}")
 
     def remove_all(self, logs: Path) -> None:
-        """Saves every container's log under ``logs``, then removes them all."""
+        """Saves the services' logs under ``logs``, then removes every container."""
         logs.mkdir(parents=True, exist_ok=True)
-        for name in self.names:
+        for name in self.services:
             (logs / f"{name}.log").write_text(self.logs(name))
         self.engine.remove_containers(self.names)
 
