@@ -156,16 +156,27 @@ async def test_a_failed_handler_gets_the_message_again_from_rabbitmq(gateway: Ga
     assert await queued_messages(gateway.settings) == 0
 
 
-async def test_an_abandoned_transcription_stops_between_segments(
-    whisper_engine: LocalWhisperEngine,
+@pytest.fixture(params=["sequential", "batched"])
+def engine_in_each_mode(
+    request: pytest.FixtureRequest, whisper_engine: LocalWhisperEngine, tmp_path: Path
+) -> LocalWhisperEngine:
+    """The bundled model decoding window by window, and in batches whatever the length."""
+    if request.param == "sequential":
+        return whisper_engine
+    return LocalWhisperEngine(resolve_model(None, tmp_path), batch_min_seconds=1, batch_size=4)
+
+
+async def test_an_abandoned_transcription_stops_before_the_models_next_call(
+    engine_in_each_mode: LocalWhisperEngine,
 ) -> None:
-    """What a cancelled caller leaves behind: the engine's thread gives up at the next
-    segment instead of decoding the rest of the file."""
+    """What a cancelled caller leaves behind: the engine's thread gives up before its next
+    call into the model (here the first window's encoding) instead of decoding on to the
+    next segment, a whole batch of windows in batched mode."""
     stop = threading.Event()
     stop.set()
-    with pytest.raises(Stopped, match="stopped after"):
+    with pytest.raises(Stopped, match="stopped before the model's next encode"):
         await asyncio.to_thread(
-            whisper_engine._transcribe, AUDIO / "speech.wav", TranscriptionOptions(), stop
+            engine_in_each_mode._transcribe, AUDIO / "speech.wav", TranscriptionOptions(), stop
         )
 
 

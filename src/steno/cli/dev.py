@@ -31,12 +31,7 @@ from steno.gateway.service import (
 from steno.gateway.settings import GatewaySettings
 from steno.janitor.service import sweep_periodically
 from steno.janitor.settings import JanitorSettings
-from steno.transcriber.service import (
-    build_processor,
-    consumers,
-    exit_if_still_decoding,
-    load_engines,
-)
+from steno.transcriber.service import build_processor, consumers, load_engines
 from steno.transcriber.settings import TranscriberSettings
 
 log = logging.getLogger("steno.dev")
@@ -75,8 +70,7 @@ async def serve(settings: DevSettings, host: str, port: int) -> None:
             serve_metrics(metrics_port, host)
             if settings.broker.url is None:
                 await requeue_unfinished(adapters.jobs(), adapters.queue)
-            engines = await load_engines(settings)
-            processor = build_processor(settings, adapters, engines)
+            processor = build_processor(settings, adapters, await load_engines(settings))
             log.info(
                 "steno dev ready",
                 extra={
@@ -91,7 +85,6 @@ async def serve(settings: DevSettings, host: str, port: int) -> None:
                 *consumers(processor, adapters.queue),
                 sweep_periodically(settings, adapters, adapters.clock),
             )
-    exit_if_still_decoding(engines)
 
 
 async def _local_key(settings: DevSettings, host: str, adapters: Adapters) -> Path | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
@@ -85,17 +84,6 @@ def build_processor(
     )
 
 
-def exit_if_still_decoding(engines: Mapping[str, Engine]) -> None:
-    """Ends the process at once if the local engine's thread is still decoding the job that
-    was stopped (and handed back). That thread cannot be interrupted inside a window, and
-    the interpreter would wait for it at exit: on a busy CPU for longer than a pod's grace
-    period, for a result nobody wants. Called when everything else has stopped."""
-    if any(isinstance(engine, LocalWhisperEngine) and engine.busy for engine in engines.values()):
-        log.info("exiting without waiting for the stopped job's last window")
-        logging.shutdown()
-        os._exit(0)
-
-
 def consumers(processor: JobProcessor, queue: JobQueue) -> list[Coroutine[Any, Any, None]]:
     """What a transcriber runs: the requests, and the dead letters the queue gave up on."""
     return [queue.consume(processor.handle), queue.consume_dead_letters(processor.give_up)]
@@ -105,7 +93,6 @@ async def run(settings: TranscriberSettings) -> None:
     """Consumes requests until SIGTERM; health is SERVING once the model is loaded."""
     health = GrpcServer([], [])
     port = await health.start(settings.grpc_host, settings.grpc_port_or(DEFAULT_GRPC_PORT))
-    engines: dict[str, Engine] = {}
     try:
         await health.set_serving(False)
         serve_metrics(settings.metrics_port_or(DEFAULT_METRICS_PORT), settings.grpc_host)
@@ -122,4 +109,3 @@ async def run(settings: TranscriberSettings) -> None:
                 await health.set_serving(False)
     finally:
         await health.stop(5)
-    exit_if_still_decoding(engines)
