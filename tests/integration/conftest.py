@@ -76,6 +76,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
     return None
 
 
+@pytest.fixture(params=["postgres", "sqlite"])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated database of each SQL kind (asyncpg or aiosqlite URL)."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    url = f"sqlite+aiosqlite:///{tmp_path / 'steno.db'}"
+    upgrade(url)
+    return url
+
+
 @pytest.fixture
 async def gateway(settings: DevSettings) -> AsyncIterator[Gateway]:
     async with open_adapters(settings) as adapters:

@@ -26,7 +26,6 @@ from steno.common.broker.amqp import AmqpJobQueue
 from steno.common.broker.memory import InProcessJobQueue
 from steno.common.db import SqlJobRepository, create_engine
 from steno.common.db.job_counts import count_jobs_by_state
-from steno.common.db.migrate import upgrade
 from steno.common.errors import BrokerUnavailable
 from steno.common.jobs import JobState
 from tests.fakes import make_job
@@ -144,16 +143,6 @@ async def test_the_in_process_queue_counts_its_requests_and_dead_letters() -> No
     await queue.publish(request())
     await queue.publish(request())
     assert await queue.message_counts() == {"steno.dev": 2, "steno.dev.dead": 0}
-
-
-@pytest.fixture(params=["postgres", "sqlite"])
-def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        url: str = request.getfixturevalue("postgres_url")
-        return url
-    url = f"sqlite+aiosqlite:///{tmp_path / 'steno.db'}"
-    upgrade(url)
-    return url
 
 
 async def test_jobs_are_counted_by_state(sql_url: str) -> None:

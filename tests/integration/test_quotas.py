@@ -16,7 +16,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -30,7 +29,6 @@ from steno.common.db import (
     SqlQuotaRepository,
     create_engine,
 )
-from steno.common.db.migrate import upgrade
 from steno.common.jobs import JobState
 from steno.common.quotas import QuotaExceeded, QuotaLimits, QuotaUsage
 from steno.common.settings import QuotaSettings
@@ -301,16 +299,6 @@ async def test_steno_tenants_set_quota_takes_effect_on_the_gateway(
 
 
 # -- the job insert's own check, under the per-tenant lock --------------------------------
-
-
-@pytest.fixture(params=["postgres", "sqlite"])
-def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        url: str = request.getfixturevalue("postgres_url")
-        return url
-    url = f"sqlite+aiosqlite:///{tmp_path / 'steno.db'}"
-    upgrade(url)
-    return url
 
 
 @pytest.fixture
