@@ -169,3 +169,17 @@ async def test_the_servers_own_health_service_is_measured(probe: Probe) -> None:
     await until(
         lambda: REGISTRY.get_sample_value("grpc_server_handled_total", labels) == before + 1
     )
+
+
+async def test_a_stream_a_handler_writes_itself_is_measured_too(probe: Probe) -> None:
+    # Health.Watch is a coroutine that calls context.write instead of yielding.
+    health = health_pb2_grpc.HealthStub(probe.channel)
+    labels = {"grpc_type": "server_stream", "grpc_service": "grpc.health.v1.Health"}
+    labels |= {"grpc_method": "Watch", "grpc_code": "CANCELLED"}
+    before = REGISTRY.get_sample_value("grpc_server_handled_total", labels) or 0
+    watch = health.Watch(health_pb2.HealthCheckRequest(service=probe.service))
+    assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+    watch.cancel()
+    await until(
+        lambda: REGISTRY.get_sample_value("grpc_server_handled_total", labels) == before + 1
+    )
