@@ -28,6 +28,8 @@ from steno.common.db import SqlJobRepository, create_engine
 from steno.common.db.job_counts import count_jobs_by_state
 from steno.common.errors import BrokerUnavailable
 from steno.common.jobs import JobState
+from steno.v1 import job_pb2, transcription_service_pb2_grpc
+from steno.v1 import transcription_service_pb2 as pb
 from tests.fakes import make_job
 from tests.pushgateway import fake_pushgateway
 from tests.support import (
@@ -42,6 +44,7 @@ from tests.support import (
 )
 
 CHUNK = 64 * 1024
+HANDLED = "grpc_server_handled_total"
 
 
 class Scrape:
@@ -81,13 +84,26 @@ def test_a_running_gateway_reports_its_calls_and_its_backlog(
             with pytest.raises(grpc.RpcError) as missing:
                 client.get_job(str(uuid.uuid4()))
             assert missing.value.code() is grpc.StatusCode.NOT_FOUND
-            client.upload(AUDIO / "speech.wav", chunk_size=CHUNK)
-        scraped = Scrape(metrics_port)
+            job = client.upload(AUDIO / "speech.wav", chunk_size=CHUNK)
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = transcription_service_pb2_grpc.TranscriptionServiceStub(channel)
+            watch = stub.WatchJob(pb.WatchJobRequest(job_id=job.job_id))
+            assert next(watch).job.state == job_pb2.JOB_STATE_QUEUED
+            watch.cancel()
 
-    handled = "grpc_server_handled_total"
-    assert scraped.rpc(handled, "GetJob", grpc_code="NOT_FOUND") == 1
-    assert scraped.rpc(handled, "GetJob", grpc_code="OK") is None
-    assert scraped.rpc(handled, "UploadAudio", "client_stream", grpc_code="OK") == 1
+        def watch_ended() -> Scrape | None:
+            scraped = Scrape(metrics_port)
+            cancelled = scraped.rpc(HANDLED, "WatchJob", "server_stream", grpc_code="CANCELLED")
+            return scraped if cancelled == 1 else None
+
+        scraped = wait_for(watch_ended, timeout=10, what="the watch to end on the gateway")
+
+    assert scraped.rpc("grpc_server_msg_sent_total", "WatchJob", "server_stream") == 1
+    assert scraped.value("steno_job_watches") == 0
+
+    assert scraped.rpc(HANDLED, "GetJob", grpc_code="NOT_FOUND") == 1
+    assert scraped.rpc(HANDLED, "GetJob", grpc_code="OK") is None
+    assert scraped.rpc(HANDLED, "UploadAudio", "client_stream", grpc_code="OK") == 1
     assert scraped.rpc("grpc_server_started_total", "UploadAudio", "client_stream") == 1
     assert scraped.rpc("grpc_server_handling_seconds_count", "UploadAudio", "client_stream") == 1
     chunks = math.ceil((AUDIO / "speech.wav").stat().st_size / CHUNK)
