@@ -248,6 +248,8 @@ def test_in_steno_dev_the_upload_and_its_transcription_are_one_trace(tmp_path: P
         transcribed = wait_for(lambda: ended("transcribe job"), timeout=10, what="the job span")
         watched = wait_for(lambda: ended("/WatchJob"), timeout=10, what="WatchJob's span")
         get_job = wait_for(lambda: ended("/GetJob"), timeout=10, what="GetJob's span")
+        # The janitor's loop sweeps once on start.
+        swept = wait_for(lambda: ended("retention sweep"), timeout=10, what="the sweep's span")
 
     [upload] = [s for s in spans(tmp_path / "dev.log") if s["name"].endswith("/UploadAudio")]
     assert upload["resource"]["attributes"]["service.name"] == "steno-dev"
@@ -259,6 +261,12 @@ def test_in_steno_dev_the_upload_and_its_transcription_are_one_trace(tmp_path: P
     assert {line["trace_id"] for line in lines} == {trace_id}
 
     assert watched["attributes"]["rpc.grpc.status_code"] == grpc.StatusCode.OK.value[0]
+    [sweep_line] = [
+        line for line in entries(tmp_path / "dev.log") if line.get("message") == "retention sweep"
+    ]
+    assert sweep_line["trace_id"] == swept["context"]["trace_id"].removeprefix("0x")
+    assert sweep_line["duration_ms"] >= 0
+
     # A refusal is the client's error: the code, but no ERROR status (as OTel's gRPC
     # conventions have it for a server).
     unauthenticated = grpc.StatusCode.UNAUTHENTICATED.value[0]

@@ -55,13 +55,13 @@ async def sweep_periodically(settings: JanitorSettings, storage: Storage, clock:
     """What the janitor CronJob does in a cluster, every STENO_CLEANUP_INTERVAL_MINUTES."""
     while True:
         stopwatch = Stopwatch()
-        try:
-            with tracer.start_as_current_span("retention sweep"):
+        with tracer.start_as_current_span("retention sweep"):
+            try:
                 summary = await recorded_sweep(sweep(settings, storage, now=clock()))
-            duration = {"duration_ms": stopwatch.elapsed_ms()}
-            log.info("retention sweep", extra={**summary.as_dict(), **duration})
-        except Exception:
-            log.exception("retention sweep failed")
+                duration = {"duration_ms": stopwatch.elapsed_ms()}
+                log.info("retention sweep", extra={**summary.as_dict(), **duration})
+            except Exception:
+                log.exception("retention sweep failed")
         await asyncio.sleep(settings.cleanup.cleanup_interval_minutes * 60)
 
 
