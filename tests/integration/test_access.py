@@ -35,6 +35,7 @@ from steno.v1 import admin_service_pb2 as admin
 from steno.v1 import lexicon_pb2 as lex
 from steno.v1 import transcription_service_pb2 as ts
 from tests.fakes import make_job, make_lexicon
+from tests.integration.test_reflection import ask_v1
 from tests.rpc_details import reason_of
 
 SAMPLE = Path(__file__).parents[2] / "samples" / "hello.ogg"
@@ -386,6 +387,8 @@ async def test_health_and_reflection_need_no_key(auth_gateway: AuthGateway) -> N
     status, names = await asyncio.to_thread(probe)
     assert status == health_pb2.HealthCheckResponse.SERVING
     assert "steno.v1.AdminService" in names
+    v1 = await asyncio.to_thread(ask_v1, auth_gateway.address, list_services="")
+    assert "steno.v1.AdminService" in {s.name for s in v1.list_services_response.service}
 
 
 async def test_a_key_records_its_last_use(auth_gateway: AuthGateway) -> None:

@@ -10,7 +10,9 @@ that are idempotent by design (SetTenantQuota sets the same overrides again; Rev
 of a revoked key answers with the key as revoked the first time). Not retried here:
 
 - UploadAudio, a stream: the SDK continues it itself from the bytes the gateway stored
-  (``steno.client.uploading``), under its request_id;
+  (``steno.client.uploading``), under its request_id; and GetUploadStatus, which that loop
+  asks and counts an unavailable answer of among its tries (retried here too, one outage
+  would cost up to four times the attempts);
 - WatchJob: the SDK resumes a watch itself, without repeating what it already yielded;
 - CreateLexicon and CreateApiKey (a retry after one that worked would make a second),
   UpdateLexicon (it bumps the version), CancelJob, DeleteJob and DeleteLexicon (a retry
@@ -26,12 +28,7 @@ from __future__ import annotations
 import json
 
 RETRIED_METHODS = {
-    "steno.v1.TranscriptionService": (
-        "GetUploadStatus",
-        "GetJob",
-        "ListJobs",
-        "GetTranscript",
-    ),
+    "steno.v1.TranscriptionService": ("GetJob", "ListJobs", "GetTranscript"),
     "steno.v1.LexiconService": ("GetLexicon", "ListLexicons"),
     "steno.v1.AdminService": (
         "GetStorageStats",

@@ -122,7 +122,7 @@ ERRORS: dict[type[Exception], ErrorKind] = {
     ),
     # No RetryInfo: the same file is as large after any wait.
     uploads.UploadTooLarge: ErrorKind(Code.RESOURCE_EXHAUSTED, "UPLOAD_TOO_LARGE", ["limit"]),
-    # A quota frees up as jobs finish and audio expires: minutes, not milliseconds.
+    # A quota frees up as jobs finish and audio expires: not within a second or two.
     QuotaExceeded: ErrorKind(
         Code.RESOURCE_EXHAUSTED,
         "QUOTA_EXCEEDED",
