@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from steno.common.clock import Clock, utc_now
 from steno.common.lexicons import Lexicon, LexiconEntry, LexiconRepository, claimed_twice
-from steno.common.paging import PageCursor
 from steno.common.messages import lexicon_to_proto
+from steno.common.paging import PageCursor
 from steno.gateway.language_tags import is_language_tag
 from steno.gateway.page_tokens import decode_page_token, encode_page_token
 from steno.gateway.refusals import LexiconChanged, LexiconNotFound

@@ -16,12 +16,12 @@ from prometheus_client import Counter
 
 from steno.common.jobs import Job, JobRepository, JobState
 from steno.common.lexicons import LexiconRepository
+from steno.common.messages import job_to_proto, segment_to_proto, state_from_proto
 from steno.common.paging import PageCursor
 from steno.common.partial_uploads import UploadRequest
 from steno.common.settings import ENGINE_NAMES, LocalModel
 from steno.common.storage import ObjectStore
 from steno.gateway.control import JobNotFound, cancel_job, delete_job
-from steno.common.messages import job_to_proto, segment_to_proto, state_from_proto
 from steno.gateway.language_tags import is_language_tag
 from steno.gateway.page_tokens import decode_page_token, encode_page_token
 from steno.gateway.refusals import LexiconNotFound, TranscriptNotReady
