@@ -26,8 +26,6 @@ import pytest
 import srt
 import webvtt
 from google.protobuf.field_mask_pb2 import FieldMask
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from steno.cli import main
 from steno.client import StenoClient
@@ -36,6 +34,7 @@ from steno.common.jobs import JobState, PostProcessing, Segment
 from steno.v1 import lexicon_pb2, lexicon_pb2_grpc
 from tests.fakes import T0, make_job, make_transcript
 from tests.integration.conftest import Gateway
+from tests.rpc_details import field_violations
 from tests.support import AUDIO, ROOT, outer_env
 
 T = TypeVar("T")
@@ -462,14 +461,6 @@ def test_sdk_refuses_an_update_with_nothing_in_it() -> None:
 def test_sdk_refuses_a_string_where_variants_belong() -> None:
     with StenoClient("127.0.0.1:1") as offline, pytest.raises(TypeError, match="Kubernetes"):
         offline.create_lexicon("ops", {"Kubernetes": "cooper netties"})
-
-
-def field_violations(error: grpc.RpcError) -> list[str]:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None
-    bad_request = error_details_pb2.BadRequest()
-    assert status.details[0].Unpack(bad_request)
-    return [violation.field for violation in bad_request.field_violations]
 
 
 @pytest.mark.parametrize(
