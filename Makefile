@@ -58,9 +58,9 @@ bench-quick: $(STAMP)
 # The three images built with ./Dockerfile and the stack run as containers, on a Docker
 # engine the tests start themselves (root, and Debian's docker.io and debootstrap, needed).
 # STENO_CONTAINER_CACHE (default ~/.cache/steno/containers) keeps the base images and the
-# build cache: a second run is quick.
+# build cache: a second run is quick. The timeout covers a first run's debootstrap and builds.
 e2e-containers: $(STAMP)
-	$(UV) run --no-sync pytest -m containers tests/containers
+	$(UV) run --no-sync pytest -m containers --timeout=3600 tests/containers
 
 # Each overlay as kustomize renders it, committed so a review shows what is applied.
 manifests: $(STAMP)

@@ -14,6 +14,8 @@ engine's data root, so only a first run pays for debootstrap and the download.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
 import re
 import shutil
@@ -26,7 +28,6 @@ from tests.containers.docker_engine import INSTALL_HINT, DockerEngine
 
 DEBOOTSTRAP = "/usr/sbin/debootstrap"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
-PYTHON_IMAGE = "steno-local/python:3.11-bookworm"
 # Packages besides minbase: the interpreter, and the CAs that TLS to S3 or OpenAI needs.
 PYTHON_PACKAGES = ["python3.11", "ca-certificates"]
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
@@ -45,9 +46,14 @@ def uv_version(dockerfile: Path) -> str:
 
 
 def python_image(engine: DockerEngine, cache: Path, mirror: str = DEBIAN_MIRROR) -> str:
-    """The local Python base image, made once."""
-    if not engine.has_image(PYTHON_IMAGE):
-        tarball = cache / "python-3.11-bookworm.tar"
+    """The local Python base image, made once for what goes into it: its tag names a digest
+    of the packages, what is trimmed and the CA bundle, so a change to any makes a new one."""
+    recipe = hashlib.sha256(
+        json.dumps([PYTHON_PACKAGES, TRIMMED, mirror]).encode() + Path(CA_BUNDLE).read_bytes()
+    ).hexdigest()[:12]
+    reference = f"steno-local/python:3.11-bookworm-{recipe}"
+    if not engine.has_image(reference):
+        tarball = cache / f"python-3.11-bookworm-{recipe}.tar"
         if not tarball.exists():
             _bootstrap(tarball, mirror)
         engine.docker(
@@ -59,9 +65,9 @@ def python_image(engine: DockerEngine, cache: Path, mirror: str = DEBIAN_MIRROR)
             "--change",
             'CMD ["python3"]',
             str(tarball),
-            PYTHON_IMAGE,
+            reference,
         )
-    return PYTHON_IMAGE
+    return reference
 
 
 def uv_image(engine: DockerEngine, cache: Path, version: str) -> str:

@@ -12,13 +12,12 @@ from pathlib import Path
 
 from tests.containers.docker_engine import DockerEngine
 from tests.containers.manifests import ManifestContainer
-from tests.support import wait_for
 
 
 @dataclass
 class Containers:
-    """Containers of one test, named ``steno-e2e-<run>-<name>``; their settings are passed
-    in an env file, never on a command line."""
+    """Containers of one test, named ``steno-e2e-<run>-<name>``. The settings they share,
+    credentials among them, are passed in an env file rather than on a command line."""
 
     engine: DockerEngine
     env_file: Path
@@ -31,20 +30,28 @@ class Containers:
     def run(
         self, image: str, manifest: ManifestContainer, *command: str, timeout: float = 300
     ) -> subprocess.CompletedProcess[str]:
-        """Runs a container to its end (a Job's or a CronJob's) and returns what it printed."""
-        name = self._name(command[0] if command else "default")
+        """Runs a container to its end (a Job's or a CronJob's) and returns what it printed;
+        ``command`` replaces the manifest's."""
+        command = command or tuple(manifest.command)
+        name = self._name(command[0])
         return self.engine.docker(
             "run", f"--name={name}", *self._flags(manifest), image, *command, timeout=timeout
         )
 
     def start(self, image: str, manifest: ManifestContainer, name: str, env: dict[str, str]) -> str:
-        """Starts a long-running container (a Deployment's) in the background, with ``env``
-        (its ports) besides the env file."""
+        """Starts a long-running container (a Deployment's) in the background with its
+        manifest's command, and ``env`` (its ports) besides the env file."""
         container = self._name(name)
         self.services.append(container)
         settings = [f"--env={key}={value}" for key, value in env.items()]
         self.engine.docker(
-            "run", "--detach", f"--name={container}", *self._flags(manifest), *settings, image
+            "run",
+            "--detach",
+            f"--name={container}",
+            *self._flags(manifest),
+            *settings,
+            image,
+            *manifest.command,
         )
         return container
 
@@ -71,24 +78,6 @@ class Containers:
         started = time.monotonic()
         self.engine.docker("stop", f"--time={grace}", container, timeout=grace + 30)
         return time.monotonic() - started
-
-    def wait_until_logged(
-        self, container: str, message: str, *, timeout: float
-    ) -> dict[str, object]:
-        """The first JSON log line of ``container`` saying ``message``."""
-
-        def find() -> dict[str, object] | None:
-            self.running(container)
-            for line in self.logs(container).splitlines():
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(entry, dict) and entry.get("message") == message:
-                    return entry
-            return None
-
-        return wait_for(find, timeout=timeout, what=f"{container} to log {message!r}")
 
     def remove_all(self, logs: Path) -> None:
         """Saves the services' logs under ``logs``, then removes every container."""

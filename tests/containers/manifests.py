@@ -46,7 +46,7 @@ class ManifestContainer:
         limits = self.container["resources"]["limits"]
         flags.append(f"--memory={_docker_bytes(limits['memory'])}")
         if "cpu" in limits:  # docker refuses more CPUs than the machine has
-            flags.append(f"--cpus={min(float(limits['cpu']), os.cpu_count() or 1)}")
+            flags.append(f"--cpus={min(_cpus(limits['cpu']), os.cpu_count() or 1)}")
         volumes = {volume["name"]: volume for volume in self.pod.get("volumes", [])}
         for mount in self.container.get("volumeMounts", []):
             # An emptyDir is writable by the pod's user and allows exec; docker's tmpfs
@@ -78,6 +78,12 @@ def manifest_container(workload: str, container: str) -> ManifestContainer:
             if candidate["name"] == container:
                 return ManifestContainer(pod, candidate)
     raise LookupError(f"no container {container!r} in {workload}.yaml")
+
+
+def _cpus(quantity: str | int | float) -> float:
+    """A CPU quantity as cores: ``2``, ``"1.5"`` or millicores such as ``"500m"``."""
+    text = str(quantity)
+    return int(text[:-1]) / 1000 if text.endswith("m") else float(text)
 
 
 def _docker_bytes(quantity: str) -> str:

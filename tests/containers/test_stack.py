@@ -68,10 +68,10 @@ def test_the_images_run_the_stack(
         )
     )
     migrate = manifest_container("migrate", "migrate")
-    containers.run(images.janitor, migrate, *migrate.command)
+    containers.run(images.janitor, migrate)
     # What the Deployments' init containers wait with, now that the schema is at head.
     wait_for_schema = manifest_container("gateway", "wait-for-schema")
-    containers.run(images.janitor, wait_for_schema, *wait_for_schema.command)
+    containers.run(images.janitor, wait_for_schema)
     created = containers.run(
         images.janitor, migrate, "steno", "keys", "create", "--tenant=acme", "--name=containers"
     )

@@ -28,6 +28,7 @@ from steno.v1 import job_pb2, transcription_service_pb2, transcription_service_p
 from tests.conftest import S3Server
 from tests.support import (
     AUDIO,
+    free_port,
     logged,
     running,
     service_env,
@@ -224,6 +225,23 @@ def test_the_janitor_traces_its_run_and_keeps_stdout_for_its_summary(
     [finished] = [line for line in lines if " steno.janitor: janitor run finished " in line]
     trace_id = run["context"]["trace_id"].removeprefix("0x")
     assert re.search(rf" deleted=0 .* duration_ms=\d+\.\d trace_id={trace_id} span_id=", finished)
+
+
+def test_a_janitor_run_that_fails_ends_its_span_as_an_error(settings: DevSettings) -> None:
+    pushgateway = f"127.0.0.1:{free_port()}"  # nothing listens: the run's push fails
+    env = {
+        **service_env(settings, STENO_METRICS_PUSHGATEWAY=pushgateway),
+        "OTEL_TRACES_EXPORTER": "console",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "steno.janitor"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1, done.stderr
+
+    lines = done.stderr.splitlines()
+    [run] = [json.loads(line) for line in lines if line.startswith('{"name": "janitor run"')]
+    assert run["status"]["status_code"] == "ERROR"
+    assert pushgateway in run["status"]["description"]
 
 
 def test_in_steno_dev_the_upload_and_its_transcription_are_one_trace(tmp_path: Path) -> None:

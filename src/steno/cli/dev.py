@@ -17,6 +17,7 @@ from steno.common.adapters import Adapters, describe, open_adapters
 from steno.common.backlog_metrics import report_backlog
 from steno.common.broker import JobQueue, TranscriptionRequest
 from steno.common.db.migrate import upgrade
+from steno.common.errors import CannotStart
 from steno.common.jobs import JobRepository, JobState
 from steno.common.metrics import serve_metrics
 from steno.common.paging import PageCursor
@@ -66,8 +67,7 @@ async def serve(settings: DevSettings, host: str, port: int) -> None:
         # Bind first: a second `steno dev` on the same port and data must stop here, before
         # it touches the first one's jobs.
         async with gateway.serving(host, port) as bound, report_backlog(adapters):
-            metrics_port = settings.metrics_port_or(DEFAULT_METRICS_PORT)
-            serve_metrics(metrics_port, host)
+            metrics_port = serve_dev_metrics(settings.metrics_port, host)
             if settings.broker.url is None:
                 await requeue_unfinished(adapters.jobs(), adapters.queue)
             processor = build_processor(settings, adapters, await load_engines(settings))
@@ -85,6 +85,22 @@ async def serve(settings: DevSettings, host: str, port: int) -> None:
                 *consumers(processor, adapters.queue),
                 sweep_periodically(settings, adapters, adapters.clock),
             )
+
+
+def serve_dev_metrics(port: int | None, host: str, default: int = DEFAULT_METRICS_PORT) -> int:
+    """Serves /metrics on ``port``, or on ``default`` if none is set; returns the port, 0
+    for none. On a laptop the default may be another program's (Prometheus's own is 9090):
+    taken, it leaves metrics off with a warning rather than stopping ``steno dev``. A port
+    asked for with STENO_METRICS_PORT must be had."""
+    if port is not None:
+        serve_metrics(port, host)
+        return port
+    try:
+        serve_metrics(default, host)
+    except CannotStart as exc:
+        log.warning("metrics off", extra={"reason": str(exc)})
+        return 0
+    return default
 
 
 async def _local_key(settings: DevSettings, host: str, adapters: Adapters) -> Path | None:

@@ -17,7 +17,8 @@ def serve_metrics(port: int, host: str = "0.0.0.0") -> None:
     if port == 0:
         return
     try:
-        start_http_server(port, host)
+        # gRPC takes an IPv6 address in brackets ("[::]"), the HTTP server without.
+        start_http_server(port, host.removeprefix("[").removesuffix("]"))
     except OSError as exc:
         raise CannotStart(
             f"cannot serve metrics on {host}:{port} ({exc.strerror}): set STENO_METRICS_PORT "

@@ -14,6 +14,8 @@ import logging
 import sys
 from typing import Any
 
+from opentelemetry.trace import Status, StatusCode
+
 from steno.common.logs import Stopwatch
 from steno.common.process import event_loop, start_telemetry
 from steno.common.sweep import SweepSummary
@@ -42,7 +44,7 @@ def main() -> int:
     start_telemetry("janitor", settings, console=sys.stderr)
     stopwatch = Stopwatch()
     with (
-        tracer.start_as_current_span("janitor run"),
+        tracer.start_as_current_span("janitor run") as span,
         asyncio.Runner(loop_factory=event_loop) as runner,
     ):
         swept, reconciled = runner.run(run_once(settings))
@@ -55,8 +57,11 @@ def main() -> int:
                 result["errors"].append(failure)
                 pushed = False
         log.info("janitor run finished", extra={**result, "duration_ms": stopwatch.elapsed_ms()})
+        ok = swept.ok and reconciled.ok and pushed
+        if not ok:
+            span.set_status(Status(StatusCode.ERROR, "; ".join(result["errors"])))
     print(json.dumps(result))
-    return 0 if swept.ok and reconciled.ok and pushed else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 
+from opentelemetry.trace import Status, StatusCode
+
 from steno.common.adapters import Storage, open_queue, open_storage
 from steno.common.clock import Clock, utc_now
 from steno.common.jobs import JobRepository
@@ -55,12 +57,15 @@ async def sweep_periodically(settings: JanitorSettings, storage: Storage, clock:
     """What the janitor CronJob does in a cluster, every STENO_CLEANUP_INTERVAL_MINUTES."""
     while True:
         stopwatch = Stopwatch()
-        with tracer.start_as_current_span("retention sweep"):
+        with tracer.start_as_current_span("retention sweep") as span:
             try:
                 summary = await recorded_sweep(sweep(settings, storage, now=clock()))
                 duration = {"duration_ms": stopwatch.elapsed_ms()}
                 log.info("retention sweep", extra={**summary.as_dict(), **duration})
-            except Exception:
+            except Exception as exc:
+                # Handled here so that the loop goes on, out of the span's sight: recorded.
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
                 log.exception("retention sweep failed")
         await asyncio.sleep(settings.cleanup.cleanup_interval_minutes * 60)
 
