@@ -19,6 +19,11 @@ TIMES = 4  # 45 s: Whisper's first 30 s window holds the clip almost three times
 # The clip's own pauses are under 1.5 s; a longer stretch without a segment went unheard.
 MAX_GAP_SECONDS = 5.0
 NOT_LATIN = re.compile(r"[^\u0000-\u024f\u2000-\u206f]")
+# How much worse than the clip alone the long file may be heard. CTranslate2 takes other
+# floating-point paths on other CPUs, so the same model's words differ a little from one
+# machine to the next (0.00 to 0.06 over the clip seen); a window lost as silence, the bug
+# this guards against, costs two thirds of the words (0.6 and more).
+WER_MARGIN = 0.15
 
 
 def repeated(clip: Path, times: int, into: Path) -> Path:
@@ -57,4 +62,4 @@ async def test_a_long_file_of_repeated_speech_is_heard_throughout(
     assert transcript.duration_seconds > 40
     assert longest_gap(transcript) < MAX_GAP_SECONDS, transcript.segments
     assert not NOT_LATIN.findall(transcript.text)
-    assert long_wer <= clip_wer + 0.05
+    assert long_wer <= clip_wer + WER_MARGIN
