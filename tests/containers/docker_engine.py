@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support import wait_for
+from tests.support import stop_process, wait_for
 
 DOCKERD = "/usr/sbin/dockerd"
 # Debian's client: it drives the daemon's builtin BuildKit. (A client installed elsewhere
@@ -108,10 +108,5 @@ def docker_engine(data_root: Path, log: Path) -> Iterator[DockerEngine]:
             raise EngineUnavailable(f"dockerd exited with {daemon.returncode}; see {log}")
         yield engine
     finally:
-        daemon.terminate()
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait(timeout=10)
+        stop_process(daemon)
         shutil.rmtree(exec_root, ignore_errors=True)
