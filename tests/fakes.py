@@ -22,11 +22,13 @@ from steno.common.jobs import (
     DEFAULT_TENANT,
     UPDATABLE_FIELDS,
     AudioExpiry,
+    DeliveryNotRecorded,
     DuplicateRequest,
     Job,
     JobState,
     Segment,
     Transcript,
+    WebhookDelivery,
 )
 from steno.common.lexicons import Lexicon, LexiconEntry
 from steno.common.paging import PageCursor
@@ -195,6 +197,7 @@ class FakeJobRepository:
         self.update_errors: dict[JobState, BaseException] = {}  # by ``expected``
         self.updates: list[tuple[uuid.UUID, JobState, bool]] = []  # (job, expected, written)
         self.deleted: list[uuid.UUID] = []
+        self._deliveries: dict[uuid.UUID, list[WebhookDelivery]] = {}
 
     # -- what a test inspects -------------------------------------------------------------
 
@@ -247,6 +250,7 @@ class FakeJobRepository:
             raise self.delete_error
         self.deleted.append(job_id)
         self._jobs.pop(job_id, None)
+        self._deliveries.pop(job_id, None)
 
     async def update(
         self,
@@ -324,6 +328,19 @@ class FakeJobRepository:
                 job.audio_delete_time = now
                 stamped.append(job_id)
         return stamped
+
+    async def add_webhook_delivery(self, job_id: uuid.UUID, delivery: WebhookDelivery) -> None:
+        if job_id not in self._jobs:
+            raise DeliveryNotRecorded(f"job {job_id} is gone")
+        recorded = self._deliveries.setdefault(job_id, [])
+        if any(d.attempt == delivery.attempt for d in recorded):
+            raise DeliveryNotRecorded(f"attempt {delivery.attempt} of job {job_id}")
+        recorded.append(delivery)
+
+    async def webhook_deliveries(self, job_id: uuid.UUID) -> list[WebhookDelivery]:
+        if job_id not in self._jobs:
+            return []
+        return sorted(self._deliveries.get(job_id, []), key=lambda d: d.attempt)
 
 
 @dataclass

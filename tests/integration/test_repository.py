@@ -13,12 +13,14 @@ from steno.common.db import SqlJobRepository, create_engine
 from steno.common.errors import DatabaseUnavailable
 from steno.common.jobs import (
     AudioExpiry,
+    DeliveryNotRecorded,
     DuplicateRequest,
     JobError,
     JobRepository,
     JobState,
     PostProcessing,
     Segment,
+    WebhookDelivery,
 )
 from steno.common.lexicons import Replacement
 from steno.common.paging import PageCursor
@@ -198,3 +200,23 @@ async def test_unpublished_and_lease_expired_find_the_stranded_jobs(
     await repository.mark_published(published.job_id, now)
     stored = await repository.get(published.job_id)
     assert stored is not None and stored.publish_time == T0, "the first confirmation stays"
+
+
+async def test_webhook_deliveries_are_kept_in_attempt_order_and_go_with_the_job(
+    repository: JobRepository,
+) -> None:
+    job = make_job(webhook_url="https://hooks.example.com/steno")
+    await repository.add(job)
+    assert (await repository.get(job.job_id)) == job
+    second = WebhookDelivery("evt", 2, T0 + timedelta(seconds=5), 200)
+    first = WebhookDelivery("evt", 1, T0, 503, "the receiver answered 503")
+    await repository.add_webhook_delivery(job.job_id, second)
+    await repository.add_webhook_delivery(job.job_id, first)
+    assert await repository.webhook_deliveries(job.job_id) == [first, second]
+    # Another consumer's record of the same attempt is refused, not doubled.
+    with pytest.raises(DeliveryNotRecorded):
+        await repository.add_webhook_delivery(job.job_id, first)
+    await repository.delete(job.job_id)
+    assert await repository.webhook_deliveries(job.job_id) == []
+    with pytest.raises(DeliveryNotRecorded):
+        await repository.add_webhook_delivery(job.job_id, first)

@@ -77,6 +77,22 @@ class JobError:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One attempt to deliver a job's webhook event: ``status_code`` is the receiver's HTTP
+    status, 0 when no HTTP answer came; ``error`` is empty when the receiver took it."""
+
+    event_id: str
+    attempt: int
+    attempt_time: datetime
+    status_code: int
+    error: str = ""
+
+    @property
+    def delivered(self) -> bool:
+        return not self.error
+
+
 @dataclass(slots=True)
 class Job:
     job_id: uuid.UUID
@@ -117,6 +133,8 @@ class Job:
     lease_expire_time: datetime | None = None
     # When the broker confirmed it has the job's request; None while it may not.
     publish_time: datetime | None = None
+    # Where the job's end is announced (steno.common.webhooks); empty for nowhere.
+    webhook_url: str = ""
 
     def start(self, now: datetime, *, owner: str = "", lease_until: datetime | None = None) -> None:
         """A worker takes the job: QUEUED → PROCESSING, leased to ``owner``."""
@@ -198,6 +216,11 @@ class Job:
 
 class DuplicateRequest(Exception):
     """The tenant already has a job with this request_id."""
+
+
+class DeliveryNotRecorded(Exception):
+    """An attempt at a job's webhook was not recorded: another consumer recorded that
+    attempt first, or the job is gone."""
 
 
 class InvalidTransition(Exception):
@@ -333,4 +356,13 @@ class JobRepository(Protocol):
     ) -> list[uuid.UUID]:
         """Stamps the audio of these jobs deleted; returns the ones this call stamped (a job
         another sweep stamped first is left alone and not returned)."""
+        ...
+
+    async def add_webhook_delivery(self, job_id: uuid.UUID, delivery: WebhookDelivery) -> None:
+        """Records an attempt at the job's webhook; DeliveryNotRecorded if that attempt number
+        is recorded already (another consumer made it) or the job is gone."""
+        ...
+
+    async def webhook_deliveries(self, job_id: uuid.UUID) -> list[WebhookDelivery]:
+        """The attempts at the job's webhook, oldest first; none for a job that is gone."""
         ...

@@ -4,6 +4,7 @@ over the API and on the database directly."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -11,7 +12,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from steno.common.api_keys import ApiKey, Role
-from steno.common.jobs import Job, JobState, Segment
+from steno.common.jobs import Job, JobState, Segment, WebhookDelivery
 from steno.common.lexicons import Lexicon
 from steno.common.quotas import QUOTA_NAMES, QuotaLimits, QuotaUsage
 from steno.v1 import admin_service_pb2, job_pb2, lexicon_pb2
@@ -31,6 +32,7 @@ _JOB_FIELDS = (
     "progress",
     "labels",
     "warnings",
+    "webhook_url",
 )
 _JOB_TIMES = (
     "create_time",
@@ -41,7 +43,10 @@ _JOB_TIMES = (
 )
 
 
-def job_to_proto(job: Job, view: job_pb2.JobView) -> job_pb2.Job:
+def job_to_proto(
+    job: Job, view: job_pb2.JobView, deliveries: Sequence[WebhookDelivery] = ()
+) -> job_pb2.Job:
+    """The job as the API shows it; its webhook ``deliveries`` are read apart (GetJob)."""
     fields: dict[str, Any] = {name: getattr(job, name) for name in _JOB_FIELDS}
     fields.update((name, timestamp(getattr(job, name))) for name in _JOB_TIMES)
     message = job_pb2.Job(
@@ -63,7 +68,18 @@ def job_to_proto(job: Job, view: job_pb2.JobView) -> job_pb2.Job:
             job_pb2.Replacement(original=r.original, replacement=r.replacement, offset=r.offset)
             for r in job.replacements
         )
+    message.webhook_deliveries.extend(webhook_delivery_to_proto(d) for d in deliveries)
     return message
+
+
+def webhook_delivery_to_proto(delivery: WebhookDelivery) -> job_pb2.WebhookDelivery:
+    return job_pb2.WebhookDelivery(
+        event_id=delivery.event_id,
+        attempt=delivery.attempt,
+        attempt_time=timestamp(delivery.attempt_time),
+        status_code=delivery.status_code,
+        error=delivery.error,
+    )
 
 
 def state_to_proto(state: JobState) -> job_pb2.JobState:

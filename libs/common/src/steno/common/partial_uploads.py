@@ -31,6 +31,8 @@ class UploadRequest:
     # Idempotency key: the same key with the same audio gives back the same job; it also
     # names an unfinished upload that a broken stream continues.
     request_id: str = ""
+    # Where the job's end is announced, already checked (steno.common.webhooks.addresses).
+    webhook_url: str = ""
 
 
 @dataclass(slots=True)

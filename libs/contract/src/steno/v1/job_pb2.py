@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12steno/v1/job.proto\x12\x08steno.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\x06\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12!\n\x05state\x18\x02 \x01(\x0e\x32\x12.steno.v1.JobState\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\x0e\n\x06sha256\x18\x06 \x01(\t\x12+\n\x08\x64uration\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x10\n\x08language\x18\x08 \x01(\t\x12\x12\n\nlexicon_id\x18\t \x01(\t\x12\x17\n\x0flexicon_version\x18\n \x01(\x03\x12\x0e\n\x06\x65ngine\x18\x0b \x01(\t\x12\r\n\x05model\x18\x0c \x01(\t\x12\x15\n\roriginal_text\x18\r \x01(\t\x12\x16\n\x0eprocessed_text\x18\x0e \x01(\t\x12#\n\x08segments\x18\x0f \x03(\x0b\x32\x11.steno.v1.Segment\x12!\n\x05\x65rror\x18\x10 \x01(\x0b\x32\x12.steno.v1.JobError\x12\x10\n\x08\x61ttempts\x18\x11 \x01(\x05\x12\x10\n\x08progress\x18\x12 \x01(\x02\x12/\n\x0b\x63reate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rcomplete_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11\x61udio_expire_time\x18\x16 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11\x61udio_delete_time\x18\x17 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x06labels\x18\x18 \x03(\x0b\x32\x19.steno.v1.Job.LabelsEntry\x12\x1c\n\x14language_probability\x18\x19 \x01(\x02\x12+\n\x0creplacements\x18\x1a \x03(\x0b\x32\x15.steno.v1.Replacement\x12\x10\n\x08warnings\x18\x1b \x03(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"D\n\x0bReplacement\x12\x10\n\x08original\x18\x01 \x01(\t\x12\x13\n\x0breplacement\x18\x02 \x01(\t\x12\x0e\n\x06offset\x18\x03 \x01(\x05\"i\n\x07Segment\x12(\n\x05start\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12&\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0c\n\x04text\x18\x03 \x01(\t\")\n\x08JobError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t*\x9d\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x18\n\x14JOB_STATE_PROCESSING\x10\x02\x12\x17\n\x13JOB_STATE_COMPLETED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05*J\n\x07JobView\x12\x18\n\x14JOB_VIEW_UNSPECIFIED\x10\x00\x12\x12\n\x0eJOB_VIEW_BASIC\x10\x01\x12\x11\n\rJOB_VIEW_FULL\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12steno/v1/job.proto\x12\x08steno.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaf\x07\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12!\n\x05state\x18\x02 \x01(\x0e\x32\x12.steno.v1.JobState\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\x0e\n\x06sha256\x18\x06 \x01(\t\x12+\n\x08\x64uration\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x10\n\x08language\x18\x08 \x01(\t\x12\x12\n\nlexicon_id\x18\t \x01(\t\x12\x17\n\x0flexicon_version\x18\n \x01(\x03\x12\x0e\n\x06\x65ngine\x18\x0b \x01(\t\x12\r\n\x05model\x18\x0c \x01(\t\x12\x15\n\roriginal_text\x18\r \x01(\t\x12\x16\n\x0eprocessed_text\x18\x0e \x01(\t\x12#\n\x08segments\x18\x0f \x03(\x0b\x32\x11.steno.v1.Segment\x12!\n\x05\x65rror\x18\x10 \x01(\x0b\x32\x12.steno.v1.JobError\x12\x10\n\x08\x61ttempts\x18\x11 \x01(\x05\x12\x10\n\x08progress\x18\x12 \x01(\x02\x12/\n\x0b\x63reate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rcomplete_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11\x61udio_expire_time\x18\x16 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11\x61udio_delete_time\x18\x17 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x06labels\x18\x18 \x03(\x0b\x32\x19.steno.v1.Job.LabelsEntry\x12\x1c\n\x14language_probability\x18\x19 \x01(\x02\x12+\n\x0creplacements\x18\x1a \x03(\x0b\x32\x15.steno.v1.Replacement\x12\x10\n\x08warnings\x18\x1b \x03(\t\x12\x13\n\x0bwebhook_url\x18\x1c \x01(\t\x12\x35\n\x12webhook_deliveries\x18\x1d \x03(\x0b\x32\x19.steno.v1.WebhookDelivery\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8a\x01\n\x0fWebhookDelivery\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x30\n\x0c\x61ttempt_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bstatus_code\x18\x04 \x01(\x05\x12\r\n\x05\x65rror\x18\x05 \x01(\t\"D\n\x0bReplacement\x12\x10\n\x08original\x18\x01 \x01(\t\x12\x13\n\x0breplacement\x18\x02 \x01(\t\x12\x0e\n\x06offset\x18\x03 \x01(\x05\"i\n\x07Segment\x12(\n\x05start\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12&\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0c\n\x04text\x18\x03 \x01(\t\")\n\x08JobError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t*\x9d\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x18\n\x14JOB_STATE_PROCESSING\x10\x02\x12\x17\n\x13JOB_STATE_COMPLETED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05*J\n\x07JobView\x12\x18\n\x14JOB_VIEW_UNSPECIFIED\x10\x00\x12\x12\n\x0eJOB_VIEW_BASIC\x10\x01\x12\x11\n\rJOB_VIEW_FULL\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,18 +35,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_JOB_LABELSENTRY']._loaded_options = None
   _globals['_JOB_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_JOBSTATE']._serialized_start=1188
-  _globals['_JOBSTATE']._serialized_end=1345
-  _globals['_JOBVIEW']._serialized_start=1347
-  _globals['_JOBVIEW']._serialized_end=1421
+  _globals['_JOBSTATE']._serialized_start=1405
+  _globals['_JOBSTATE']._serialized_end=1562
+  _globals['_JOBVIEW']._serialized_start=1564
+  _globals['_JOBVIEW']._serialized_end=1638
   _globals['_JOB']._serialized_start=98
-  _globals['_JOB']._serialized_end=965
-  _globals['_JOB_LABELSENTRY']._serialized_start=920
-  _globals['_JOB_LABELSENTRY']._serialized_end=965
-  _globals['_REPLACEMENT']._serialized_start=967
-  _globals['_REPLACEMENT']._serialized_end=1035
-  _globals['_SEGMENT']._serialized_start=1037
-  _globals['_SEGMENT']._serialized_end=1142
-  _globals['_JOBERROR']._serialized_start=1144
-  _globals['_JOBERROR']._serialized_end=1185
+  _globals['_JOB']._serialized_end=1041
+  _globals['_JOB_LABELSENTRY']._serialized_start=996
+  _globals['_JOB_LABELSENTRY']._serialized_end=1041
+  _globals['_WEBHOOKDELIVERY']._serialized_start=1044
+  _globals['_WEBHOOKDELIVERY']._serialized_end=1182
+  _globals['_REPLACEMENT']._serialized_start=1184
+  _globals['_REPLACEMENT']._serialized_end=1252
+  _globals['_SEGMENT']._serialized_start=1254
+  _globals['_SEGMENT']._serialized_end=1359
+  _globals['_JOBERROR']._serialized_start=1361
+  _globals['_JOBERROR']._serialized_end=1402
 # @@protoc_insertion_point(module_scope)

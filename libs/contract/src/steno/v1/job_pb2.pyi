@@ -36,7 +36,7 @@ JOB_VIEW_BASIC: JobView
 JOB_VIEW_FULL: JobView
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "state", "filename", "content_type", "size_bytes", "sha256", "duration", "language", "lexicon_id", "lexicon_version", "engine", "model", "original_text", "processed_text", "segments", "error", "attempts", "progress", "create_time", "start_time", "complete_time", "audio_expire_time", "audio_delete_time", "labels", "language_probability", "replacements", "warnings")
+    __slots__ = ("job_id", "state", "filename", "content_type", "size_bytes", "sha256", "duration", "language", "lexicon_id", "lexicon_version", "engine", "model", "original_text", "processed_text", "segments", "error", "attempts", "progress", "create_time", "start_time", "complete_time", "audio_expire_time", "audio_delete_time", "labels", "language_probability", "replacements", "warnings", "webhook_url", "webhook_deliveries")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -71,6 +71,8 @@ class Job(_message.Message):
     LANGUAGE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     REPLACEMENTS_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_URL_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_DELIVERIES_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: JobState
     filename: str
@@ -98,7 +100,23 @@ class Job(_message.Message):
     language_probability: float
     replacements: _containers.RepeatedCompositeFieldContainer[Replacement]
     warnings: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., filename: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., language: _Optional[str] = ..., lexicon_id: _Optional[str] = ..., lexicon_version: _Optional[int] = ..., engine: _Optional[str] = ..., model: _Optional[str] = ..., original_text: _Optional[str] = ..., processed_text: _Optional[str] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., attempts: _Optional[int] = ..., progress: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., audio_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., audio_delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., language_probability: _Optional[float] = ..., replacements: _Optional[_Iterable[_Union[Replacement, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+    webhook_url: str
+    webhook_deliveries: _containers.RepeatedCompositeFieldContainer[WebhookDelivery]
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., filename: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., language: _Optional[str] = ..., lexicon_id: _Optional[str] = ..., lexicon_version: _Optional[int] = ..., engine: _Optional[str] = ..., model: _Optional[str] = ..., original_text: _Optional[str] = ..., processed_text: _Optional[str] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., attempts: _Optional[int] = ..., progress: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., audio_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., audio_delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., language_probability: _Optional[float] = ..., replacements: _Optional[_Iterable[_Union[Replacement, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., webhook_url: _Optional[str] = ..., webhook_deliveries: _Optional[_Iterable[_Union[WebhookDelivery, _Mapping]]] = ...) -> None: ...
+
+class WebhookDelivery(_message.Message):
+    __slots__ = ("event_id", "attempt", "attempt_time", "status_code", "error")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    attempt: int
+    attempt_time: _timestamp_pb2.Timestamp
+    status_code: int
+    error: str
+    def __init__(self, event_id: _Optional[str] = ..., attempt: _Optional[int] = ..., attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status_code: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
 
 class Replacement(_message.Message):
     __slots__ = ("original", "replacement", "offset")

@@ -34,7 +34,7 @@ class UploadAudioRequest(_message.Message):
     def __init__(self, metadata: _Optional[_Union[UploadMetadata, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
 
 class UploadMetadata(_message.Message):
-    __slots__ = ("filename", "content_type", "language", "lexicon_id", "engine", "request_id", "labels", "audio_retention", "offset")
+    __slots__ = ("filename", "content_type", "language", "lexicon_id", "engine", "request_id", "labels", "audio_retention", "offset", "webhook_url")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -51,6 +51,7 @@ class UploadMetadata(_message.Message):
     LABELS_FIELD_NUMBER: _ClassVar[int]
     AUDIO_RETENTION_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_URL_FIELD_NUMBER: _ClassVar[int]
     filename: str
     content_type: str
     language: str
@@ -60,7 +61,8 @@ class UploadMetadata(_message.Message):
     labels: _containers.ScalarMap[str, str]
     audio_retention: _duration_pb2.Duration
     offset: int
-    def __init__(self, filename: _Optional[str] = ..., content_type: _Optional[str] = ..., language: _Optional[str] = ..., lexicon_id: _Optional[str] = ..., engine: _Optional[str] = ..., request_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., audio_retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., offset: _Optional[int] = ...) -> None: ...
+    webhook_url: str
+    def __init__(self, filename: _Optional[str] = ..., content_type: _Optional[str] = ..., language: _Optional[str] = ..., lexicon_id: _Optional[str] = ..., engine: _Optional[str] = ..., request_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., audio_retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., offset: _Optional[int] = ..., webhook_url: _Optional[str] = ...) -> None: ...
 
 class UploadAudioResponse(_message.Message):
     __slots__ = ("job",)

@@ -93,6 +93,9 @@ ERRORS: dict[type[Exception], ErrorKind] = {
     uploads.InvalidUpload: ErrorKind(
         Code.INVALID_ARGUMENT, "INVALID_FIELD", ["field"], detail=_bad_request
     ),
+    uploads.WebhookUrlRefused: ErrorKind(
+        Code.INVALID_ARGUMENT, "WEBHOOK_URL_REFUSED", ["field"], detail=_bad_request
+    ),
     gateway.MissingApiKey: ErrorKind(Code.UNAUTHENTICATED, "API_KEY_MISSING"),
     gateway.UnknownApiKey: ErrorKind(Code.UNAUTHENTICATED, "API_KEY_INVALID"),
     gateway.RevokedApiKey: ErrorKind(Code.UNAUTHENTICATED, "API_KEY_REVOKED", ["key_id"]),

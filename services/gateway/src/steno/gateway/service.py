@@ -112,6 +112,7 @@ def build_gateway(settings: GatewaySettings, adapters: Adapters) -> Gateway:
         local_model=settings.local_model,
         default_retention=timedelta(hours=settings.retention.audio_retention_hours),
         idle_timeout=limits.upload_idle_timeout_seconds,
+        webhook_policy=settings.webhooks.policy if settings.webhooks.enabled else None,
     )
     admin = AdminApi(
         adapters.api_keys(),

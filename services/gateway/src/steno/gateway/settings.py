@@ -17,6 +17,7 @@ from steno.common.settings import (
     StenoSettings,
 )
 from steno.common.settings.base import CONFIG, blank_is_unset
+from steno.common.settings.webhooks import WebhookSettings
 from steno.common.storage import MAX_PARTS, MIN_PART_BYTES
 
 MIB = 1024 * 1024
@@ -96,3 +97,5 @@ class GatewaySettings(ServiceSettings):
     engine_choice: EngineChoice = Field(default_factory=EngineChoice)
     # The local engine's model, for the languages an upload may ask it for.
     local_model: LocalModel = Field(default_factory=LocalModel)
+    # Whether uploads may name a webhook, and where it may point.
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)

@@ -21,6 +21,7 @@ from steno.common.paging import PageCursor
 from steno.common.partial_uploads import UploadRequest
 from steno.common.settings import ENGINE_NAMES, LocalModel
 from steno.common.storage import ObjectStore
+from steno.common.webhooks.addresses import AddressPolicy, WebhookRefused
 from steno.gateway.control import JobNotFound, cancel_job, delete_job
 from steno.gateway.language_tags import is_language_tag
 from steno.gateway.page_tokens import decode_page_token, encode_page_token
@@ -29,7 +30,7 @@ from steno.gateway.request_fields import InvalidField, known_enum, page_size, pa
 from steno.gateway.rpc_errors import Context, rpc
 from steno.gateway.tenancy import tenant_of
 from steno.gateway.transcripts import TranscriptFormat, render
-from steno.gateway.uploads import InvalidUpload, Uploads, UploadStalled
+from steno.gateway.uploads import InvalidUpload, Uploads, UploadStalled, WebhookUrlRefused
 from steno.gateway.watch import Watches
 from steno.v1 import job_pb2, transcription_service_pb2_grpc
 from steno.v1 import transcription_service_pb2 as pb
@@ -61,6 +62,8 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
     local_model: LocalModel = field(kw_only=True)
     default_retention: timedelta = field(kw_only=True)
     idle_timeout: float = field(kw_only=True)
+    # Where an upload's webhook may point; None when webhooks are off (no signing secret).
+    webhook_policy: AddressPolicy | None = field(kw_only=True, default=None)
 
     @rpc(retry="retry the upload later", outcomes=UPLOADS)
     async def UploadAudio(
@@ -121,7 +124,8 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
     async def GetJob(self, request: pb.GetJobRequest, context: Context) -> pb.GetJobResponse:
         view = known_enum("view", request.view, job_pb2.JobView) or job_pb2.JOB_VIEW_FULL
         job = await self._job(request.job_id, context)
-        return pb.GetJobResponse(job=job_to_proto(job, view))
+        deliveries = await self.jobs.webhook_deliveries(job.job_id) if job.webhook_url else []
+        return pb.GetJobResponse(job=job_to_proto(job, view, deliveries))
 
     @rpc()
     async def ListJobs(self, request: pb.ListJobsRequest, context: Context) -> pb.ListJobsResponse:
@@ -257,7 +261,22 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
             audio_retention=retention,
             labels=dict(metadata.labels),
             request_id=metadata.request_id,
+            webhook_url=self._webhook_url(metadata.webhook_url),
         )
+
+    def _webhook_url(self, url: str) -> str:
+        """The URL if Steno may call it, as far as the URL alone tells (its addresses are
+        checked again when the event is sent); raises WebhookUrlRefused."""
+        if not url:
+            return ""
+        if self.webhook_policy is None:
+            raise WebhookUrlRefused(
+                "webhooks are off on this server: the operator has not set STENO_WEBHOOK_SECRET"
+            )
+        try:
+            return self.webhook_policy.check_url(url).url
+        except WebhookRefused as refused:
+            raise WebhookUrlRefused(f"webhook_url refused: {refused}") from None
 
     def _local_model_speaks(self, language: str) -> bool:
         primary = language.split("-")[0].lower()

@@ -26,18 +26,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from steno.common.clock import Clock, utc_now
 from steno.common.db.driver_reads import first_row
 from steno.common.db.quotas import lock_tenant, tenant_usage
-from steno.common.db.schema import jobs
+from steno.common.db.schema import jobs, webhook_deliveries
 from steno.common.db.transaction import execute, fetch_all, fetch_first, transaction
 from steno.common.jobs import (
     TERMINAL_STATES,
     UPDATABLE_FIELDS,
     AudioExpiry,
+    DeliveryNotRecorded,
     DuplicateRequest,
     Job,
     JobError,
     JobState,
     LeaseCondition,
     Segment,
+    WebhookDelivery,
 )
 from steno.common.lexicons import Replacement
 from steno.common.paging import PageCursor
@@ -56,6 +58,7 @@ _CONVERTED = frozenset(
     | {"request_id", "lease_owner"}
 )
 _PLAIN = tuple(f.name for f in dataclasses.fields(Job) if f.name not in _CONVERTED)
+_DELIVERY_FIELDS = tuple(f.name for f in dataclasses.fields(WebhookDelivery))
 
 
 def job_row(job: Job, now: datetime) -> dict[str, Any]:
@@ -219,6 +222,24 @@ class SqlJobRepository:
             .returning(jobs.c.job_id)
         )
         return [row.job_id for row in await fetch_all(self._engine, statement)]
+
+    async def add_webhook_delivery(self, job_id: uuid.UUID, delivery: WebhookDelivery) -> None:
+        row = {"job_id": job_id, **dataclasses.asdict(delivery)}
+        try:
+            await execute(self._engine, insert(webhook_deliveries).values(row))
+        except IntegrityError as exc:
+            raise DeliveryNotRecorded(
+                f"attempt {delivery.attempt} of job {job_id} is recorded, or the job is gone"
+            ) from exc
+
+    async def webhook_deliveries(self, job_id: uuid.UUID) -> list[WebhookDelivery]:
+        query = (
+            select(*(webhook_deliveries.c[name] for name in _DELIVERY_FIELDS))
+            .where(webhook_deliveries.c.job_id == job_id)
+            .order_by(webhook_deliveries.c.attempt)
+        )
+        rows = await fetch_all(self._engine, query)
+        return [WebhookDelivery(**row._mapping) for row in rows]
 
     async def _first(self, query: Select[Any], values: dict[str, Any] | None = None) -> Job | None:
         row = await fetch_first(self._engine, query, values)

@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -90,6 +91,7 @@ jobs = Table(
     Column("lease_owner", String(128), nullable=True),
     Column("lease_expire_time", UTCDateTime, nullable=True),
     Column("publish_time", UTCDateTime, nullable=True),
+    Column("webhook_url", Text, nullable=False, server_default=""),
     Index("ix_jobs_tenant_create_time", "tenant", "create_time", "job_id"),
     Index("ix_jobs_audio_expire_time", "audio_expire_time"),
     # The retention sweep's: the jobs whose audio is still stored, in id order.
@@ -136,6 +138,7 @@ partial_uploads = Table(
     Column("engine", String(32), nullable=False),
     Column("labels", JSON, nullable=False),
     Column("audio_retention_seconds", BigInteger, nullable=False),
+    Column("webhook_url", Text, nullable=False, server_default=""),
     # [[number, size, etag], ...] in part order: read and written whole, never queried.
     Column("parts", JSON, nullable=False),
     Column("stream", String(64), nullable=False),
@@ -171,4 +174,18 @@ tenant_quotas = Table(
     Column("concurrent_jobs", BigInteger, nullable=True),
     Column("audio_hours_per_day", Float, nullable=True),
     Column("update_time", UTCDateTime, nullable=False),
+)
+
+# Each attempt to deliver a job's webhook event (steno.common.webhooks): appended, never
+# changed, and gone with the job.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("job_id", Uuid, ForeignKey("jobs.job_id", ondelete="CASCADE"), primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("event_id", String(64), nullable=False),
+    Column("attempt_time", UTCDateTime, nullable=False),
+    # The receiver's HTTP status; 0 when no HTTP answer came.
+    Column("status_code", Integer, nullable=False),
+    Column("error", Text, nullable=False),
 )

@@ -14,6 +14,7 @@ from steno.gateway.uploads.refusals import (
     UploadStalled,
     UploadTakenOver,
     UploadTooLarge,
+    WebhookUrlRefused,
     WrongOffset,
 )
 from steno.gateway.uploads.resumable import UploadStatus
@@ -30,5 +31,6 @@ __all__ = [
     "UploadTooLarge",
     "Uploads",
     "UploadsBusy",
+    "WebhookUrlRefused",
     "WrongOffset",
 ]

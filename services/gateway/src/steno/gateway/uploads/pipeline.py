@@ -174,4 +174,5 @@ class Uploads:
             engine=request.engine,
             labels=request.labels,
             request_id=request.request_id,
+            webhook_url=request.webhook_url,
         )

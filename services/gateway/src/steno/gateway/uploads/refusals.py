@@ -17,6 +17,14 @@ class InvalidUpload(Exception):
         self.field = field
 
 
+class WebhookUrlRefused(InvalidUpload):
+    """The upload's webhook_url is not one Steno will call (steno.common.webhooks.addresses),
+    or webhooks are off."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("metadata.webhook_url", message)
+
+
 class UploadTooLarge(Exception):
     """The stream grew past the configured maximum, ``limit`` bytes."""
 
