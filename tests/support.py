@@ -79,6 +79,7 @@ def service_env(settings: DevSettings, **overrides: str) -> dict[str, str]:
         "STENO_S3_BUCKET": settings.store.bucket,
         "STENO_S3_REGION": settings.store.region or "",
         "STENO_METRICS_PORT": "0",
+        "STENO_HTTP_PORT": "0",
         "STENO_GRPC_HOST": "127.0.0.1",
         "STENO_AUTH": settings.access.auth,
     }
@@ -189,7 +190,7 @@ def outer_env() -> dict[str, str]:
 def steno_dev(workdir: Path, **settings: str) -> Iterator[str]:
     """``steno dev`` on a free port, run in ``workdir`` (its data in ``workdir/.steno``) with
     ``settings`` and none of this process's STENO_*; yields its address once it serves."""
-    env = {**outer_env(), "STENO_METRICS_PORT": "0", **settings}
+    env = {**outer_env(), "STENO_METRICS_PORT": "0", "STENO_HTTP_PORT": "0", **settings}
     log = workdir / "dev.log"
     with running(["-m", "steno.cli", "dev", "--port", "0"], env, log, cwd=workdir) as process:
         address = logged(log, "steno dev ready", "address", timeout=120, process=process)

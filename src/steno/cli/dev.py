@@ -66,8 +66,10 @@ async def serve(settings: DevSettings, host: str, port: int) -> None:
         gateway = build_gateway(settings, adapters)
         # Bind first: a second `steno dev` on the same port and data must stop here, before
         # it touches the first one's jobs.
-        async with gateway.serving(host, port) as bound, report_backlog(adapters):
+        serving = gateway.serving(host, port, http_port=settings.http_port)
+        async with serving as bound, report_backlog(adapters):
             metrics_port = serve_dev_metrics(settings.metrics_port, host)
+            http_url = f"http://{host}:{gateway.http.port}" if settings.http_port else ""
             if settings.broker.url is None:
                 await requeue_unfinished(adapters.jobs(), adapters.queue)
             processor = build_processor(settings, adapters, await load_engines(settings))
@@ -75,12 +77,13 @@ async def serve(settings: DevSettings, host: str, port: int) -> None:
                 "steno dev ready",
                 extra={
                     "address": f"{host}:{bound}",
+                    "http": http_url or "off",
                     "metrics": f"http://{host}:{metrics_port}/metrics" if metrics_port else "off",
                     "data_dir": str(settings.data_dir),
                 },
             )
             if key_file is not None:
-                print(usage(key_file, f"{host}:{bound}"), flush=True)
+                print(usage(key_file, f"{host}:{bound}", http_url), flush=True)
             await until_shutdown(
                 *consumers(processor, adapters.queue),
                 sweep_periodically(settings, adapters, adapters.clock),

@@ -44,10 +44,17 @@ def _write_private(path: Path, key: str) -> None:
         file.write(key + "\n")
 
 
-def usage(path: Path, address: str) -> str:
-    """How to call this ``steno dev`` with its key, for its start-up output."""
-    return (
-        f"API key: {path} (the steno CLI and SDK read it)\n"
+def usage(path: Path, address: str, http_url: str = "") -> str:
+    """How to call this ``steno dev`` with its key, for its start-up output: over gRPC, and
+    over the OpenAI-compatible HTTP API at ``http_url`` if it serves one."""
+    lines = [
+        f"API key: {path} (the steno CLI and SDK read it)",
         f'  grpcurl -plaintext -H "authorization: Bearer $(cat {path})" '
-        f"{address} steno.v1.TranscriptionService/ListJobs"
-    )
+        f"{address} steno.v1.TranscriptionService/ListJobs",
+    ]
+    if http_url:
+        lines.append(
+            f'  curl -H "Authorization: Bearer $(cat {path})" -F file=@samples/hello.ogg '
+            f"-F model=whisper-1 {http_url}/v1/audio/transcriptions"
+        )
+    return "\n".join(lines)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from steno.gateway.transcription_service import _chunks, _with_idle_timeout
+from steno.gateway.transcription_service import _chunks, with_idle_timeout
 from steno.gateway.uploads import InvalidUpload, UploadStalled
 from steno.v1 import transcription_service_pb2 as pb
 
@@ -77,7 +77,7 @@ async def test_a_quiet_client_is_cut_off_but_a_slow_reader_is_not() -> None:
 
     received = []
     with pytest.raises(UploadStalled, match=r"sent nothing for 0\.05 s"):
-        async for message in _with_idle_timeout(client(), 0.05):
+        async for message in with_idle_timeout(client(), 0.05):
             received.append(message.chunk)
             await asyncio.sleep(0.1)  # the server is slower than the timeout: not idleness
     assert received == [b"1", b"2"]

@@ -56,6 +56,8 @@ class GrpcServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         enable_reflection([*self._services, health.SERVICE_NAME], self.server)
         self.port = 0
+        # What health reports for the server's services, for other protocols to report too.
+        self.serving = False
 
     async def start(self, host: str, port: int) -> int:
         """Binds and starts serving; returns the bound port (useful with ``port=0``)."""
@@ -72,6 +74,7 @@ class GrpcServer:
         return self.port
 
     async def set_serving(self, serving: bool) -> None:
+        self.serving = serving
         status = (
             health_pb2.HealthCheckResponse.SERVING
             if serving

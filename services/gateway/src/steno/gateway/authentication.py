@@ -37,7 +37,10 @@ OPEN_SERVICES = frozenset(
 ADMIN_SERVICE = "steno.v1.AdminService"
 # A key's last use is written at most this often, not on every call.
 LAST_USE_RESOLUTION = timedelta(minutes=1)
-_HOW = "send the metadata 'authorization: Bearer <key>' (grpcurl -H)"
+_HOW = (
+    "send 'authorization: Bearer <key>' as gRPC metadata (grpcurl -H) or an HTTP header "
+    "(the OpenAI client's api_key)"
+)
 
 
 class StaticKeys:
@@ -117,6 +120,14 @@ def _service_of(method: str) -> str:
 AUTH_DISABLED = Caller(DEFAULT_TENANT, Role.ADMIN)
 
 
+async def identify(authenticator: Authenticator | None, authorization: str | None) -> Caller:
+    """Who an ``authorization`` value (gRPC metadata or HTTP header) says is calling; with
+    authentication disabled (no ``authenticator``), everyone is one admin."""
+    if authenticator is None:
+        return AUTH_DISABLED
+    return await authenticator.caller({"authorization": authorization or ""})
+
+
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Wraps every application method so it first authenticates its call and sets the
     caller (None for ``authenticator``: authentication disabled, everyone is one admin)."""
@@ -139,12 +150,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         return guarded
 
     async def _authorize(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        if self._authenticator is None:
-            set_caller(AUTH_DISABLED)
-            return
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
         try:
-            caller = await self._authenticator.caller(metadata)
+            caller = await identify(self._authenticator, metadata.get("authorization"))
             if not may_call(caller, method):
                 raise AdminKeyRequired(_service_of(method), caller.key_id)
         except Exception as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -25,6 +26,9 @@ from steno.gateway.authentication import (
     StaticKeys,
     refuse_unprotected,
 )
+from steno.gateway.http.app import HttpApi
+from steno.gateway.http.server import HttpServer
+from steno.gateway.http.transcriptions import model_ids
 from steno.gateway.lexicon_service import LexiconApi
 from steno.gateway.settings import GatewaySettings
 from steno.gateway.tls import server_credentials
@@ -51,21 +55,31 @@ SHUTDOWN_GRACE = 30.0
 
 @dataclass(frozen=True)
 class Gateway:
-    """The API server, the uploads it may still be recording when asked to stop, and the
-    job watches it ends then."""
+    """The API servers (gRPC, and the OpenAI-compatible HTTP API), the uploads they may
+    still be recording when asked to stop, and the job watches they end then."""
 
     server: GrpcServer
     uploads: Uploads
     watches: Watches
+    http: HttpServer
 
-    async def start(self, host: str, port: int) -> int:
-        return await self.server.start(host, port)
+    async def start(self, host: str, port: int, *, http_port: int = 0) -> int:
+        """Serves gRPC on ``host:port`` (0 picks a free port), and HTTP on ``http_port`` if
+        it is not 0 (then ``http.port`` is the port bound); returns gRPC's bound port."""
+        bound = await self.server.start(host, port)
+        if http_port:
+            try:
+                await self.http.start(host, http_port)
+            except BaseException:
+                await self.server.stop(0)
+                raise
+        return bound
 
     @contextlib.asynccontextmanager
-    async def serving(self, host: str, port: int) -> AsyncIterator[int]:
-        """Serves on ``host:port`` (0 picks a free port) for the block, which gets the bound
-        port; stops gracefully when it ends, before the adapters may close."""
-        bound = await self.start(host, port)
+    async def serving(self, host: str, port: int, *, http_port: int = 0) -> AsyncIterator[int]:
+        """Serves (as :meth:`start`) for the block, which gets the bound gRPC port; stops
+        gracefully when it ends, before the adapters may close."""
+        bound = await self.start(host, port, http_port=http_port)
         try:
             yield bound
         finally:
@@ -74,9 +88,10 @@ class Gateway:
     async def stop(self, grace: float) -> None:
         """NOT_SERVING, in-flight calls get ``grace`` seconds, then fully received uploads
         are recorded before the adapters may close. Watches end at once (their clients
-        watch again elsewhere): they would otherwise hold the whole grace period."""
+        watch again elsewhere, and waiting HTTP requests get 503): they would otherwise
+        hold the whole grace period."""
         self.watches.stop()
-        await self.server.stop(grace)
+        await asyncio.gather(self.server.stop(grace), self.http.stop(grace))
         await self.uploads.drain()
 
 
@@ -123,6 +138,7 @@ def build_gateway(settings: GatewaySettings, adapters: Adapters) -> Gateway:
         disks=_local_disks(settings),
         clock=adapters.clock,
     )
+    authenticator = _authenticator(settings, adapters)
     server = GrpcServer(
         SERVICE_NAMES,
         [
@@ -132,10 +148,12 @@ def build_gateway(settings: GatewaySettings, adapters: Adapters) -> Gateway:
             ),
             lambda grpc_server: add_AdminServiceServicer_to_server(admin, grpc_server),
         ],
-        interceptors=[AuthInterceptor(_authenticator(settings, adapters))],
+        interceptors=[AuthInterceptor(authenticator)],
         credentials=server_credentials(settings.serving_tls),
     )
-    return Gateway(server, uploads, watches)
+    models = model_ids(settings.engine_choice.served_engines, settings.local_model)
+    http = HttpApi(api, watches, server, authenticator, models)
+    return Gateway(server, uploads, watches, HttpServer(http.app()))
 
 
 def _local_disks(settings: GatewaySettings) -> list[Disk]:
@@ -169,7 +187,8 @@ async def run(settings: GatewaySettings) -> None:
         )
         gateway = build_gateway(settings, adapters)
         port = settings.grpc_port_or(DEFAULT_GRPC_PORT)
-        async with gateway.serving(settings.grpc_host, port) as bound, report_backlog(adapters):
+        serving = gateway.serving(settings.grpc_host, port, http_port=settings.http_port)
+        async with serving as bound, report_backlog(adapters):
             serve_metrics(settings.metrics_port_or(DEFAULT_METRICS_PORT), settings.grpc_host)
-            log.info("gateway listening", extra={"port": bound})
+            log.info("gateway listening", extra={"port": bound, "http_port": gateway.http.port})
             await wait_for_shutdown()

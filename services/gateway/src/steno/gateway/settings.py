@@ -97,5 +97,7 @@ class GatewaySettings(ServiceSettings):
     engine_choice: EngineChoice = Field(default_factory=EngineChoice)
     # The local engine's model, for the languages an upload may ask it for.
     local_model: LocalModel = Field(default_factory=LocalModel)
+    # The OpenAI-compatible HTTP API's port, on STENO_GRPC_HOST; 0 turns it off.
+    http_port: int = Field(default=8080, ge=0, le=65535)
     # Whether uploads may name a webhook, and where it may point.
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
 from prometheus_client import Counter
 
@@ -48,6 +49,7 @@ MAX_FILENAME = 1024
 MAX_LABELS = 64
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_.-]{0,62}$")
+_Item = TypeVar("_Item")
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
     async def _upload(
         self, request_iterator: AsyncIterator[pb.UploadAudioRequest], context: Context
     ) -> Job:
-        messages = _with_idle_timeout(request_iterator, self.idle_timeout)
+        messages = with_idle_timeout(request_iterator, self.idle_timeout)
         first = await anext(messages, None)
         if first is None:
             raise InvalidUpload("metadata", "the stream is empty: send metadata first")
@@ -95,6 +97,14 @@ class TranscriptionApi(transcription_service_pb2_grpc.TranscriptionServiceServic
         if not offset:  # a continuing stream keeps the metadata its upload started with
             await self._require_lexicon(request)
         return await self.uploads.accept(request, _chunks(messages, context), offset=offset)
+
+    async def new_upload(self, metadata: pb.UploadMetadata, tenant: str) -> UploadRequest:
+        """The validated request of an upload that starts from its first byte, naming a
+        lexicon the tenant has: what the HTTP API checks its form against, as UploadAudio
+        checks its metadata."""
+        request = self._upload_request(metadata, tenant)
+        await self._require_lexicon(request)
+        return request
 
     async def _require_lexicon(self, request: UploadRequest) -> None:
         """A job may only name a lexicon its tenant has; the worker uses whatever version
@@ -296,12 +306,11 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-async def _with_idle_timeout(
-    requests: AsyncIterator[pb.UploadAudioRequest], seconds: float
-) -> AsyncIterator[pb.UploadAudioRequest]:
-    """The request stream, ended with UploadStalled if the client goes quiet for ``seconds``:
-    a stalled client must not hold an upload slot forever."""
-    iterator = aiter(requests)
+async def with_idle_timeout(items: AsyncIterator[_Item], seconds: float) -> AsyncIterator[_Item]:
+    """The request stream (messages, or an HTTP body's chunks), ended with UploadStalled if
+    the client goes quiet for ``seconds``: a stalled client must not hold an upload slot
+    forever."""
+    iterator = aiter(items)
     while True:
         try:
             async with asyncio.timeout(seconds):

@@ -31,7 +31,7 @@ from typing import assert_never
 
 from steno.common.jobs import Segment
 
-__all__ = ["Rendered", "TranscriptFormat", "render"]
+__all__ = ["Rendered", "TranscriptFormat", "json_segment", "render"]
 
 
 class TranscriptFormat(enum.Enum):
@@ -107,12 +107,13 @@ def _json(text: str, segments: Sequence[Segment], language: str) -> str:
     document = {
         "text": text,
         "language": language,
-        "segments": [_json_segment(segment) for segment in segments],
+        "segments": [json_segment(segment) for segment in segments],
     }
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
 
 
-def _json_segment(segment: Segment) -> dict[str, float | str]:
+def json_segment(segment: Segment) -> dict[str, float | str]:
+    """A segment as JSON data: start and end in seconds, rounded to the millisecond."""
     start, end = _timing(segment)
     return {"start": start / 1000, "end": end / 1000, "text": segment.text}
 

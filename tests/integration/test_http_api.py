@@ -1,0 +1,259 @@
+"""The OpenAI-compatible HTTP API of an in-process gateway (real Postgres, RabbitMQ and S3)
+with a worker on the bundled model, driven by the official ``openai`` client: every answer
+format, a lexicon through ``extra_body``, the job behind the answer over gRPC, and the
+refusals in OpenAI's shape."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import httpx
+import jiwer
+import openai
+import pytest
+from pydantic import SecretStr
+
+from steno.cli.dev import DevSettings
+from steno.common.adapters import open_adapters
+from steno.gateway.service import build_gateway
+from steno.gateway.settings import AccessSettings, UploadSettings
+from steno.transcriber.engines.local import LocalWhisperEngine
+from steno.transcriber.service import build_processor, consumers
+from steno.v1 import job_pb2, lexicon_pb2, lexicon_pb2_grpc, transcription_service_pb2_grpc
+from steno.v1 import transcription_service_pb2 as pb
+from tests.support import AUDIO, SPEECH_TEXT, normalise
+
+KEY = "k" * 40
+OTHER_KEY = "o" * 40
+MAX_UPLOAD = 1024 * 1024
+
+
+@dataclass
+class Steno:
+    http: str
+    grpc: str
+
+    def client(self, key: str = KEY) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(base_url=f"{self.http}/v1", api_key=key, max_retries=0)
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str]]:
+        return (("authorization", f"Bearer {KEY}"),)
+
+
+@pytest.fixture
+async def steno(settings: DevSettings, whisper_engine: LocalWhisperEngine) -> AsyncIterator[Steno]:
+    """Gateway (gRPC and HTTP) and a worker in this process, with key KEY for tenant acme
+    and uploads of at most MAX_UPLOAD bytes."""
+    settings = settings.model_copy(
+        update={
+            "access": AccessSettings(auth="enabled", api_keys=SecretStr(f"acme:user:{KEY}")),
+            "uploads": UploadSettings(max_upload_bytes=MAX_UPLOAD),
+        }
+    )
+    async with open_adapters(settings) as adapters:
+        gateway = build_gateway(settings, adapters)
+        grpc_port = await gateway.start("127.0.0.1", 0)
+        http_port = await gateway.http.start("127.0.0.1", 0)
+        processor = build_processor(settings, adapters, {"local": whisper_engine})
+        worker = asyncio.gather(*consumers(processor, adapters.queue))
+        try:
+            yield Steno(f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}")
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+            await gateway.stop(0)
+
+
+def speech() -> Path:
+    return AUDIO / "speech.wav"
+
+
+def assert_heard(text: str) -> None:
+    error_rate = jiwer.wer(normalise(SPEECH_TEXT), normalise(text))
+    assert error_rate <= 0.3, text
+
+
+async def test_json_answer_is_the_transcript_and_the_job_is_visible_over_grpc(
+    steno: Steno,
+) -> None:
+    raw = await steno.client().audio.transcriptions.with_raw_response.create(
+        model="whisper-1", file=speech().open("rb"), response_format="json"
+    )
+    transcription = raw.parse()
+    assert_heard(transcription.text)
+
+    job_id = raw.headers["Steno-Job-Id"]
+    async with grpc.aio.insecure_channel(steno.grpc) as channel:
+        stub = transcription_service_pb2_grpc.TranscriptionServiceStub(channel)
+        job = (await stub.GetJob(pb.GetJobRequest(job_id=job_id), metadata=steno.metadata)).job
+        listed = await stub.ListJobs(pb.ListJobsRequest(), metadata=steno.metadata)
+    assert job.state == job_pb2.JOB_STATE_COMPLETED
+    assert job.filename == "speech.wav" and job.content_type == "audio/wav"
+    assert job.size_bytes == speech().stat().st_size
+    assert job.original_text == transcription.text
+    assert [j.job_id for j in listed.jobs] == [job_id]
+
+
+async def test_text_srt_and_vtt_answers(steno: Steno) -> None:
+    client = steno.client()
+    text = await client.audio.transcriptions.create(
+        model="whisper-1", file=speech().open("rb"), response_format="text"
+    )
+    srt = await client.audio.transcriptions.create(
+        model="whisper-1", file=speech().open("rb"), response_format="srt"
+    )
+    vtt = await client.audio.transcriptions.create(
+        model="whisper-1", file=speech().open("rb"), response_format="vtt"
+    )
+
+    assert_heard(text)
+    assert re.match(r"1\n00:00:00,\d{3} --> 00:00:\d\d,\d{3}\n\S", srt), srt
+    assert vtt.startswith("WEBVTT\n\n00:00:")
+    cue_text = [line for line in srt.splitlines() if line and "-->" not in line][1::2]
+    assert_heard(" ".join(cue_text))
+
+
+async def test_verbose_json_has_language_duration_and_timed_segments(steno: Steno) -> None:
+    verbose = await steno.client().audio.transcriptions.create(
+        model="whisper-1",
+        file=speech().open("rb"),
+        response_format="verbose_json",
+        timestamp_granularities=["segment", "word"],
+    )
+
+    assert verbose.language == "en"
+    assert 2 < verbose.duration < 20
+    assert_heard(verbose.text)
+    segments = verbose.segments or []
+    assert [s.id for s in segments] == list(range(len(segments))) and segments
+    assert all(0 <= s.start <= s.end <= verbose.duration + 0.5 for s in segments)
+    assert_heard(" ".join(s.text for s in segments))
+    # The engine gives no word timings: left out rather than made up.
+    assert verbose.words is None
+
+
+async def test_a_lexicon_named_in_extra_body_rewrites_the_transcript(steno: Steno) -> None:
+    async with grpc.aio.insecure_channel(steno.grpc) as channel:
+        lexicons = lexicon_pb2_grpc.LexiconServiceStub(channel)
+        created = await lexicons.CreateLexicon(
+            lexicon_pb2.CreateLexiconRequest(
+                lexicon=lexicon_pb2.Lexicon(
+                    name="reports",
+                    entries=[lexicon_pb2.LexiconEntry(phrase="TPS report", sounds_like=["report"])],
+                )
+            ),
+            metadata=steno.metadata,
+        )
+    lexicon_id = created.lexicon.lexicon_id
+
+    raw = await steno.client().audio.transcriptions.with_raw_response.create(
+        model="whisper-1",
+        file=speech().open("rb"),
+        extra_body={"lexicon_id": lexicon_id, "labels": json.dumps({"team": "qa"})},
+    )
+
+    assert "TPS report" in raw.parse().text
+    async with grpc.aio.insecure_channel(steno.grpc) as channel:
+        stub = transcription_service_pb2_grpc.TranscriptionServiceStub(channel)
+        request = pb.GetJobRequest(job_id=raw.headers["Steno-Job-Id"])
+        job = (await stub.GetJob(request, metadata=steno.metadata)).job
+    assert job.lexicon_id == lexicon_id and job.lexicon_version == created.lexicon.version
+    assert "TPS report" in job.processed_text and "TPS report" not in job.original_text
+    assert dict(job.labels) == {"team": "qa"}
+
+
+async def test_a_wrong_key_is_an_authentication_error(steno: Steno) -> None:
+    with pytest.raises(openai.AuthenticationError) as refused:
+        await steno.client(OTHER_KEY).audio.transcriptions.create(
+            model="whisper-1", file=speech().open("rb")
+        )
+    assert refused.value.status_code == 401
+    assert refused.value.code == "api_key_invalid"
+
+
+async def test_a_file_over_the_size_limit_is_413(steno: Steno, tmp_path: Path) -> None:
+    big = tmp_path / "big.wav"
+    big.write_bytes(speech().read_bytes()[:44] + bytes(MAX_UPLOAD + 1))
+
+    with pytest.raises(openai.APIStatusError) as refused:
+        await steno.client().audio.transcriptions.create(model="whisper-1", file=big.open("rb"))
+
+    assert refused.value.status_code == 413
+    assert refused.value.code == "upload_too_large"
+
+
+async def test_a_file_that_is_not_audio_is_a_bad_request(steno: Steno, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.wav"
+    notes.write_text("these are not the sounds you are looking for\n" * 10)
+
+    with pytest.raises(openai.BadRequestError) as refused:
+        await steno.client().audio.transcriptions.create(model="whisper-1", file=notes.open("rb"))
+
+    error = refused.value.body
+    assert isinstance(error, dict)
+    assert error["type"] == "invalid_request_error" and error["code"] == "invalid_field"
+    assert "audio" in error["message"]
+
+
+async def test_bad_form_fields_are_refused_naming_the_field(steno: Steno) -> None:
+    client = steno.client()
+    for extra, param in [
+        ({"response_format": "docx"}, "response_format"),
+        ({"retention": "a fortnight"}, "retention"),
+        ({"labels": "team"}, "labels"),
+        ({"webhook_url": "http://127.0.0.1:9/hook"}, "webhook_url"),
+        ({"lexicon_id": "00000000-0000-0000-0000-000000000000"}, None),
+    ]:
+        with pytest.raises(openai.APIStatusError) as refused:
+            await client.audio.transcriptions.create(
+                model="whisper-1", file=speech().open("rb"), extra_body=extra
+            )
+        body = refused.value.body
+        assert isinstance(body, dict), extra
+        assert body["param"] == param, body
+        assert refused.value.status_code == (404 if param is None else 400), body
+
+
+async def test_a_job_field_after_the_file_is_refused_and_nothing_is_queued(
+    steno: Steno,
+) -> None:
+    body = (
+        b"--b\r\nContent-Disposition: form-data; name=file; filename=speech.wav\r\n\r\n"
+        + speech().read_bytes()
+        + b"\r\n--b\r\nContent-Disposition: form-data; name=lexicon_id\r\n\r\nx\r\n--b--\r\n"
+    )
+    async with httpx.AsyncClient(base_url=steno.http) as client:
+        answer = await client.post(
+            "/v1/audio/transcriptions",
+            content=body,
+            headers={
+                "Authorization": f"Bearer {KEY}",
+                "Content-Type": "multipart/form-data; boundary=b",
+            },
+        )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["param"] == "lexicon_id"
+    assert "before the file" in answer.json()["error"]["message"]
+    async with grpc.aio.insecure_channel(steno.grpc) as channel:
+        stub = transcription_service_pb2_grpc.TranscriptionServiceStub(channel)
+        assert not (await stub.ListJobs(pb.ListJobsRequest(), metadata=steno.metadata)).jobs
+
+
+async def test_models_health_and_metrics(steno: Steno) -> None:
+    models = await steno.client().models.list()
+    async with httpx.AsyncClient(base_url=steno.http) as client:
+        health = await client.get("/healthz")
+        metrics = await client.get("/metrics")
+
+    assert [m.id for m in models.data] == ["whisper-1", "local/tiny.en"]
+    assert health.status_code == 200 and health.text == "SERVING\n"
+    assert metrics.status_code == 200 and "steno_uploads_total" in metrics.text
