@@ -453,6 +453,11 @@ def test_ports_and_probes_match_the_code(built: list[Obj]) -> None:
             assert target_port(service, "grpc", spec) == grpc_port
             (api,) = [p for p in service["spec"]["ports"] if p["name"] == "grpc"]
             assert api["port"] == 50051
+            http_port = effective(env, "STENO_HTTP_PORT", GatewaySettings().http_port)
+            assert named_port(spec, "http") == http_port
+            assert target_port(service, "http", spec) == http_port
+            (http,) = [p for p in service["spec"]["ports"] if p["name"] == "http"]
+            assert http["port"] == 8080
     assert gateway.DEFAULT_GRPC_PORT == 50051 and transcriber.DEFAULT_GRPC_PORT == 50052
 
 
@@ -771,6 +776,8 @@ PROBES = [
     (15672, "TCP"),
 ]
 BASICS = {(53, "UDP"), (53, "TCP"), (5432, "TCP")}
+# The gateway's ports open to clients: gRPC and the OpenAI-compatible HTTP API.
+API_PORTS = (gateway.DEFAULT_GRPC_PORT, 8080)
 # What each Steno workload may connect to, outside the cluster or in it (by port), and in
 # dev which of the in-cluster services.
 EGRESS = {
@@ -797,12 +804,13 @@ def test_network_policies_let_through_what_is_needed_and_no_more(
         for spec in all_containers(pod):
             for port in spec.get("ports", []):
                 number = port["containerPort"]
-                public = where == "steno-gateway" and number == gateway.DEFAULT_GRPC_PORT
+                public = where == "steno-gateway" and number in API_PORTS
                 scraped = number in (gateway.DEFAULT_METRICS_PORT, transcriber.DEFAULT_METRICS_PORT)
                 at = f"{where}:{number}"
                 assert allowed(objects, OUTSIDE, party, number) == public, at
                 assert allowed(objects, CLUSTER, party, number) == (public or scraped), at
-        assert not allowed(objects, OUTSIDE, party, 8080)
+        if where != "steno-gateway":
+            assert not allowed(objects, OUTSIDE, party, 8080)
     for (kind, workload, _), expected in EGRESS.items():
         source = pod_party(objects, kind, workload)
         reachable = {probe for probe in PROBES if allowed(objects, source, OUTSIDE, *probe)}

@@ -200,14 +200,14 @@ def test_resource_deps_name_resources_that_exist(tilt: Tilt) -> None:
 
 
 @pytest.mark.parametrize(
-    ("resource", "port"),
-    [("steno-gateway", 50051), ("minio", 9001), ("rabbitmq", 15672)],
+    ("resource", "ports"),
+    [("steno-gateway", [50051, 8080]), ("minio", [9001]), ("rabbitmq", [15672])],
 )
 def test_port_forwards_reach_ports_the_containers_listen_on(
-    tilt: Tilt, dev_objects: list[dict[str, Any]], resource: str, port: int
+    tilt: Tilt, dev_objects: list[dict[str, Any]], resource: str, ports: list[int]
 ) -> None:
     forwards = tilt.resources[resource].get("port_forwards", [])
-    assert [forward["local"] for forward in forwards] == [port]
+    assert [forward["local"] for forward in forwards] == ports
     listening = {
         declared["containerPort"]
         for container in containers(workloads(dev_objects)[resource])
