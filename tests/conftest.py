@@ -169,14 +169,16 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 
 @pytest.fixture
 async def queue_name(amqp_url: str) -> AsyncIterator[str]:
-    """A queue of this test's own, deleted afterwards with its dead-letter and retry queues."""
+    """A queue of this test's own, deleted afterwards with its dead-letter and retry queues,
+    and its webhook queue with that one's."""
     name = f"steno.test.{uuid.uuid4().hex[:12]}"
     yield name
     connection = await aio_pika.connect(amqp_url)
     async with connection:
         channel = await connection.channel()
-        for queue in (name, f"{name}.dead", *(retry_queue_name(name, d) for d in RETRY_DELAYS)):
-            await channel.queue_delete(queue)
+        for main in (name, f"{name}.webhooks"):
+            for queue in (main, f"{main}.dead", *(retry_queue_name(main, d) for d in RETRY_DELAYS)):
+                await channel.queue_delete(queue)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from steno.common.adapters import (
 )
 from steno.common.api_keys import Role, new_api_key
 from steno.common.broker import FailurePause, TranscriptionRequest
+from steno.common.broker.memory import InProcessJobQueue
 from steno.common.db import (
     SqlJobRepository,
     create_engine,
@@ -72,7 +73,9 @@ async def test_an_object_store_outage_mid_upload_is_unavailable_and_records_noth
         await store.ensure_ready()
         await queue.connect()
         jobs = SqlJobRepository(database)
-        adapters = Adapters(database, store, queue=queue, events=InProcessJobEvents())
+        adapters = Adapters(
+            database, store, queue=queue, events=InProcessJobEvents(), webhooks=InProcessJobQueue()
+        )
         gateway = build_gateway(through_proxy, adapters)
         port = await gateway.start("127.0.0.1", 0)
         loop = asyncio.get_running_loop()

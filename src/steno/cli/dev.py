@@ -22,6 +22,7 @@ from steno.common.jobs import JobRepository, JobState
 from steno.common.metrics import serve_metrics
 from steno.common.paging import PageCursor
 from steno.common.process import run_until_stopped, start_telemetry, until_shutdown
+from steno.common.webhooks.consumer import webhook_consumers
 from steno.gateway.authentication import is_loopback, refuse_unprotected
 from steno.gateway.service import (
     DEFAULT_GRPC_PORT,
@@ -86,6 +87,7 @@ async def serve(settings: DevSettings, host: str, port: int) -> None:
                 print(usage(key_file, f"{host}:{bound}", http_url), flush=True)
             await until_shutdown(
                 *consumers(processor, adapters.queue),
+                *webhook_consumers(settings.webhooks, adapters),
                 sweep_periodically(settings, adapters, adapters.clock),
             )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,8 @@ from steno.common.db import SqlQuotaRepository
 from steno.common.messages import tenant_quota_to_proto
 from steno.common.quotas import QUOTA_NAMES
 from steno.common.settings import QuotaSettings
+from steno.common.settings.webhooks import WebhookSettings
+from steno.common.webhooks.signing import tenant_secret
 
 # What ``set-quota`` takes for a limit to fall back to the server's default.
 DEFAULT = "default"
@@ -58,6 +61,14 @@ def add_tenants_command(subcommands: Any) -> None:
     add_json_option(change, "the tenant's quota after the change, as get-quota --json")
     change.set_defaults(command=_set_quota, local=True)
 
+    secret = actions.add_parser(
+        "webhook-secret",
+        help="the secret a tenant verifies its webhooks with (derived from "
+        "STENO_WEBHOOK_SECRET: changing that rotates every tenant's)",
+    )
+    secret.add_argument("tenant", metavar="TENANT", type=tenant_argument, help="the tenant")
+    secret.set_defaults(command=_webhook_secret, local=True)
+
 
 def _limit(kind: Callable[[str], float]) -> Callable[[str], float | str]:
     def parse(value: str) -> float | str:
@@ -74,6 +85,15 @@ def _limit(kind: Callable[[str], float]) -> Callable[[str], float | str]:
         return limit
 
     return parse
+
+
+def _webhook_secret(args: argparse.Namespace) -> int:
+    master = WebhookSettings().secret
+    if master is None:
+        print("steno: STENO_WEBHOOK_SECRET is not set: webhooks are off", file=sys.stderr)
+        return 2
+    print(tenant_secret(master.get_secret_value(), args.tenant))
+    return 0
 
 
 def _get_quota(args: argparse.Namespace) -> int:

@@ -60,10 +60,12 @@ class Storage:
 
 @dataclass(frozen=True)
 class Adapters(Storage):
-    """Everything a long-running service talks to: storage, the job queue and job events."""
+    """Everything a long-running service talks to: storage, the job queue, job events, and
+    the queue of webhook events (steno.common.webhooks.delivery)."""
 
     queue: JobQueue
     events: JobEvents
+    webhooks: JobQueue
 
 
 @contextlib.asynccontextmanager
@@ -79,8 +81,11 @@ async def open_storage(
 
 
 @contextlib.asynccontextmanager
-async def open_queue(settings: ServiceSettings) -> AsyncIterator[JobQueue]:
-    queue = open_job_queue(settings)
+async def open_queue(
+    settings: ServiceSettings, queue_name: str | None = None
+) -> AsyncIterator[JobQueue]:
+    """The job queue, or another queue of the broker's named ``queue_name``."""
+    queue = open_job_queue(settings, queue_name)
     try:
         await queue.connect()
         yield queue
@@ -95,10 +100,14 @@ async def open_adapters(
     async with contextlib.AsyncExitStack() as stack:
         storage = await stack.enter_async_context(open_storage(settings, max_uploads=max_uploads))
         queue = await stack.enter_async_context(open_queue(settings))
+        webhooks_queue = settings.broker.webhooks_queue
+        webhooks = await stack.enter_async_context(open_queue(settings, webhooks_queue))
         events = open_job_events(settings)
         stack.push_async_callback(events.close)
         await events.connect()
-        yield Adapters(storage.database, storage.store, queue=queue, events=events)
+        yield Adapters(
+            storage.database, storage.store, queue=queue, events=events, webhooks=webhooks
+        )
 
 
 def open_database(settings: ServiceSettings) -> AsyncEngine:
@@ -126,17 +135,18 @@ def open_object_store(
     )
 
 
-def open_job_queue(settings: ServiceSettings) -> JobQueue:
+def open_job_queue(settings: ServiceSettings, queue_name: str | None = None) -> JobQueue:
     broker = settings.broker
+    name = queue_name or broker.queue
     if broker.url is None:
         from steno.common.broker.memory import InProcessJobQueue
 
-        return InProcessJobQueue(name=broker.queue, delivery_limit=broker.delivery_limit)
+        return InProcessJobQueue(name=name, delivery_limit=broker.delivery_limit)
     from steno.common.broker.amqp import AmqpJobQueue
 
     return AmqpJobQueue(
         broker.url.get_secret_value(),
-        broker.queue,
+        name,
         prefetch=broker.prefetch,
         delivery_limit=broker.delivery_limit,
     )

@@ -19,6 +19,7 @@ from steno.common.grpc_server import GrpcServer
 from steno.common.metrics import serve_metrics
 from steno.common.process import wait_for_shutdown
 from steno.common.quotas import TenantQuotas
+from steno.common.webhooks.delivery import WebhookQueueingJobRepository
 from steno.gateway.admin_service import AdminApi
 from steno.gateway.authentication import (
     Authenticator,
@@ -97,9 +98,12 @@ class Gateway:
 
 def build_gateway(settings: GatewaySettings, adapters: Adapters) -> Gateway:
     """The gateway over the given adapters (also used by ``steno dev``). It publishes the
-    events of its own writes (cancels above all), and follows everyone's for its
-    watchers."""
-    jobs = EventingJobRepository(adapters.jobs(), adapters.events, clock=adapters.clock)
+    events of its own writes (cancels above all, which queue their webhooks too), and
+    follows everyone's for its watchers."""
+    jobs = WebhookQueueingJobRepository(
+        EventingJobRepository(adapters.jobs(), adapters.events, clock=adapters.clock),
+        adapters.webhooks,
+    )
     lexicons = adapters.lexicons()
     watches = Watches(jobs, adapters.events)
     limits = settings.uploads

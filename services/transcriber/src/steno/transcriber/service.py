@@ -14,6 +14,8 @@ from steno.common.faults import Faults
 from steno.common.grpc_server import GrpcServer
 from steno.common.metrics import serve_metrics
 from steno.common.process import until_shutdown
+from steno.common.webhooks.consumer import webhook_consumers
+from steno.common.webhooks.delivery import WebhookQueueingJobRepository
 from steno.transcriber.engines.local import LocalWhisperEngine
 from steno.transcriber.engines.models import resolve_model
 from steno.transcriber.engines.openai import OpenAIEngine
@@ -64,10 +66,14 @@ def build_processor(
     settings: TranscriberSettings, adapters: Adapters, engines: Mapping[str, Engine]
 ) -> JobProcessor:
     """The job pipeline as configured (also used by ``steno dev``). Progress and results
-    reach the jobs' watchers through the events of its writes."""
+    reach the jobs' watchers through the events of its writes; a job's end queues its
+    webhook."""
     runs = settings.runs
     return JobProcessor(
-        EventingJobRepository(adapters.jobs(), adapters.events, clock=adapters.clock),
+        WebhookQueueingJobRepository(
+            EventingJobRepository(adapters.jobs(), adapters.events, clock=adapters.clock),
+            adapters.webhooks,
+        ),
         adapters.lexicons(),
         adapters.store,
         engines,
@@ -104,7 +110,10 @@ async def run(settings: TranscriberSettings) -> None:
             try:
                 # A consumer that dies takes the process with it, or health would go on
                 # saying SERVING.
-                await until_shutdown(*consumers(processor, adapters.queue))
+                await until_shutdown(
+                    *consumers(processor, adapters.queue),
+                    *webhook_consumers(settings.webhooks, adapters),
+                )
             finally:
                 await health.set_serving(False)
     finally:

@@ -8,6 +8,7 @@ from pydantic_settings import SettingsConfigDict
 
 from steno.common.settings import EngineChoice, LocalModel, ServiceSettings, StenoSettings
 from steno.common.settings.base import CONFIG
+from steno.common.settings.webhooks import WebhookSettings
 
 
 class WhisperSettings(LocalModel):
@@ -55,3 +56,5 @@ class TranscriberSettings(ServiceSettings):
     whisper: WhisperSettings = Field(default_factory=WhisperSettings)
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
     runs: JobRunSettings = Field(default_factory=JobRunSettings)
+    # The transcriber delivers the webhooks of ended jobs (steno.common.webhooks).
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)

@@ -38,6 +38,11 @@ class BrokerSettings(StenoSettings):
     # is dead-lettered to {STENO_AMQP_QUEUE}.dead; changing it needs a new queue.
     delivery_limit: int = Field(default=5, ge=1)
 
+    @property
+    def webhooks_queue(self) -> str:
+        """The queue of webhook events: beside the job queue, named after it."""
+        return f"{self.queue}.webhooks"
+
     _blank_is_unset = field_validator("url", mode="before")(blank_is_unset)
 
 
