@@ -17,6 +17,7 @@ import grpc
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from steno.cli import main
 from steno.cli.dev import DevSettings
 from steno.common.adapters import open_adapters
 from steno.common.settings.webhooks import WebhookSettings
@@ -38,6 +39,7 @@ T = TypeVar("T")
 class Stack:
     stub: transcription_service_pb2_grpc.TranscriptionServiceStub
     receiver: WebhookReceiver
+    address: str
 
     async def upload(self, url: str | None = None) -> str:
         audio = (AUDIO / "speech.wav").read_bytes()
@@ -95,7 +97,7 @@ async def stack(settings: DevSettings, receiver: WebhookReceiver) -> AsyncIterat
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
                 stub = transcription_service_pb2_grpc.TranscriptionServiceStub(channel)
-                yield Stack(stub, receiver)
+                yield Stack(stub, receiver, f"127.0.0.1:{port}")
         finally:
             for task in work:
                 task.cancel()
@@ -186,3 +188,15 @@ async def test_a_name_that_resolves_to_a_refused_address_is_refused_at_send_time
     assert refused.error.startswith("refused: localhost resolves to ")
     assert "a loopback address" in refused.error
     assert stack.receiver.received == []
+
+
+async def test_steno_upload_webhook_names_the_url(
+    stack: Stack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STENO_API_KEY", raising=False)
+    args = ["upload", str(AUDIO / "speech.wav"), "--webhook", stack.receiver.url]
+    assert await asyncio.to_thread(main, [*args, "--server", stack.address]) == 0
+    job_id = capsys.readouterr().out.strip()
+    assert (await stack.job(job_id)).webhook_url == stack.receiver.url
+    [delivery] = await stack.deliveries(job_id, 1)
+    assert delivery.status_code == 204

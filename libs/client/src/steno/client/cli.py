@@ -96,6 +96,12 @@ def add_commands(subcommands: Subcommands) -> None:
         metavar="ID",
         help="idempotency key: a retry with it gets the same job (default: a new UUID)",
     )
+    upload.add_argument(
+        "--webhook",
+        default="",
+        metavar="URL",
+        help="POST a signed event to this http(s) URL when the job ends",
+    )
     upload.add_argument("--wait", action="store_true", help="wait and print the transcript")
     upload.add_argument(
         "--format",
@@ -192,6 +198,7 @@ def _upload(args: argparse.Namespace, client: StenoClient) -> int:
             labels=dict(args.label),
             audio_retention=retention,
             request_id=args.request_id,
+            webhook_url=args.webhook,
             progress=sent,
         )
     if not (args.wait or args.format):

@@ -102,6 +102,7 @@ class StenoClient:
         labels: Mapping[str, str] | None = None,
         audio_retention: timedelta | None = None,
         request_id: str = "",
+        webhook_url: str = "",
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         resume: int = UPLOAD_RESUMES,
         progress: SentBytes | None = None,
@@ -115,6 +116,9 @@ class StenoClient:
 
         ``progress``, if given, is called with the bytes of the file sent so far, after every
         chunk (from gRPC's sending thread): what a progress bar needs.
+
+        ``webhook_url``, if given, is POSTed a signed event when the job ends (README,
+        "Webhooks").
         """
         metadata = pb.UploadMetadata(
             filename=Path(path).name,
@@ -123,6 +127,7 @@ class StenoClient:
             lexicon_id=lexicon_id,
             labels=dict(labels or {}),
             request_id=request_id or str(uuid.uuid4()),
+            webhook_url=webhook_url,
         )
         if audio_retention is not None:
             metadata.audio_retention.CopyFrom(_duration(audio_retention))
