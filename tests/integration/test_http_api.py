@@ -28,6 +28,8 @@ from steno.transcriber.engines.local import LocalWhisperEngine
 from steno.transcriber.service import build_processor, consumers
 from steno.v1 import job_pb2, lexicon_pb2, lexicon_pb2_grpc, transcription_service_pb2_grpc
 from steno.v1 import transcription_service_pb2 as pb
+from tests.multipart_form import CONTENT_TYPE, END, part_head
+from tests.multipart_form import field as form_field
 from tests.support import AUDIO, SPEECH_TEXT, normalise
 
 KEY = "k" * 40
@@ -223,25 +225,20 @@ async def test_bad_form_fields_are_refused_naming_the_field(steno: Steno) -> Non
         assert refused.value.status_code == (404 if param is None else 400), body
 
 
+@pytest.mark.parametrize(("field", "value"), [("lexicon_id", "x"), ("model", "openai")])
 async def test_a_job_field_after_the_file_is_refused_and_nothing_is_queued(
-    steno: Steno,
+    steno: Steno, field: str, value: str
 ) -> None:
-    body = (
-        b"--b\r\nContent-Disposition: form-data; name=file; filename=speech.wav\r\n\r\n"
-        + speech().read_bytes()
-        + b"\r\n--b\r\nContent-Disposition: form-data; name=lexicon_id\r\n\r\nx\r\n--b--\r\n"
-    )
+    audio = part_head("file", "speech.wav") + speech().read_bytes() + b"\r\n"
+    body = audio + form_field(field, value) + END
     async with httpx.AsyncClient(base_url=steno.http) as client:
         answer = await client.post(
             "/v1/audio/transcriptions",
             content=body,
-            headers={
-                "Authorization": f"Bearer {KEY}",
-                "Content-Type": "multipart/form-data; boundary=b",
-            },
+            headers={"Authorization": f"Bearer {KEY}", "Content-Type": CONTENT_TYPE},
         )
     assert answer.status_code == 400
-    assert answer.json()["error"]["param"] == "lexicon_id"
+    assert answer.json()["error"]["param"] == field
     assert "before the file" in answer.json()["error"]["message"]
     async with grpc.aio.insecure_channel(steno.grpc) as channel:
         stub = transcription_service_pb2_grpc.TranscriptionServiceStub(channel)

@@ -64,7 +64,7 @@ class HttpApi:
         async def audio() -> AsyncIterator[bytes]:
             async for chunk in form.file_chunks():
                 yield chunk
-            refuse_late_job_fields(form.after)
+            refuse_late_job_fields(form.after, upload)
             answer_options(before, form.after)
 
         job = await self.api.uploads.accept(upload, audio())

@@ -9,18 +9,22 @@ of strings), ``retention`` (seconds, or an ISO 8601 duration such as ``PT1H``) a
 ``webhook_url`` (called when the job ends, as UploadMetadata's).
 
 Fields that shape the job must come before the file, as the openai client sends them: the
-upload starts at the file. The answer's fields may come after it.
+upload starts at the file. The answer's fields may come after it, and so may a ``model``
+that names the engine the job has anyway (``curl -F file=@a.ogg -F model=whisper-1`` sends
+the file first).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
 from pydantic import TypeAdapter, ValidationError
 
+from steno.common.partial_uploads import UploadRequest
 from steno.common.settings import ENGINE_NAMES, LocalModel
 from steno.gateway.http.form import Fields
 from steno.gateway.uploads import InvalidUpload
@@ -31,8 +35,9 @@ FILE_FIELD = "file"
 DEFAULT_MODEL = "whisper-1"
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 GRANULARITIES = ("segment", "word")
-JOB_FIELDS = ("model", "language", "lexicon_id", "engine", "labels", "retention", "webhook_url")
+JOB_FIELDS = ("language", "lexicon_id", "engine", "labels", "retention", "webhook_url")
 _DURATION: TypeAdapter[timedelta] = TypeAdapter(timedelta)
+_SECONDS = re.compile(r"\d+(\.\d+)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +68,16 @@ def upload_metadata(fields: Fields, filename: str) -> pb.UploadMetadata:
     return metadata
 
 
-def refuse_late_job_fields(after: Fields) -> None:
-    """InvalidUpload for a field that shapes the job but came after the file."""
-    for name in JOB_FIELDS:
-        if name in after.names():
-            raise InvalidUpload(
-                name, f"send {name} before the file: the upload starts when the file does"
-            )
+def refuse_late_job_fields(after: Fields, upload: UploadRequest) -> None:
+    """InvalidUpload for a field that came after the file but would change ``upload``."""
+    late_engine = _engine_of_model(after.get("model"))
+    late = [name for name in JOB_FIELDS if name in after.names()]
+    if late_engine and late_engine != upload.engine:
+        late.insert(0, "model")
+    if late:
+        raise InvalidUpload(
+            late[0], f"send {late[0]} before the file: the upload starts when the file does"
+        )
 
 
 def answer_options(before: Fields, after: Fields) -> AnswerOptions:
@@ -116,11 +124,18 @@ def _labels(value: str) -> dict[str, str]:
 
 def _retention(value: str) -> timedelta:
     try:
-        return _DURATION.validate_python(value)
-    except ValidationError:
+        retention = (
+            timedelta(seconds=float(value))
+            if _SECONDS.fullmatch(value)
+            else _DURATION.validate_python(value)
+        )
+    except (ValidationError, OverflowError):
+        retention = timedelta(-1)
+    if retention < timedelta(0):
         raise InvalidUpload(
             "retention", "retention is seconds (3600) or an ISO 8601 duration (PT1H, P7D)"
-        ) from None
+        )
+    return retention
 
 
 def _temperature(value: str) -> None:
