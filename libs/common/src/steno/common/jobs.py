@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol, TypedDict, Unpack
+from typing import Any, Protocol, TypedDict, Unpack
 
 from steno.common.lexicons import Replacement
 from steno.common.paging import PageCursor
@@ -366,3 +366,18 @@ class JobRepository(Protocol):
     async def webhook_deliveries(self, job_id: uuid.UUID) -> list[WebhookDelivery]:
         """The attempts at the job's webhook, oldest first; none for a job that is gone."""
         ...
+
+
+class PassThroughJobRepository:
+    """Hands every call on to the wrapped repository but those a subclass defines: the base
+    of the repositories that add something to some writes (events, webhooks) while the
+    reads and the other writes go straight through."""
+
+    def __init__(self, jobs: JobRepository) -> None:
+        self._jobs = jobs
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for what the class does not define.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._jobs, name)

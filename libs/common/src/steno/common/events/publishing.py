@@ -6,17 +6,23 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any, Unpack
+from typing import Unpack
 
 from steno.common.clock import Clock, utc_now
 from steno.common.events.job_events import JobEvents, JobUpdate
-from steno.common.jobs import Job, JobRepository, JobState, LeaseCondition
+from steno.common.jobs import (
+    Job,
+    JobRepository,
+    JobState,
+    LeaseCondition,
+    PassThroughJobRepository,
+)
 from steno.common.quotas import UNLIMITED, QuotaLimits
 
 log = logging.getLogger(__name__)
 
 
-class EventingJobRepository:
+class EventingJobRepository(PassThroughJobRepository):
     """Wraps a :class:`JobRepository`: after each write that stored something a watcher can
     see (a job added, updated or deleted) it publishes a :class:`JobUpdate`.
 
@@ -27,15 +33,9 @@ class EventingJobRepository:
     """
 
     def __init__(self, jobs: JobRepository, events: JobEvents, *, clock: Clock = utc_now) -> None:
-        self._jobs = jobs
+        super().__init__(jobs)
         self._events = events
         self._clock = clock
-
-    def __getattr__(self, name: str) -> Any:
-        # Only for what this class does not define: the reads and the unannounced writes.
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._jobs, name)
 
     async def add(self, job: Job, *, within: QuotaLimits = UNLIMITED) -> None:
         await self._jobs.add(job, within=within)

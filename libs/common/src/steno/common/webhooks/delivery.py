@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, Unpack
+from typing import Unpack
 
 from steno.common.broker import DeadLetter, JobQueue, RetryLater, TranscriptionRequest
 from steno.common.clock import Clock, utc_now
@@ -24,9 +24,9 @@ from steno.common.jobs import (
     JobRepository,
     JobState,
     LeaseCondition,
+    PassThroughJobRepository,
     WebhookDelivery,
 )
-from steno.common.quotas import UNLIMITED, QuotaLimits
 from steno.common.webhooks.events import event_body, event_id
 from steno.common.webhooks.sending import Answer, WebhookSender
 from steno.common.webhooks.signing import signed_headers, tenant_secret
@@ -34,7 +34,7 @@ from steno.common.webhooks.signing import signed_headers, tenant_secret
 log = logging.getLogger(__name__)
 
 
-class WebhookQueueingJobRepository:
+class WebhookQueueingJobRepository(PassThroughJobRepository):
     """Wraps a :class:`JobRepository`: a write that ends a job with a webhook queues the
     job's event on the webhook queue.
 
@@ -45,17 +45,8 @@ class WebhookQueueingJobRepository:
     """
 
     def __init__(self, jobs: JobRepository, webhooks: JobQueue) -> None:
-        self._jobs = jobs
+        super().__init__(jobs)
         self._webhooks = webhooks
-
-    def __getattr__(self, name: str) -> Any:
-        # Only for what this class does not define: the reads and the other writes.
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._jobs, name)
-
-    async def add(self, job: Job, *, within: QuotaLimits = UNLIMITED) -> None:
-        await self._jobs.add(job, within=within)
 
     async def update(
         self, job: Job, *, expected: JobState, **lease: Unpack[LeaseCondition]
