@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import grpc
+import httpx
 import pytest
 
 from steno.cli.dev import DevSettings
@@ -84,3 +85,24 @@ async def test_a_webhook_is_refused_when_webhooks_are_off(settings: DevSettings)
             await upload(stub, "https://hooks.example.com/steno")
     assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "STENO_WEBHOOK_SECRET" in (refused.value.details() or "")
+
+
+async def test_the_http_api_refuses_it_with_400_and_the_same_reason(settings: DevSettings) -> None:
+    settings = settings.model_copy(update={"webhooks": WebhookSettings(secret="master-secret")})
+    async with open_adapters(settings) as adapters:
+        service = build_gateway(settings, adapters)
+        await service.start("127.0.0.1", 0)
+        port = await service.http.start("127.0.0.1", 0)
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                answer = await client.post(
+                    "/v1/audio/transcriptions",
+                    data={"model": "whisper-1", "webhook_url": "http://10.0.0.1/hook"},
+                    files={"file": ("speech.wav", (AUDIO / "speech.wav").read_bytes())},
+                )
+        finally:
+            await service.stop(0)
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert (error["code"], error["param"]) == ("webhook_url_refused", "webhook_url")
+    assert "10.0.0.1, a private address" in error["message"]
