@@ -22,7 +22,9 @@ from pydantic import SecretStr
 
 from steno.cli.dev import DevSettings
 from steno.common.adapters import open_adapters
-from steno.gateway.service import build_gateway
+from steno.common.jobs import Job, JobRepository, JobState
+from steno.common.settings import QuotaSettings
+from steno.gateway.service import Gateway, build_gateway
 from steno.gateway.settings import AccessSettings, UploadSettings
 from steno.transcriber.engines.local import LocalWhisperEngine
 from steno.transcriber.service import build_processor, consumers
@@ -254,3 +256,77 @@ async def test_models_health_and_metrics(steno: Steno) -> None:
     assert [m.id for m in models.data] == ["whisper-1", "local/tiny.en"]
     assert health.status_code == 200 and health.text == "SERVING\n"
     assert metrics.status_code == 200 and "steno_uploads_total" in metrics.text
+
+
+@dataclass
+class Idle:
+    """A gateway with no worker: its jobs stay QUEUED, and their requests wait."""
+
+    gateway: Gateway
+    jobs: JobRepository
+    http: str
+
+    def client(self, key: str) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(base_url=f"{self.http}/v1", api_key=key, max_retries=0)
+
+    async def recorded(self, count: int) -> list[Job]:
+        """The jobs, once there are ``count`` of them."""
+        async with asyncio.timeout(30):
+            while (
+                len(jobs := await self.jobs.list_jobs(None, states=[], limit=10, after=None))
+                < count
+            ):
+                await asyncio.sleep(0.05)
+        return jobs
+
+
+@pytest.fixture
+async def idle(settings: DevSettings) -> AsyncIterator[Idle]:
+    """Authentication off, one job at a time per tenant, no worker."""
+    settings = settings.model_copy(update={"quotas": QuotaSettings(concurrent_jobs=1)})
+    async with open_adapters(settings) as adapters:
+        gateway = build_gateway(settings, adapters)
+        await gateway.start("127.0.0.1", 0)
+        http_port = await gateway.http.start("127.0.0.1", 0)
+        try:
+            yield Idle(gateway, adapters.jobs(), f"http://127.0.0.1:{http_port}")
+        finally:
+            await gateway.stop(0)
+
+
+async def test_without_authentication_any_key_will_do(idle: Idle) -> None:
+    models = await idle.client("anything at all").models.list()
+    assert models.data[0].id == "whisper-1"
+
+
+async def test_over_quota_is_429_with_retry_after_and_a_stopping_gateway_answers_503(
+    idle: Idle,
+) -> None:
+    client = idle.client("any")
+    waiting = asyncio.ensure_future(
+        client.audio.transcriptions.create(model="whisper-1", file=speech().open("rb"))
+    )
+    [job] = await idle.recorded(1)  # the tenant's one job, its request waiting
+
+    with pytest.raises(openai.RateLimitError) as refused:
+        await client.audio.transcriptions.create(model="whisper-1", file=speech().open("rb"))
+    assert refused.value.code == "quota_exceeded"
+    assert refused.value.response.headers["Retry-After"] == "30"
+
+    stopping = asyncio.ensure_future(idle.gateway.stop(5))
+    with pytest.raises(openai.InternalServerError) as stopped:
+        await waiting
+    await stopping
+    assert stopped.value.status_code == 503 and stopped.value.code == "gateway_stopping"
+    assert stopped.value.response.headers["Retry-After"] == "1"
+    # The job stays queued, for a worker to take; the answer says which it is.
+    assert stopped.value.response.headers["Steno-Job-Id"] == str(job.job_id)
+    assert [j.state for j in await idle.recorded(1)] == [JobState.QUEUED]
+
+
+async def test_health_follows_the_grpc_servers(idle: Idle) -> None:
+    async with httpx.AsyncClient(base_url=idle.http) as client:
+        assert (await client.get("/healthz")).status_code == 200
+        await idle.gateway.server.set_serving(False)
+        answer = await client.get("/healthz")
+    assert (answer.status_code, answer.text) == (503, "NOT_SERVING\n")

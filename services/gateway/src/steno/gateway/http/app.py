@@ -21,7 +21,7 @@ from steno.common.grpc_server import GrpcServer
 from steno.common.jobs import Job, JobState
 from steno.gateway.authentication import Authenticator, identify
 from steno.gateway.http.answers import JOB_ID_HEADER, transcription
-from steno.gateway.http.errors import answering, error_response, http_status
+from steno.gateway.http.errors import answering, error_response, http_status, refusal
 from steno.gateway.http.form import StreamingForm
 from steno.gateway.http.transcriptions import (
     FILE_FIELD,
@@ -69,7 +69,13 @@ class HttpApi:
 
         job = await self.api.uploads.accept(upload, audio())
         options = answer_options(before, form.after)
-        ended = await _unless_disconnected(request, self._end_of(job))
+        try:
+            ended = await _unless_disconnected(request, self._end_of(job))
+        except Exception as exc:
+            # The job is recorded: its id tells the client where to look (GetJob) later.
+            refused = refusal(exc)
+            refused.headers[JOB_ID_HEADER] = str(job.job_id)
+            return refused
         if ended is None:
             return Response(status_code=499)
         if ended.state is not JobState.COMPLETED:
@@ -117,7 +123,6 @@ class _Metrics:
 
 def _unfinished(job: Job) -> Response:
     """A job that ended without a transcript, answered as the refusal it met."""
-    headers = {JOB_ID_HEADER: str(job.job_id)}
     if job.state is JobState.CANCELLED:
         response = error_response(409, f"job {job.job_id} was cancelled", "job_cancelled")
     else:
@@ -125,7 +130,7 @@ def _unfinished(job: Job) -> Response:
         message = job.error.message if job.error else "the job failed"
         status = http_status(grpc.StatusCode[code]) if code in grpc.StatusCode.__members__ else 500
         response = error_response(status, f"job {job.job_id} failed: {message}", "job_failed")
-    response.headers.update(headers)
+    response.headers[JOB_ID_HEADER] = str(job.job_id)
     return response
 
 
