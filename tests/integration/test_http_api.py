@@ -324,6 +324,16 @@ async def test_over_quota_is_429_with_retry_after_and_a_stopping_gateway_answers
     assert [j.state for j in await idle.recorded(1)] == [JobState.QUEUED]
 
 
+async def test_an_unknown_route_or_method_is_refused_in_openai_shape(idle: Idle) -> None:
+    async with httpx.AsyncClient(base_url=idle.http) as client:
+        missing = await client.post("/v1/audio/translations")
+        wrong = await client.get("/v1/audio/transcriptions")
+
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    assert "/v1/audio/translations" in missing.json()["error"]["message"]
+    assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
+
+
 async def test_health_follows_the_grpc_servers(idle: Idle) -> None:
     async with httpx.AsyncClient(base_url=idle.http) as client:
         assert (await client.get("/healthz")).status_code == 200

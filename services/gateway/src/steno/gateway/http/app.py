@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import grpc
 from prometheus_client import make_asgi_app
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -48,7 +49,8 @@ class HttpApi:
                 Route("/v1/models", answering(self.list_models), methods=["GET"]),
                 Route("/healthz", self.health, methods=["GET"]),
                 Route("/metrics", _Metrics(), methods=["GET"]),
-            ]
+            ],
+            exception_handlers={HTTPException: _routing_error},
         )
 
     async def transcriptions(self, request: Request) -> Response:
@@ -108,6 +110,14 @@ class HttpApi:
         if self.server.serving:
             return PlainTextResponse("SERVING\n")
         return PlainTextResponse("NOT_SERVING\n", status_code=503)
+
+
+async def _routing_error(request: Request, exc: Exception) -> Response:
+    """No such route, or not by that method, in OpenAI's error shape like every refusal."""
+    assert isinstance(exc, HTTPException)
+    code = "not_found" if exc.status_code == 404 else "method_not_allowed"
+    message = f"{request.method} {request.url.path}: {exc.detail}"
+    return error_response(exc.status_code, message, code)
 
 
 class _Metrics:
