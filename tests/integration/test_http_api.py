@@ -18,6 +18,7 @@ import httpx
 import jiwer
 import openai
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from steno.cli.dev import DevSettings
@@ -89,11 +90,14 @@ def assert_heard(text: str) -> None:
 async def test_json_answer_is_the_transcript_and_the_job_is_visible_over_grpc(
     steno: Steno,
 ) -> None:
+    accepted = REGISTRY.get_sample_value("steno_upload_bytes_total") or 0
     raw = await steno.client().audio.transcriptions.with_raw_response.create(
         model="whisper-1", file=speech().open("rb"), response_format="json"
     )
     transcription = raw.parse()
     assert_heard(transcription.text)
+    uploaded = REGISTRY.get_sample_value("steno_upload_bytes_total")
+    assert uploaded == accepted + speech().stat().st_size
 
     job_id = raw.headers["Steno-Job-Id"]
     async with grpc.aio.insecure_channel(steno.grpc) as channel:
@@ -282,8 +286,14 @@ class Idle:
 
 @pytest.fixture
 async def idle(settings: DevSettings) -> AsyncIterator[Idle]:
-    """Authentication off, one job at a time per tenant, no worker."""
-    settings = settings.model_copy(update={"quotas": QuotaSettings(concurrent_jobs=1)})
+    """Authentication off, one job at a time per tenant, clients that pause for half a
+    second given up on, no worker."""
+    settings = settings.model_copy(
+        update={
+            "quotas": QuotaSettings(concurrent_jobs=1),
+            "uploads": UploadSettings(upload_idle_timeout_seconds=0.5),
+        }
+    )
     async with open_adapters(settings) as adapters:
         gateway = build_gateway(settings, adapters)
         await gateway.start("127.0.0.1", 0)
@@ -332,6 +342,24 @@ async def test_an_unknown_route_or_method_is_refused_in_openai_shape(idle: Idle)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
     assert "/v1/audio/translations" in missing.json()["error"]["message"]
     assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_a_client_that_stops_sending_is_given_up_on_and_nothing_is_kept(
+    idle: Idle,
+) -> None:
+    head = part_head("file", "speech.wav") + speech().read_bytes()[:1000]
+    reader, writer = await asyncio.open_connection(*idle.http.removeprefix("http://").split(":"))
+    writer.write(
+        b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: steno\r\n"
+        + f"Content-Type: {CONTENT_TYPE}\r\nContent-Length: {len(head) + 10**6}\r\n\r\n".encode()
+        + head
+    )
+    async with asyncio.timeout(10):
+        status = await reader.readline()
+    writer.close()
+
+    assert status.startswith(b"HTTP/1.1 408 "), status
+    assert await idle.jobs.list_jobs(None, states=[], limit=10, after=None) == []
 
 
 async def test_health_follows_the_grpc_servers(idle: Idle) -> None:

@@ -30,7 +30,11 @@ from steno.gateway.http.transcriptions import (
     refuse_late_job_fields,
     upload_metadata,
 )
-from steno.gateway.transcription_service import TranscriptionApi, with_idle_timeout
+from steno.gateway.transcription_service import (
+    UPLOAD_BYTES,
+    TranscriptionApi,
+    with_idle_timeout,
+)
 from steno.gateway.watch import Watches
 
 
@@ -70,6 +74,7 @@ class HttpApi:
             answer_options(before, form.after)
 
         job = await self.api.uploads.accept(upload, audio())
+        UPLOAD_BYTES.inc(job.size_bytes)
         options = answer_options(before, form.after)
         try:
             ended = await _unless_disconnected(request, self._end_of(job))
