@@ -3,8 +3,10 @@ webhook queue, retried with backoff through the broker's delay queues, each atte
 recorded on the job before its message is acknowledged (at least once).
 
 The webhook queue is a second :class:`~steno.common.broker.JobQueue` (``{queue}.webhooks``):
-its messages name a job, as transcription requests do, and everything else (the event, the
-attempt number) is read from the job and its recorded attempts when the message is handled.
+its messages name a job and its tenant, as transcription requests do (they travel as the
+same ``TranscriptionRequested`` message, all the queue adapters carry), and everything else
+(the event, the attempt number) is read from the job and its recorded attempts when the
+message is handled.
 So a redelivered message makes the next attempt, not a repeat of an old one, and a message
 for an event already delivered does nothing.
 """
