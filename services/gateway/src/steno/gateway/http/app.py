@@ -40,6 +40,9 @@ from steno.gateway.watch import Watches
 
 @dataclass(frozen=True)
 class HttpApi:
+    """The routes over the gRPC API's servicer (its validation and upload pipeline), its job
+    watches, its server's health and its authenticator (None: authentication is off)."""
+
     api: TranscriptionApi
     watches: Watches
     server: GrpcServer
@@ -64,18 +67,19 @@ class HttpApi:
         body = with_idle_timeout(request.stream(), self.api.idle_timeout)
         form = StreamingForm(request.headers.get("content-type", ""), body, FILE_FIELD)
         before = await form.fields_before_file()
-        answer_options(before, form.after)  # a bad response_format is refused before the upload
+        options = answer_options(before, form.after)  # refused before any byte is stored
         upload = await self.api.new_upload(upload_metadata(before, form.filename), caller.tenant)
 
         async def audio() -> AsyncIterator[bytes]:
+            """The file, then a check of the fields after it, before the job is recorded."""
+            nonlocal options
             async for chunk in form.file_chunks():
                 yield chunk
             refuse_late_job_fields(form.after, upload)
-            answer_options(before, form.after)
+            options = answer_options(before, form.after)
 
         job = await self.api.uploads.accept(upload, audio())
         UPLOAD_BYTES.inc(job.size_bytes)
-        options = answer_options(before, form.after)
         try:
             ended = await _unless_disconnected(request, self._end_of(job))
         except Exception as exc:
@@ -83,7 +87,7 @@ class HttpApi:
             refused = refusal(exc)
             refused.headers[JOB_ID_HEADER] = str(job.job_id)
             return refused
-        if ended is None:
+        if ended is None:  # nobody reads this answer: the client has gone
             return Response(status_code=499)
         if ended.state is not JobState.COMPLETED:
             return _unfinished(ended)
