@@ -9,9 +9,10 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 import httpx
@@ -35,6 +36,7 @@ from tests.multipart_form import CONTENT_TYPE, END, part_head
 from tests.multipart_form import field as form_field
 from tests.support import AUDIO, SPEECH_TEXT, normalise
 
+T = TypeVar("T")
 KEY = "k" * 40
 OTHER_KEY = "o" * 40
 MAX_UPLOAD = 1024 * 1024
@@ -76,6 +78,14 @@ async def steno(settings: DevSettings, whisper_engine: LocalWhisperEngine) -> As
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
             await gateway.stop(0)
+
+
+async def eventually(condition: Callable[[], Awaitable[T | None]]) -> T:
+    """``condition``'s first answer that is not None, asked every 50 ms for up to 30 s."""
+    async with asyncio.timeout(30):
+        while (answer := await condition()) is None:
+            await asyncio.sleep(0.05)
+    return answer
 
 
 def speech() -> Path:
@@ -275,13 +285,12 @@ class Idle:
 
     async def recorded(self, count: int) -> list[Job]:
         """The jobs, once there are ``count`` of them."""
-        async with asyncio.timeout(30):
-            while (
-                len(jobs := await self.jobs.list_jobs(None, states=[], limit=10, after=None))
-                < count
-            ):
-                await asyncio.sleep(0.05)
-        return jobs
+
+        async def jobs() -> list[Job] | None:
+            found = await self.jobs.list_jobs(None, states=[], limit=10, after=None)
+            return found if len(found) >= count else None
+
+        return await eventually(jobs)
 
 
 @pytest.fixture
@@ -368,3 +377,47 @@ async def test_health_follows_the_grpc_servers(idle: Idle) -> None:
         await idle.gateway.server.set_serving(False)
         answer = await client.get("/healthz")
     assert (answer.status_code, answer.text) == (503, "NOT_SERVING\n")
+
+
+async def test_a_job_that_fails_answers_with_its_error(steno: Steno, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 8)
+
+    with pytest.raises(openai.APIStatusError) as failed:
+        await steno.client().audio.transcriptions.create(model="whisper-1", file=broken.open("rb"))
+
+    assert failed.value.code == "job_failed" and failed.value.status_code == 400
+    job_id = failed.value.response.headers["Steno-Job-Id"]
+    async with grpc.aio.insecure_channel(steno.grpc) as channel:
+        stub = transcription_service_pb2_grpc.TranscriptionServiceStub(channel)
+        job = (await stub.GetJob(pb.GetJobRequest(job_id=job_id), metadata=steno.metadata)).job
+    assert job.state == job_pb2.JOB_STATE_FAILED
+    assert job.error.message in failed.value.message
+
+
+async def test_a_client_that_hangs_up_while_waiting_leaves_its_job_to_finish(
+    steno: Steno,
+) -> None:
+    audio = part_head("file", "speech.wav") + speech().read_bytes() + b"\r\n" + END
+    async with httpx.AsyncClient(base_url=steno.http) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            await client.post(
+                "/v1/audio/transcriptions",
+                content=audio,
+                headers={"Authorization": f"Bearer {KEY}", "Content-Type": CONTENT_TYPE},
+                timeout=httpx.Timeout(30, read=0.01),
+            )
+
+    async with grpc.aio.insecure_channel(steno.grpc) as channel:
+        stub = transcription_service_pb2_grpc.TranscriptionServiceStub(channel)
+
+        async def listed() -> list[job_pb2.Job] | None:
+            jobs = await stub.ListJobs(pb.ListJobsRequest(), metadata=steno.metadata)
+            return list(jobs.jobs) or None
+
+        # Recorded although the client left before it could be: its bytes had all arrived.
+        [job] = await eventually(listed)
+        watch = stub.WatchJob(pb.WatchJobRequest(job_id=job.job_id), metadata=steno.metadata)
+        async with asyncio.timeout(60):
+            states = [update.job.state async for update in watch]
+    assert states[-1] == job_pb2.JOB_STATE_COMPLETED
