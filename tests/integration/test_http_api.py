@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import re
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import httpx
 import jiwer
 import openai
 import pytest
+import trustme
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
@@ -27,7 +29,7 @@ from steno.common.adapters import open_adapters
 from steno.common.jobs import Job, JobRepository, JobState
 from steno.common.settings import QuotaSettings
 from steno.gateway.service import Gateway, build_gateway
-from steno.gateway.settings import AccessSettings, UploadSettings
+from steno.gateway.settings import AccessSettings, TlsSettings, UploadSettings
 from steno.transcriber.engines.local import LocalWhisperEngine
 from steno.transcriber.service import build_processor, consumers
 from steno.v1 import job_pb2, lexicon_pb2, lexicon_pb2_grpc, transcription_service_pb2_grpc
@@ -421,3 +423,40 @@ async def test_a_client_that_hangs_up_while_waiting_leaves_its_job_to_finish(
         async with asyncio.timeout(60):
             states = [update.job.state async for update in watch]
     assert states[-1] == job_pb2.JOB_STATE_COMPLETED
+
+
+async def test_with_tls_on_the_http_api_is_https_and_requires_the_client_certificate(
+    settings: DevSettings, tmp_path: Path
+) -> None:
+    ca = trustme.CA()
+    server, client = ca.issue_cert("127.0.0.1"), ca.issue_cert("client")
+    for name, blob in [
+        ("server.pem", server.cert_chain_pems[0]),
+        ("server.key", server.private_key_pem),
+        ("ca.pem", ca.cert_pem),
+    ]:
+        blob.write_to_path(str(tmp_path / name))
+    tls = TlsSettings(
+        cert_file=tmp_path / "server.pem",
+        key_file=tmp_path / "server.key",
+        client_ca_file=tmp_path / "ca.pem",
+    )
+    with_tls = settings.model_copy(update={"serving_tls": tls})
+    trusted = ssl.create_default_context()
+    ca.configure_trust(trusted)
+    async with open_adapters(with_tls) as adapters:
+        gateway = build_gateway(with_tls, adapters)
+        await gateway.start("127.0.0.1", 0)
+        port = await gateway.http.start("127.0.0.1", 0)
+        try:
+            async with httpx.AsyncClient(verify=trusted) as anonymous:
+                with pytest.raises(httpx.HTTPError):  # no client certificate
+                    await anonymous.get(f"https://127.0.0.1:{port}/healthz")
+            client.configure_cert(trusted)
+            async with httpx.AsyncClient(verify=trusted) as known:
+                models = await openai.AsyncOpenAI(
+                    base_url=f"https://127.0.0.1:{port}/v1", api_key="any", http_client=known
+                ).models.list()
+        finally:
+            await gateway.stop(0)
+    assert models.data[0].id == "whisper-1"

@@ -157,7 +157,7 @@ def build_gateway(settings: GatewaySettings, adapters: Adapters) -> Gateway:
     )
     models = model_ids(settings.engine_choice.served_engines, settings.local_model)
     http = HttpApi(api, watches, server, authenticator, models)
-    return Gateway(server, uploads, watches, HttpServer(http.app()))
+    return Gateway(server, uploads, watches, HttpServer(http.app(), settings.serving_tls))
 
 
 def _local_disks(settings: GatewaySettings) -> list[Disk]:

@@ -6,20 +6,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from steno.common.errors import CannotStart
+from steno.gateway.settings import TlsSettings
 
 log = logging.getLogger(__name__)
 
 
 class HttpServer:
-    """``app`` served from :meth:`start` until :meth:`stop`."""
+    """``app`` served from :meth:`start` until :meth:`stop`; over TLS, with the client
+    certificates it requires, when the gateway's gRPC port has them (``tls``), so that an
+    operator who turned TLS on does not get a plaintext port beside it."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, tls: TlsSettings) -> None:
         self._app = app
+        self._tls = tls
         self._server: uvicorn.Server | None = None
         self._loop: asyncio.Task[None] | None = None
         self.port = 0
@@ -37,7 +43,9 @@ class HttpServer:
                 "a free port, or 0 to turn the HTTP API off"
             ) from exc
         # The process's own logging (JSON lines) carries uvicorn's; no access log.
-        config = uvicorn.Config(self._app, log_config=None, access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            self._app, log_config=None, access_log=False, lifespan="off", **_tls_options(self._tls)
+        )
         config.load()
         server = uvicorn.Server(config)
         server.lifespan = config.lifespan_class(config)
@@ -56,3 +64,12 @@ class HttpServer:
         self._server.should_exit = True
         await self._loop
         await self._server.shutdown()
+
+
+def _tls_options(tls: TlsSettings) -> dict[str, Any]:
+    if not tls.enabled:
+        return {}
+    options: dict[str, Any] = {"ssl_certfile": tls.cert_file, "ssl_keyfile": tls.key_file}
+    if tls.client_ca_file is not None:
+        options |= {"ssl_ca_certs": tls.client_ca_file, "ssl_cert_reqs": ssl.CERT_REQUIRED}
+    return options
