@@ -24,6 +24,7 @@ from steno.common.paging import PageCursor
 from steno.common.process import run_until_stopped, start_telemetry, until_shutdown
 from steno.common.webhooks.consumer import webhook_consumers
 from steno.gateway.authentication import is_loopback, refuse_unprotected
+from steno.gateway.http.server import HttpServer
 from steno.gateway.service import (
     DEFAULT_GRPC_PORT,
     DEFAULT_METRICS_PORT,
@@ -67,10 +68,10 @@ async def serve(settings: DevSettings, host: str, port: int) -> None:
         gateway = build_gateway(settings, adapters)
         # Bind first: a second `steno dev` on the same port and data must stop here, before
         # it touches the first one's jobs.
-        serving = gateway.serving(host, port, http_port=settings.http_port)
-        async with serving as bound, report_backlog(adapters):
+        async with gateway.serving(host, port) as bound, report_backlog(adapters):
             metrics_port = serve_dev_metrics(settings.metrics_port, host)
-            http_url = f"http://{host}:{gateway.http.port}" if settings.http_port else ""
+            asked = "http_port" in settings.model_fields_set
+            http_url = await serve_dev_http(gateway.http, settings.http_port, host, asked=asked)
             if settings.broker.url is None:
                 await requeue_unfinished(adapters.jobs(), adapters.queue)
             processor = build_processor(settings, adapters, await load_engines(settings))
@@ -90,6 +91,22 @@ async def serve(settings: DevSettings, host: str, port: int) -> None:
                 *webhook_consumers(settings.webhooks, adapters),
                 sweep_periodically(settings, adapters, adapters.clock),
             )
+
+
+async def serve_dev_http(http: HttpServer, port: int, host: str, *, asked: bool) -> str:
+    """Serves the HTTP API on ``port`` (0: off); returns its URL, empty for none. As with
+    metrics, the default port (8080) taken by another program leaves it off with a warning,
+    while a port ``asked`` for with STENO_HTTP_PORT must be had."""
+    if not port:
+        return ""
+    try:
+        port = await http.start(host, port)
+    except CannotStart as exc:
+        if asked:
+            raise
+        log.warning("http API off", extra={"reason": str(exc)})
+        return ""
+    return f"http://{host}:{port}"
 
 
 def serve_dev_metrics(port: int | None, host: str, default: int = DEFAULT_METRICS_PORT) -> int:
