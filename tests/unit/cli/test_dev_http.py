@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -15,14 +13,6 @@ from steno.common.errors import CannotStart
 from steno.gateway.http.server import HttpServer
 from steno.gateway.settings import TlsSettings
 from tests.support import free_port
-
-
-@pytest.fixture
-def taken_port() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield sock.getsockname()[1]
 
 
 def server() -> HttpServer:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import socket
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 
@@ -13,14 +12,6 @@ from steno.cli.dev import serve_dev_metrics
 from steno.common.errors import CannotStart
 from steno.common.metrics import serve_metrics
 from tests.support import free_port
-
-
-@pytest.fixture
-def taken_port() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield sock.getsockname()[1]
 
 
 def test_a_taken_default_port_leaves_metrics_off_with_a_warning(
