@@ -82,7 +82,10 @@ def test_a_new_field_is_not_breaking(contract: Path) -> None:
         contract,
         "job.proto",
         "  repeated string warnings = 27;\n",
-        "  repeated string warnings = 27;\n  // Where the job came from.\n  string origin = 28;\n",
+        # A number far above those the contract uses, so new fields never collide with it.
+        "  repeated string warnings = 27;\n"
+        "  // Where the job came from.\n"
+        "  string origin = 1000;\n",
     )
     done = breaking(contract)
     assert done.returncode == 0, done.stdout + done.stderr
