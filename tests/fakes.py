@@ -342,6 +342,24 @@ class FakeJobRepository:
             return []
         return sorted(self._deliveries.get(job_id, []), key=lambda d: d.attempt)
 
+    async def webhooks_unattempted(
+        self, ended_after: datetime, ended_before: datetime, *, after: uuid.UUID | None, limit: int
+    ) -> list[Job]:
+        matching = sorted(
+            (
+                job
+                for job in self._jobs.values()
+                if job.webhook_url
+                and job.state.is_terminal
+                and job.complete_time is not None
+                and ended_after < job.complete_time < ended_before
+                and not self._deliveries.get(job.job_id)
+                and (after is None or job.job_id > after)
+            ),
+            key=lambda job: job.job_id,
+        )
+        return [copy.deepcopy(job) for job in matching[:limit]]
+
 
 @dataclass
 class FakeUpload:

@@ -992,6 +992,7 @@ def test_the_dev_migration_wait_and_janitor_commands_run(
         "aborted_uploads": 0,
         "published": 0,
         "requeued": 0,
+        "webhooks_requeued": 0,
         "errors": [],
     }
     assert client.list_objects_v2(Bucket=settings.store.bucket).get("KeyCount", 0) == 0

@@ -133,6 +133,7 @@ def test_upload_transcribe_and_expire_across_three_services(
                 "aborted_uploads": 0,
                 "published": 0,
                 "requeued": 0,
+                "webhooks_requeued": 0,
                 "errors": [],
             }
 

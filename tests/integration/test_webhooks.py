@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import grpc
@@ -19,10 +20,13 @@ from standardwebhooks.webhooks import Webhook
 
 from steno.cli import main
 from steno.cli.dev import DevSettings
-from steno.common.adapters import open_adapters
+from steno.common.adapters import Adapters, open_adapters
+from steno.common.broker import TranscriptionRequest
+from steno.common.errors import BrokerUnavailable
 from steno.common.settings.webhooks import WebhookSettings
 from steno.common.webhooks.consumer import webhook_consumers
 from steno.gateway.service import build_gateway
+from steno.janitor.service import run_once
 from steno.transcriber.service import build_processor, consumers
 from steno.v1 import job_pb2, transcription_service_pb2_grpc
 from steno.v1 import transcription_service_pb2 as pb
@@ -40,6 +44,9 @@ class Stack:
     stub: transcription_service_pb2_grpc.TranscriptionServiceStub
     receiver: WebhookReceiver
     address: str
+    # What the gateway and the worker share: their webhook queue among them.
+    adapters: Adapters
+    settings: DevSettings
 
     async def upload(self, url: str | None = None) -> str:
         audio = (AUDIO / "speech.wav").read_bytes()
@@ -97,7 +104,7 @@ async def stack(settings: DevSettings, receiver: WebhookReceiver) -> AsyncIterat
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
                 stub = transcription_service_pb2_grpc.TranscriptionServiceStub(channel)
-                yield Stack(stub, receiver, f"127.0.0.1:{port}")
+                yield Stack(stub, receiver, f"127.0.0.1:{port}", adapters, settings)
         finally:
             for task in work:
                 task.cancel()
@@ -200,3 +207,38 @@ async def test_steno_upload_webhook_names_the_url(
     assert (await stack.job(job_id)).webhook_url == stack.receiver.url
     [delivery] = await stack.deliveries(job_id, 1)
     assert delivery.status_code == 204
+
+
+async def test_an_event_the_broker_did_not_take_is_sent_after_a_janitor_run(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gap at-least-once closes with the janitor: the job ended, its event was not
+    queued, and no attempt was ever made. A job whose event went out is left alone."""
+    sent = await stack.upload()
+    await stack.deliveries(sent, 1)
+
+    async def broker_refuses(request: TranscriptionRequest) -> None:
+        raise BrokerUnavailable("the broker is down")
+
+    with monkeypatch.context() as outage:
+        outage.setattr(stack.adapters.webhooks, "publish", broker_refuses)
+        lost = await stack.upload()
+
+        async def completed() -> job_pb2.Job | None:
+            job = await stack.job(lost)
+            return job if job.state == job_pb2.JOB_STATE_COMPLETED else None
+
+        ended = await eventually(completed, what=f"job {lost} completed")
+    assert list(ended.webhook_deliveries) == []
+
+    past_the_grace = datetime.now(UTC) + timedelta(minutes=11)
+    _, reconciled = await run_once(stack.settings, clock=lambda: past_the_grace)
+
+    assert (reconciled.webhooks_requeued, reconciled.errors) == (1, [])
+    [delivery] = await stack.deliveries(lost, 1)
+    assert delivery.status_code == 204
+    verifier = Webhook(tenant_secret_from_cli("default"))
+    events = [verifier.verify(r.body, r.headers) for r in stack.receiver.received]
+    assert sorted(e["data"]["job_id"] for e in events) == sorted([sent, lost])
+    assert next(e for e in events if e["data"]["job_id"] == lost)["type"] == "job.completed"
+    assert len((await stack.job(sent)).webhook_deliveries) == 1

@@ -19,6 +19,7 @@ RUN = JanitorRun(
     aborted_uploads=1,
     published_jobs=2,
     requeued_jobs=1,
+    requeued_webhooks=4,
     duration_seconds=1.5,
     finished_at=1_700_000_000,
 )
@@ -43,6 +44,7 @@ def test_a_run_is_pushed_to_the_janitors_group() -> None:
         "steno_janitor_aborted_uploads": 1,
         "steno_janitor_published_jobs": 2,
         "steno_janitor_requeued_jobs": 1,
+        "steno_janitor_requeued_webhooks": 4,
         "steno_janitor_errors": 0,
         "steno_janitor_duration_seconds": 1.5,
         "steno_janitor_last_run_timestamp_seconds": 1_700_000_000,

@@ -367,6 +367,14 @@ class JobRepository(Protocol):
         """The attempts at the job's webhook, oldest first; none for a job that is gone."""
         ...
 
+    async def webhooks_unattempted(
+        self, ended_after: datetime, ended_before: datetime, *, after: uuid.UUID | None, limit: int
+    ) -> list[Job]:
+        """Ended jobs that name a webhook and have no attempt at it recorded, which ended
+        after ``ended_after`` and before ``ended_before``; ordered by id, starting after
+        ``after``."""
+        ...
+
 
 class PassThroughJobRepository:
     """Hands every call on to the wrapped repository but those a subclass defines: the base

@@ -34,6 +34,7 @@ def summary(swept: SweepSummary, reconciled: ReconcileSummary) -> dict[str, Any]
         **swept.as_dict(),
         "published": reconciled.published,
         "requeued": reconciled.requeued,
+        "webhooks_requeued": reconciled.webhooks_requeued,
         "errors": swept.errors + reconciled.errors,
     }
 

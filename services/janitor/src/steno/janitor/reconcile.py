@@ -1,11 +1,13 @@
-"""The reconciler: puts back on the queue the jobs that would otherwise wait forever.
+"""The reconciler: puts back on the queue the jobs that would otherwise wait forever, and
+the webhook events that would otherwise never be sent.
 
-Two kinds. A QUEUED job whose request the broker never confirmed (the gateway died between
-recording it and publishing it, or the broker refused it) is published. A PROCESSING job
-whose lease ran out (its worker died and nothing redelivered its request) is handed back to
-QUEUED and published. Both are safe to repeat: a duplicate request finds the job already
-taken and is dropped, and the hand-back is a conditional write that loses to a worker that
-renewed its lease meanwhile.
+Two kinds of job. A QUEUED job whose request the broker never confirmed (the gateway died
+between recording it and publishing it, or the broker refused it) is published. A
+PROCESSING job whose lease ran out (its worker died and nothing redelivered its request) is
+handed back to QUEUED and published. Both are safe to repeat: a duplicate request finds the
+job already taken and is dropped, and the hand-back is a conditional write that loses to a
+worker that renewed its lease meanwhile. The events are those of
+:mod:`steno.janitor.unattempted_webhooks`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from steno.common.broker import JobQueue
 from steno.common.broker.queueing import publish_job
 from steno.common.errors import DependencyUnavailable
 from steno.common.jobs import Job, JobRepository, JobState
+from steno.janitor.unattempted_webhooks import requeue_unattempted_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 class ReconcileSummary:
     published: int = 0
     requeued: int = 0
+    webhooks_requeued: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -43,10 +47,14 @@ async def reconcile(
     *,
     now: datetime,
     publish_grace: timedelta,
+    webhooks: JobQueue,
+    webhook_grace: timedelta,
+    webhook_retry_for: timedelta,
     batch_size: int,
 ) -> ReconcileSummary:
-    """One pass over both kinds, ``batch_size`` jobs at a time. Jobs created in the last
-    ``publish_grace`` are left to the gateway that is publishing them."""
+    """One pass over both kinds of job, then the webhook events, ``batch_size`` jobs at a
+    time. Jobs created in the last ``publish_grace`` are left to the gateway that is
+    publishing them; events go on ``webhooks``."""
     summary = ReconcileSummary()
     try:
         while batch := await jobs.unpublished(now - publish_grace, limit=batch_size):
@@ -61,11 +69,19 @@ async def reconcile(
                     summary.requeued += 1
             if len(batch) < batch_size:
                 break
+        summary.webhooks_requeued = await requeue_unattempted_webhooks(
+            jobs,
+            webhooks,
+            now=now,
+            grace=webhook_grace,
+            retry_for=webhook_retry_for,
+            batch_size=batch_size,
+        )
     except DependencyUnavailable as exc:
         log.error("reconciliation stopped", extra={"error": str(exc)})
         summary.errors.append(f"reconciliation stopped: {exc}")
-    if summary.published or summary.requeued:
-        log.warning("jobs put back on the queue", extra=summary.as_dict())
+    if summary.published or summary.requeued or summary.webhooks_requeued:
+        log.warning("jobs and webhook events put back on their queues", extra=summary.as_dict())
     return summary
 
 

@@ -40,6 +40,7 @@ class JanitorRun:
     aborted_uploads: int = 0
     published_jobs: int = 0
     requeued_jobs: int = 0
+    requeued_webhooks: int = 0
     errors: int = 0
     duration_seconds: float = 0.0
     finished_at: float = 0.0
@@ -54,6 +55,7 @@ class JanitorRun:
             aborted_uploads=swept.aborted_uploads,
             published_jobs=reconciled.published,
             requeued_jobs=reconciled.requeued,
+            requeued_webhooks=reconciled.webhooks_requeued,
             errors=swept.failed + len(reconciled.errors),
             duration_seconds=duration_seconds,
             finished_at=time.time(),
@@ -71,6 +73,7 @@ _FIGURES = {
     "aborted_uploads": "Abandoned partial uploads the last janitor run discarded",
     "published_jobs": "Jobs the last janitor run published that the broker never confirmed",
     "requeued_jobs": "Jobs whose lease ran out that the last janitor run handed back",
+    "requeued_webhooks": "Webhook events never queued that the last janitor run queued",
     "errors": "Failures in the last janitor run",
     "duration_seconds": "How long the last janitor run took",
 }

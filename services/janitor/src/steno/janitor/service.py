@@ -73,14 +73,21 @@ async def sweep_periodically(settings: JanitorSettings, storage: Storage, clock:
 async def _reconcile(
     settings: JanitorSettings, jobs: JobRepository, now: datetime
 ) -> ReconcileSummary:
+    cleanup = settings.cleanup
     try:
-        async with open_queue(settings) as queue:
+        async with (
+            open_queue(settings) as queue,
+            open_queue(settings, settings.broker.webhooks_queue) as webhooks,
+        ):
             return await reconcile(
                 jobs,
                 queue,
                 now=now,
-                publish_grace=timedelta(seconds=settings.cleanup.publish_grace_seconds),
-                batch_size=settings.cleanup.cleanup_batch_size,
+                publish_grace=timedelta(seconds=cleanup.publish_grace_seconds),
+                webhooks=webhooks,
+                webhook_grace=timedelta(seconds=cleanup.webhook_republish_grace_seconds),
+                webhook_retry_for=timedelta(hours=settings.webhooks.retry_hours),
+                batch_size=cleanup.cleanup_batch_size,
             )
     except Exception as exc:
         return ReconcileSummary(errors=[f"reconciliation failed: {exc}"])

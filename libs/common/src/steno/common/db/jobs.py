@@ -241,6 +241,33 @@ class SqlJobRepository:
         rows = await fetch_all(self._engine, query)
         return [WebhookDelivery(**row._mapping) for row in rows]
 
+    async def webhooks_unattempted(
+        self, ended_after: datetime, ended_before: datetime, *, after: uuid.UUID | None, limit: int
+    ) -> list[Job]:
+        return await self._all(
+            self.webhooks_unattempted_query(ended_after, ended_before, after=after, limit=limit)
+        )
+
+    @staticmethod
+    def webhooks_unattempted_query(
+        ended_after: datetime, ended_before: datetime, *, after: uuid.UUID | None, limit: int
+    ) -> Select[Any]:
+        """The janitor's query (also for its plan to be looked at): the range on the end
+        time is read from the partial index of jobs that name a webhook."""
+        attempted = select(webhook_deliveries.c.job_id).where(
+            webhook_deliveries.c.job_id == jobs.c.job_id
+        )
+        query = select(jobs).where(
+            jobs.c.webhook_url != "",
+            jobs.c.complete_time > ended_after,
+            jobs.c.complete_time < ended_before,
+            jobs.c.state.in_([s.value for s in TERMINAL_STATES]),
+            ~attempted.exists(),
+        )
+        if after is not None:
+            query = query.where(jobs.c.job_id > after)
+        return query.order_by(jobs.c.job_id).limit(limit)
+
     async def _first(self, query: Select[Any], values: dict[str, Any] | None = None) -> Job | None:
         row = await fetch_first(self._engine, query, values)
         return _from_row(row._mapping) if row else None

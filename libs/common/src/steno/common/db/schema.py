@@ -49,6 +49,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 _STORED_AUDIO = "audio_delete_time IS NULL AND audio_expire_time IS NOT NULL"
+_WITH_WEBHOOK = "webhook_url <> ''"
 
 jobs = Table(
     "jobs",
@@ -100,6 +101,13 @@ jobs = Table(
         "job_id",
         postgresql_where=text(_STORED_AUDIO),
         sqlite_where=text(_STORED_AUDIO),
+    ),
+    # The janitor's look for webhook events never queued: jobs naming a webhook, by end time.
+    Index(
+        "ix_jobs_webhook_complete_time",
+        "complete_time",
+        postgresql_where=text(_WITH_WEBHOOK),
+        sqlite_where=text(_WITH_WEBHOOK),
     ),
     Index("ux_jobs_tenant_request_id", "tenant", "request_id", unique=True),
     # What the reconciler looks for: unpublished QUEUED jobs and expired PROCESSING leases.
