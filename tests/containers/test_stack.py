@@ -80,11 +80,16 @@ def test_the_images_run_the_stack(
     gateway_spec = manifest_container("gateway", "gateway")
     transcriber_spec = manifest_container("transcriber", "transcriber")
     gateway_port, gateway_metrics, health_port = free_port(), free_port(), free_port()
+    http_port = free_port()
     gateway = containers.start(
         images.gateway,
         gateway_spec,
         "gateway",
-        {"STENO_GRPC_PORT": str(gateway_port), "STENO_METRICS_PORT": str(gateway_metrics)},
+        {
+            "STENO_GRPC_PORT": str(gateway_port),
+            "STENO_METRICS_PORT": str(gateway_metrics),
+            "STENO_HTTP_PORT": str(http_port),
+        },
     )
     transcriber = containers.start(
         images.transcriber,
@@ -114,6 +119,10 @@ def test_the_images_run_the_stack(
     job = json.loads(listed)
     assert job["state"] == "JOB_STATE_COMPLETED" and job["engine"] == "local", job
     assert 'steno_uploads_total{code="OK"} 1.0' in _scrape(gateway_metrics)
+    # The HTTP API of the same container: health, and the engines it offers.
+    assert _get(http_port, "/healthz", api_key)[0] == 200
+    status, models = _get(http_port, "/v1/models", api_key)
+    assert status == 200 and json.loads(models)["object"] == "list", models
 
     # The janitor's CronJob: the audio's retention (none) has run out.
     key = f"audio/{job['job_id']}"
@@ -160,5 +169,12 @@ def _steno(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        return str(response.read().decode())
+    return _get(port, "/metrics")[1]
+
+
+def _get(port: int, path: str, api_key: str | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if api_key is not None:
+        request.add_header("Authorization", f"Bearer {api_key}")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.status, str(response.read().decode())
