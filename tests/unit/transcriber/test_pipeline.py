@@ -17,7 +17,8 @@ from steno.common.errors import DatabaseUnavailable, StorageUnavailable
 from steno.common.jobs import Job, JobError, JobState, PostProcessing, Segment, Transcript
 from steno.common.lexicons import LexiconEntry, Replacement
 from steno.transcriber.engines.port import EngineError, EngineUnavailable, TranscriptionOptions
-from steno.transcriber.pipeline import JobProcessor, RetryPolicy
+from steno.transcriber.pipeline import JobProcessor
+from steno.transcriber.retry_policy import RetryPolicy
 from tests.fakes import (
     T0,
     FakeEngine,

@@ -22,12 +22,10 @@ import socket
 import tempfile
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from opentelemetry.trace import StatusCode
 from prometheus_client import Counter, Histogram
 
 from steno.common.broker import (
@@ -52,8 +50,10 @@ from steno.transcriber.engines.port import (
     EngineUnavailable,
     TranscriptionOptions,
 )
+from steno.transcriber.job_span import record_outcome
 from steno.transcriber.leasing import LeaseLost, Leases, Progress
 from steno.transcriber.postprocess import post_process
+from steno.transcriber.retry_policy import RetryPolicy
 from steno.transcriber.rewriting import vocabulary
 
 log = logging.getLogger(__name__)
@@ -64,21 +64,6 @@ TRANSCRIBE_SECONDS = Histogram(
 )
 
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How a job whose engine is temporarily unavailable is tried again: after ``first``
-    seconds, doubling up to ``ceiling`` (or the provider's own hint, if longer), until it has
-    run ``max_attempts`` times."""
-
-    max_attempts: int = 5
-    first: float = 10.0
-    ceiling: float = 600.0
-
-    def delay(self, attempt: int, hint: float | None) -> float:
-        backoff = min(self.ceiling, self.first * 2.0 ** max(0, attempt - 1))
-        return max(backoff, hint or 0.0)
 
 
 class JobProcessor:
@@ -132,9 +117,7 @@ class JobProcessor:
                 if job is not None:
                     span.set_attributes({"steno.tenant": job.tenant, "steno.engine": job.engine})
                     await self._run(job)
-                    span.set_attributes(_outcome_attributes(job))
-                    if job.state is JobState.FAILED and job.error:
-                        span.set_status(StatusCode.ERROR, job.error.message)
+                    record_outcome(span, job)
         finally:
             del self._running[request.job_id]
 
@@ -400,17 +383,6 @@ class JobProcessor:
                 )
                 await pause.after_failure()
         raise AssertionError("unreachable: the last attempt returns or raises")
-
-
-def _outcome_attributes(job: Job) -> dict[str, str | float]:
-    """What the job's span says about how it ended: its state, and for a transcribed job
-    the model and the length of its audio."""
-    outcome: dict[str, str | float] = {"steno.state": job.state.value}
-    if job.model:
-        outcome["steno.model"] = job.model
-    if job.duration_seconds is not None:
-        outcome["steno.audio_seconds"] = job.duration_seconds
-    return outcome
 
 
 def _gave_up(reason: str) -> JobError:

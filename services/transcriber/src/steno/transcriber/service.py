@@ -20,7 +20,8 @@ from steno.transcriber.engines.local import LocalWhisperEngine
 from steno.transcriber.engines.models import resolve_model
 from steno.transcriber.engines.openai import OpenAIEngine
 from steno.transcriber.engines.port import Engine
-from steno.transcriber.pipeline import JobProcessor, RetryPolicy
+from steno.transcriber.pipeline import JobProcessor
+from steno.transcriber.retry_policy import RetryPolicy
 from steno.transcriber.settings import TranscriberSettings
 
 log = logging.getLogger(__name__)
