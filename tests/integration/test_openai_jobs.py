@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from steno.common.jobs import Job, JobState
+from steno.common.retry_policy import RetryPolicy
 from steno.transcriber.engines.openai import OpenAIEngine
 from steno.transcriber.pipeline import JobProcessor
-from steno.transcriber.retry_policy import RetryPolicy
 from steno.v1 import transcription_service_pb2 as pb
 from tests.integration.conftest import Gateway
 from tests.integration.test_upload_api import chunks_of, queued_messages, upload

@@ -16,9 +16,9 @@ from steno.common.disk_space import Disk
 from steno.common.errors import DatabaseUnavailable, StorageUnavailable
 from steno.common.jobs import Job, JobError, JobState, PostProcessing, Segment, Transcript
 from steno.common.lexicons import LexiconEntry, Replacement
+from steno.common.retry_policy import RetryPolicy
 from steno.transcriber.engines.port import EngineError, EngineUnavailable, TranscriptionOptions
 from steno.transcriber.pipeline import JobProcessor
-from steno.transcriber.retry_policy import RetryPolicy
 from tests.fakes import (
     T0,
     FakeEngine,

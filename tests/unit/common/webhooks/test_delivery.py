@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from steno.common.broker import DeadLetter, RetryLater, TranscriptionRequest
+from steno.common.broker.amqp_queues import RETRY_DELAYS
 from steno.common.jobs import Job
 from steno.common.webhooks.addresses import AddressPolicy, IPAddress
 from steno.common.webhooks.delivery import WebhookDispatcher, WebhookQueueingJobRepository
@@ -55,6 +56,7 @@ def dispatcher(
     *,
     now: timedelta = timedelta(0),
     names: dict[str, str] | None = None,
+    retry_for: timedelta = timedelta(minutes=1),
 ) -> WebhookDispatcher:
     sender = WebhookSender(
         AddressPolicy(),
@@ -67,7 +69,7 @@ def dispatcher(
         sender,
         master_secret="master",
         backoff_seconds=10,
-        retry_for=timedelta(minutes=1),
+        retry_for=retry_for,
         clock=lambda: T0 + now,
     )
 
@@ -101,6 +103,18 @@ async def test_a_failure_is_recorded_then_retried_with_a_growing_delay() -> None
     # A redelivered message for an event already delivered sends nothing.
     await send.handle(request)
     assert len(receiver.requests) == 3
+
+
+async def test_the_delay_grows_no_longer_than_the_brokers_longest_delay_queue() -> None:
+    job = ended_job()
+    jobs, receiver = FakeJobRepository([job]), Receiver(*[503] * 10)
+    send = dispatcher(jobs, receiver, retry_for=timedelta(days=2))
+    delays = []
+    for _ in range(10):
+        with pytest.raises(RetryLater) as retry:
+            await send.handle(TranscriptionRequest(job.job_id, job.tenant))
+        delays.append(retry.value.delay)
+    assert delays == [10, 20, 40, 80, 160, 320, 640, 1280, 2560, RETRY_DELAYS[-1]]
 
 
 async def test_a_name_resolving_to_a_private_address_is_refused_and_not_retried() -> None:

@@ -42,6 +42,7 @@ from steno.common.faults import TRANSCRIBER_BEFORE_ENGINE, Faults
 from steno.common.jobs import Job, JobError, JobRepository, JobState, PostProcessing, Transcript
 from steno.common.lexicons import Lexicon, LexiconRepository
 from steno.common.logs import Stopwatch
+from steno.common.retry_policy import RetryPolicy
 from steno.common.storage import ObjectStore
 from steno.common.tracing import tracer
 from steno.transcriber.engines.port import (
@@ -53,7 +54,6 @@ from steno.transcriber.engines.port import (
 from steno.transcriber.job_span import record_outcome
 from steno.transcriber.leasing import LeaseLost, Leases, Progress
 from steno.transcriber.postprocess import post_process
-from steno.transcriber.retry_policy import RetryPolicy
 from steno.transcriber.rewriting import vocabulary
 
 log = logging.getLogger(__name__)

@@ -14,6 +14,7 @@ from steno.common.faults import Faults
 from steno.common.grpc_server import GrpcServer
 from steno.common.metrics import serve_metrics
 from steno.common.process import until_shutdown
+from steno.common.retry_policy import RetryPolicy
 from steno.common.webhooks.consumer import webhook_consumers
 from steno.common.webhooks.delivery import WebhookQueueingJobRepository
 from steno.transcriber.engines.local import LocalWhisperEngine
@@ -21,7 +22,6 @@ from steno.transcriber.engines.models import resolve_model
 from steno.transcriber.engines.openai import OpenAIEngine
 from steno.transcriber.engines.port import Engine
 from steno.transcriber.pipeline import JobProcessor
-from steno.transcriber.retry_policy import RetryPolicy
 from steno.transcriber.settings import TranscriberSettings
 
 log = logging.getLogger(__name__)

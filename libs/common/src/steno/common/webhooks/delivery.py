@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Unpack
 
 from steno.common.broker import DeadLetter, JobQueue, RetryLater, TranscriptionRequest
+from steno.common.broker.amqp_queues import RETRY_DELAYS
 from steno.common.clock import Clock, utc_now
 from steno.common.jobs import (
     DeliveryNotRecorded,
@@ -29,6 +30,7 @@ from steno.common.jobs import (
     PassThroughJobRepository,
     WebhookDelivery,
 )
+from steno.common.retry_policy import RetryPolicy
 from steno.common.webhooks.events import event_body, event_id
 from steno.common.webhooks.sending import Answer, WebhookSender
 from steno.common.webhooks.signing import signed_headers, tenant_secret
@@ -81,7 +83,8 @@ class WebhookDispatcher:
         self._jobs = jobs
         self._sender = sender
         self._master_secret = master_secret
-        self._backoff_seconds = backoff_seconds
+        # Doubling from the first delay, no longer than the broker's longest delay queue.
+        self._backoff = RetryPolicy(first=backoff_seconds, ceiling=RETRY_DELAYS[-1])
         self._retry_for = retry_for
         self._clock = clock
 
@@ -105,7 +108,7 @@ class WebhookDispatcher:
             return
         if answer.delivered or answer.final:
             return
-        delay = self._backoff_seconds * 2.0 ** (attempt - 1)
+        delay = self._backoff.delay(attempt, hint=None)
         assert job.complete_time is not None, "an ended job has its end time"
         if now + timedelta(seconds=delay) > job.complete_time + self._retry_for:
             log.warning(

@@ -1,5 +1,5 @@
-"""How long a job whose engine is only temporarily unavailable waits before it is tried
-again, and how often."""
+"""How long a failed piece of work waits before it is tried again: a job whose engine is
+only temporarily unavailable, a webhook whose receiver did not take it."""
 
 from __future__ import annotations
 
