@@ -4,6 +4,7 @@ answers moto cannot give."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -159,3 +160,29 @@ async def test_abandoned_multipart_uploads_are_aborted_once_stale(
     assert [u["UploadId"] for u in remaining] == [resumable]
     assert orphan != resumable
     assert await store.abort_stale_uploads(now + timedelta(minutes=1), keep={resumable}) == 0
+
+
+async def test_an_upload_started_for_a_caller_gone_meanwhile_is_aborted(
+    store: S3Store, s3_server: S3Server, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled while S3 starts the upload, the caller never gets its id: the store
+    aborts it rather than leave it in the bucket."""
+    created, release = threading.Event(), threading.Event()
+    create = store._client._create_multipart_upload
+
+    def slow_create(*args: Any) -> str:
+        upload_id = create(*args)
+        created.set()
+        release.wait(timeout=10)
+        return upload_id
+
+    monkeypatch.setattr(store._client, "_create_multipart_upload", slow_create)
+    starting = asyncio.create_task(store.start_upload("audio/gone", "audio/ogg"))
+    await asyncio.to_thread(created.wait, 10)
+    client = s3_server.client()
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) != []
+    starting.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

@@ -89,12 +89,22 @@ class S3Store:
                 raise
 
     async def start_upload(self, key: str, content_type: str) -> str:
-        return await _in_thread(
-            self._client._create_multipart_upload,
-            self._bucket,
-            key,
-            {"Content-Type": content_type},
+        starting = asyncio.ensure_future(
+            _in_thread(
+                self._client._create_multipart_upload,
+                self._bucket,
+                key,
+                {"Content-Type": content_type},
+            )
         )
+        try:
+            return await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            # The caller went away (a client that hung up) while S3 was starting the upload:
+            # an id that S3 gave out and nobody heard of would be an upload left behind.
+            with contextlib.suppress(Exception):
+                await self.abort_upload(key, await starting)
+            raise
 
     async def put_part(self, key: str, upload_id: str, number: int, data: bytes) -> StoredPart:
         _check_part_number(number)
